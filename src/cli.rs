@@ -1,0 +1,230 @@
+//! Command-line types (clap derive) only. [`crate::settings`] turns them into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::dialect::Dialect;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "envsync",
+    version,
+    about = "Keep the env files of an app repo and an infra repo in sync, per contour",
+    after_help = crate::exit::HELP
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The app repo: a directory or git+file:// / git+https:// / git+ssh:// URL with optional #REV
+    #[arg(long, global = true, value_name = "SRC")]
+    pub backend: Option<String>,
+    /// The infra repo (default from config, else ../gybernaty-infra)
+    #[arg(long, global = true, value_name = "SRC")]
+    pub infra: Option<String>,
+    /// Read the backend at this commit, branch or tag instead of its working tree
+    #[arg(long, global = true, value_name = "REV")]
+    pub backend_rev: Option<String>,
+    /// Read the infra repo at this commit, branch or tag instead of its working tree
+    #[arg(long, global = true, value_name = "REV")]
+    pub infra_rev: Option<String>,
+    /// Config file (default: envsync.toml in the current directory or an ancestor)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Colour: auto colours only a terminal and honours NO_COLOR
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// Print less (errors only)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Color {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Prefer {
+    Backend,
+    Infra,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report drift between the two repos' env files
+    Check(CheckArgs),
+    /// Repair drift in place, changing only the bytes it must
+    Fix(FixArgs),
+    /// Decode one env file the way a consumer reads it
+    Show(ShowArgs),
+    /// Run sqlx migrations against the contour's PostgreSQL
+    Migrate(MigrateArgs),
+    /// Install, remove or run the git pre-commit hook
+    Hook {
+        #[command(subcommand)]
+        action: HookAction,
+    },
+    /// Write a commented envsync.toml with the GPROD defaults
+    Init,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Contour name or alias; repeat for several (default: every contour with env files)
+    #[arg(long = "contour", short = 'c', value_name = "C")]
+    pub contours: Vec<String>,
+    /// Read this repo's tracked files from the git index (what would be committed)
+    #[arg(long)]
+    pub staged: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print secret values instead of fingerprints
+    #[arg(long)]
+    pub show_values: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[arg(long, short = 'c', value_name = "C")]
+    pub contour: String,
+    /// Print the diff (values masked) and change nothing; exit 1 when something would change
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Owner of the shared keys for this run
+    #[arg(long, value_enum)]
+    pub prefer: Option<Prefer>,
+    /// Generate missing or weak secrets (CSPRNG, 64 URL-safe characters)
+    #[arg(long)]
+    pub generate_secrets: bool,
+    /// Do not keep a backup of changed files
+    #[arg(long)]
+    pub no_backup: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub file: PathBuf,
+    /// compose, node-dotenv or dotenvy (default: the dialect of the repo the file is in)
+    #[arg(long, value_parser = parse_dialect)]
+    pub dialect: Option<Dialect>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print values instead of fingerprints
+    #[arg(long)]
+    pub show_values: bool,
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+    #[command(flatten)]
+    pub conn: MigrateConn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations (the default)
+    Run(MigrateConn),
+    /// List applied, pending, modified and missing migrations (read-only)
+    Status(MigrateConn),
+    /// Check the migration user's privileges only
+    Preflight(MigrateConn),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateConn {
+    #[arg(long, short = 'c', value_name = "C")]
+    pub contour: Option<String>,
+    /// Migrations directory (default: migrations/ in the backend repo)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Use this URL instead of the backend's DATABASE_URL
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ENVSYNC_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    #[arg(long, value_enum)]
+    pub via: Option<Via>,
+    /// List what would be applied; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Retry connecting for up to SECS while the database starts
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+    /// Wait at most SECS for another runner's migration lock (default 60)
+    #[arg(long, value_name = "SECS")]
+    pub lock_timeout: Option<u64>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Via {
+    #[default]
+    Auto,
+    Direct,
+    Host,
+    Docker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Install the pre-commit hook in the repo of the current directory
+    Install {
+        /// Replace a foreign pre-commit hook instead of refusing
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove exactly what `hook install` added
+    Uninstall,
+    /// What the hook runs: check the staged content against the other repo
+    Run,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let a = Cli::try_parse_from(["envsync", "--backend", "b", "check"]).unwrap();
+        let b = Cli::try_parse_from(["envsync", "check", "--backend", "b"]).unwrap();
+        assert_eq!(a.global.backend, b.global.backend);
+    }
+}

@@ -1,0 +1,477 @@
+//! Layout and configuration: the GPROD preset, `envsync.toml`, and their merge.
+//!
+//! Owns where the two repos are, which files hold each contour's variables, which dialect each
+//! repo's consumer speaks, and the contour table (ports, networks). Precedence is
+//! flags > `envsync.toml` > preset; flags are applied by the caller ([`crate::settings`]).
+//! Rule tuning in `envsync.toml` (`[rule.*]`, `[keys]`, …) is parsed here but interpreted by
+//! [`crate::rules`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::dialect::Dialect;
+use crate::rules::RulesFile;
+
+/// The two repositories envsync compares.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Repo {
+    Backend,
+    Infra,
+}
+
+impl Repo {
+    pub const BOTH: [Repo; 2] = [Repo::Backend, Repo::Infra];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Repo::Backend => "backend",
+            Repo::Infra => "infra",
+        }
+    }
+
+    pub fn other(self) -> Repo {
+        match self {
+            Repo::Backend => Repo::Infra,
+            Repo::Infra => Repo::Backend,
+        }
+    }
+}
+
+impl fmt::Display for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A deployment contour and its port table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contour {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub api_port: u16,
+    pub db_port: u16,
+    pub adminer_port: Option<u16>,
+    pub redis_port: Option<u16>,
+    pub network: String,
+    pub volumes: Vec<String>,
+}
+
+impl Contour {
+    /// The name followed by its aliases.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.names().any(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Where one repo is and how its env files are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfig {
+    pub path: String,
+    pub rev: Option<String>,
+    pub dialect: Dialect,
+    /// Candidate file names in order; `{contour}` expands to the name, then each alias.
+    pub env: Vec<String>,
+}
+
+impl RepoConfig {
+    /// Candidate paths for a contour, in the order they are tried, and whether each one is
+    /// specific to the contour (contains `{contour}`) or a shared fallback such as `.env`.
+    pub fn candidates(&self, contour: &Contour) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for pattern in &self.env {
+            if pattern.contains("{contour}") {
+                for name in contour.names() {
+                    let p = pattern.replace("{contour}", name);
+                    if !out.iter().any(|(q, _)| *q == p) {
+                        out.push((p, true));
+                    }
+                }
+            } else if !out.iter().any(|(q, _)| q == pattern) {
+                out.push((pattern.clone(), false));
+            }
+        }
+        out
+    }
+}
+
+/// The validated configuration: preset merged with `envsync.toml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub file: Option<PathBuf>,
+    /// `rules = …`: a preset name or a path (relative to the config file).
+    pub rules: String,
+    pub backend: RepoConfig,
+    pub infra: RepoConfig,
+    pub contours: Vec<Contour>,
+    /// Rule tuning found in `envsync.toml`, applied over the rules file.
+    pub rule_overrides: RulesFile,
+    /// `[hook] other_rev`: read the other repo at this ref during `hook run`.
+    pub hook_other_rev: Option<String>,
+}
+
+impl Config {
+    pub fn repo(&self, repo: Repo) -> &RepoConfig {
+        match repo {
+            Repo::Backend => &self.backend,
+            Repo::Infra => &self.infra,
+        }
+    }
+
+    pub fn repo_mut(&mut self, repo: Repo) -> &mut RepoConfig {
+        match repo {
+            Repo::Backend => &mut self.backend,
+            Repo::Infra => &mut self.infra,
+        }
+    }
+
+    /// Find a contour by name or alias.
+    pub fn contour(&self, name: &str) -> Result<&Contour, ConfigError> {
+        self.contours
+            .iter()
+            .find(|c| c.answers_to(name))
+            .ok_or_else(|| ConfigError::UnknownContour {
+                name: name.to_string(),
+                known: self
+                    .contours
+                    .iter()
+                    .map(|c| c.names().collect::<Vec<_>>().join("/"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The built-in GPROD preset.
+    pub fn preset() -> Config {
+        let contour = |name: &str, alias: &str, api, db, adminer, redis, network: &str| Contour {
+            name: name.into(),
+            aliases: vec![alias.into()],
+            api_port: api,
+            db_port: db,
+            adminer_port: Some(adminer),
+            redis_port: Some(redis),
+            network: network.into(),
+            volumes: vec![format!("pgdata_{name}"), format!("app_data_{name}")],
+        };
+        Config {
+            file: None,
+            rules: "gprod".into(),
+            backend: RepoConfig {
+                path: ".".into(),
+                rev: None,
+                dialect: Dialect::NodeDotenv,
+                env: vec![".env.{contour}".into()],
+            },
+            infra: RepoConfig {
+                path: "../gybernaty-infra".into(),
+                rev: None,
+                dialect: Dialect::Compose,
+                env: vec![".env.{contour}".into(), ".env".into()],
+            },
+            contours: vec![
+                contour("dev", "development", 3000, 5432, 8080, 6379, "gp-network"),
+                contour(
+                    "stage",
+                    "staging",
+                    3100,
+                    5433,
+                    8081,
+                    6380,
+                    "gp-network-stage",
+                ),
+                contour(
+                    "prod",
+                    "production",
+                    3200,
+                    5434,
+                    8082,
+                    6381,
+                    "gp-network-prod",
+                ),
+            ],
+            rule_overrides: RulesFile::default(),
+            hook_other_rev: None,
+        }
+    }
+
+    /// The preset, overridden by `file` when given, else by `envsync.toml` found in `start` or
+    /// its ancestors (none is fine).
+    pub fn load(explicit: Option<&Path>, start: &Path) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => discover(start),
+        };
+        let mut config = Config::preset();
+        let Some(path) = path else {
+            return Ok(config);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            file: path.clone(),
+            message: e.to_string(),
+        })?;
+        let parsed: ConfigFile = toml::from_str(&text).map_err(|e| toml_error(&path, &text, &e))?;
+        config.apply(parsed, &path, &text)?;
+        config.file = Some(path);
+        Ok(config)
+    }
+
+    fn apply(&mut self, file: ConfigFile, path: &Path, text: &str) -> Result<(), ConfigError> {
+        if let Some(rules) = file.rules {
+            self.rules = rules;
+        }
+        if let Some(repos) = file.repos {
+            for (repo, over) in [(Repo::Backend, repos.backend), (Repo::Infra, repos.infra)] {
+                let Some(over) = over else { continue };
+                let target = self.repo_mut(repo);
+                if let Some(p) = over.path {
+                    target.path = p;
+                }
+                if over.rev.is_some() {
+                    target.rev = over.rev;
+                }
+                if let Some(d) = over.dialect {
+                    target.dialect = d;
+                }
+                if let Some(env) = over.env {
+                    if env.is_empty() {
+                        return Err(ConfigError::Invalid {
+                            file: path.to_path_buf(),
+                            line: line_of_key(text, "env"),
+                            message: format!("repos.{repo}.env must list at least one file"),
+                        });
+                    }
+                    target.env = env;
+                }
+            }
+        }
+        for (name, over) in file.contours.unwrap_or_default() {
+            let existing = self.contours.iter().position(|c| c.answers_to(&name));
+            let mut c = match existing {
+                Some(i) => self.contours.remove(i),
+                None => {
+                    let (Some(api_port), Some(db_port)) = (over.api_port, over.db_port) else {
+                        return Err(ConfigError::Invalid {
+                            file: path.to_path_buf(),
+                            line: line_of_key(text, &format!("[contours.{name}]")),
+                            message: format!(
+                                "new contour `{name}` needs api_port and db_port (and usually network)"
+                            ),
+                        });
+                    };
+                    Contour {
+                        name: name.clone(),
+                        aliases: vec![],
+                        api_port,
+                        db_port,
+                        adminer_port: None,
+                        redis_port: None,
+                        network: format!("gp-network-{name}"),
+                        volumes: vec![],
+                    }
+                }
+            };
+            if let Some(a) = over.aliases {
+                c.aliases = a;
+            }
+            if let Some(p) = over.api_port {
+                c.api_port = p;
+            }
+            if let Some(p) = over.db_port {
+                c.db_port = p;
+            }
+            if over.adminer_port.is_some() {
+                c.adminer_port = over.adminer_port;
+            }
+            if over.redis_port.is_some() {
+                c.redis_port = over.redis_port;
+            }
+            if let Some(n) = over.network {
+                c.network = n;
+            }
+            if let Some(v) = over.volumes {
+                c.volumes = v;
+            }
+            let at = existing.unwrap_or(self.contours.len());
+            self.contours.insert(at.min(self.contours.len()), c);
+        }
+        self.rule_overrides = RulesFile {
+            extends: None,
+            keys: file.keys,
+            owners: file.owners,
+            database_url: file.database_url,
+            weak_secret: file.weak_secret,
+            placeholders: file.placeholders,
+            rule: file.rule,
+        };
+        if let Some(hook) = file.hook {
+            self.hook_other_rev = hook.other_rev;
+        }
+        Ok(())
+    }
+
+    /// Resolve `rules = "path"` relative to the config file's directory.
+    pub fn rules_path(&self) -> Option<PathBuf> {
+        if !self.rules.contains('/') && !self.rules.ends_with(".toml") {
+            return None;
+        }
+        let p = PathBuf::from(&self.rules);
+        Some(match (&self.file, p.is_relative()) {
+            (Some(f), true) => f.parent().unwrap_or(Path::new(".")).join(p),
+            _ => p,
+        })
+    }
+}
+
+/// Look for `envsync.toml` in `start` and its ancestors.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|d| d.join("envsync.toml"))
+        .find(|p| p.is_file())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    rules: Option<String>,
+    repos: Option<ReposFile>,
+    contours: Option<BTreeMap<String, ContourFile>>,
+    hook: Option<HookFile>,
+    // Rule tuning, the same tables a rules file has (serde cannot flatten with
+    // deny_unknown_fields, so they are listed here).
+    keys: Option<crate::rules::KeysTable>,
+    owners: Option<BTreeMap<String, Repo>>,
+    database_url: Option<crate::rules::DatabaseUrlTable>,
+    weak_secret: Option<Vec<crate::rules::WeakSecretTable>>,
+    placeholders: Option<Vec<String>>,
+    rule: Option<BTreeMap<String, crate::rules::RuleTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReposFile {
+    backend: Option<RepoFile>,
+    infra: Option<RepoFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepoFile {
+    path: Option<String>,
+    rev: Option<String>,
+    dialect: Option<Dialect>,
+    env: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContourFile {
+    aliases: Option<Vec<String>>,
+    api_port: Option<u16>,
+    db_port: Option<u16>,
+    adminer_port: Option<u16>,
+    redis_port: Option<u16>,
+    network: Option<String>,
+    volumes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HookFile {
+    other_rev: Option<String>,
+}
+
+/// Problems with `envsync.toml` or a rules file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {message}", file.display())]
+    Read { file: PathBuf, message: String },
+    #[error("{}:{line}: {message}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("unknown contour `{name}`; known contours: {known} (add one under [contours.NAME] in envsync.toml)")]
+    UnknownContour { name: String, known: String },
+}
+
+/// Turn a TOML error into one naming file, line and (for unknown keys) the key.
+pub fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map_or(1, |s| {
+        1 + text[..s.start.min(text.len())].matches('\n').count()
+    });
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        line,
+        message: e.message().trim().to_string(),
+    }
+}
+
+fn line_of_key(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(needle))
+        .map_or(1, |i| i + 1)
+}
+
+/// The commented template written by `envsync init`.
+pub const INIT_TEMPLATE: &str = include_str!("../docs/envsync.template.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("envsync.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(Some(&p), dir.path())
+    }
+
+    #[test]
+    fn override_keeps_the_rest_of_a_contour() {
+        let c = load_str("[contours.prod]\ndb_port = 6543\n").unwrap();
+        let prod = c.contour("production").unwrap();
+        assert_eq!(prod.db_port, 6543);
+        assert_eq!(prod.api_port, 3200);
+        assert_eq!(prod.network, "gp-network-prod");
+        assert_eq!(c.contours.len(), 3);
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let e = load_str("rules = \"gprod\"\n\n[repos.backend]\npaht = \".\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("envsync.toml:4"), "{msg}");
+        assert!(msg.contains("paht"), "{msg}");
+    }
+
+    #[test]
+    fn candidates_try_name_then_aliases_then_fallback() {
+        let c = Config::preset();
+        let prod = c.contour("prod").unwrap();
+        let names: Vec<_> = c
+            .infra
+            .candidates(prod)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(names, [".env.prod", ".env.production", ".env"]);
+    }
+
+    #[test]
+    fn the_template_is_a_valid_config() {
+        let c = load_str(INIT_TEMPLATE).unwrap();
+        assert_eq!(c.contours.len(), 3);
+    }
+}

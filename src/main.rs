@@ -1,0 +1,118 @@
+//! The `envsync` binary: parse arguments, call the library, print, map to an exit code.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use envsync::check::{check, Workspace};
+use envsync::cli::{Cli, Command, Format};
+use envsync::report::{colorize, render_json, render_text, Stream};
+use envsync::settings::Settings;
+use envsync::{Error, ExitStatus};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Trouble.into()
+            } else {
+                ExitStatus::Clean.into()
+            };
+        }
+    };
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(Failure::Pipe) => ExitStatus::Clean.into(),
+        Err(Failure::Error(e)) => {
+            let _ = writeln!(io::stderr(), "envsync: error: {e}");
+            ExitStatus::Trouble.into()
+        }
+    }
+}
+
+enum Failure {
+    /// stdout closed early (`| head`): not an error.
+    Pipe,
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Pipe
+        } else {
+            Failure::Error(Error::Io {
+                path: "<stdout>".into(),
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitStatus, Failure> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", &e))?;
+    let mut settings = Settings::from_args(&cli.global, &cwd)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let color = colorize(settings.color, Stream::Stdout);
+    match cli.command {
+        Command::Check(args) => {
+            if args.staged {
+                settings.staged_repo = Some(settings.current_repo());
+            }
+            let mut ws = Workspace::open(&settings)?;
+            ws.rules.show_values = args.show_values;
+            let report = check(&ws, &args.contours)?;
+            match args.format {
+                Format::Json => render_json(&report, &mut out)?,
+                Format::Text => render_text(&report, color, settings.quiet, &mut out)?,
+            }
+            Ok(ExitStatus::from_findings(report.has_errors()))
+        }
+        Command::Show(args) => {
+            let bytes = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, &e))?;
+            let dialect = envsync::show::dialect_for(&args.file, args.dialect, &settings);
+            let shown = envsync::show::show(&bytes, dialect, args.show_values);
+            match args.format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut out, &shown).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                }
+                Format::Text => {
+                    writeln!(
+                        out,
+                        "# {} as read by {}",
+                        args.file.display(),
+                        shown.dialect
+                    )?;
+                    for (k, v) in &shown.variables {
+                        writeln!(out, "{k}={}", v.as_str().unwrap_or_default().escape_debug())?;
+                    }
+                    for e in shown.error.iter().chain(&shown.invalid_lines) {
+                        writeln!(out, "# line {}: {}", e.line, e.message)?;
+                    }
+                }
+            }
+            Ok(ExitStatus::from_findings(shown.error.is_some()))
+        }
+        Command::Init => {
+            let path = envsync::init(&cwd)?;
+            if !settings.quiet {
+                writeln!(out, "wrote {}", path.display())?;
+            }
+            Ok(ExitStatus::Clean)
+        }
+        Command::Fix(_) | Command::Migrate(_) | Command::Hook { .. } => {
+            Err(Error::Usage("this command is not available in this build".into()).into())
+        }
+    }
+}

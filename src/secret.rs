@@ -1,0 +1,126 @@
+//! Secret handling: fingerprints, masking, placeholders and generated secrets.
+//!
+//! No value leaves envsync unless the user asked with `--show-values`; where two values must be
+//! told apart, [`fingerprint`] gives their length and the first 8 hex digits of their SHA-256.
+
+use sha2::{Digest, Sha256};
+
+/// `44 chars, sha256:1a2b3c4d`.
+pub fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{} chars, sha256:{hex}", value.chars().count())
+}
+
+/// `match` a placeholder pattern: `*` matches any run of characters, case-insensitively.
+pub fn matches_pattern(pattern: &str, value: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let v = value.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == v;
+    }
+    let mut rest = v.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(value: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let n = value.chars().count();
+    if n == 0 {
+        return 0.0;
+    }
+    for c in value.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Does a value in an example file look like a real secret rather than a placeholder?
+/// Long enough, varied enough, and no placeholder pattern.
+pub fn looks_real(value: &str, placeholders: &[String]) -> bool {
+    let len = value.chars().count();
+    len >= 16
+        && entropy(value) >= 3.5
+        && !placeholders.iter().any(|p| matches_pattern(p, value))
+        && !value.contains("${")
+}
+
+/// A new secret: 48 bytes from the OS CSPRNG, URL-safe base64 without padding (64 characters).
+pub fn generate() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Replace control characters before printing text that came from a file.
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_has_length_and_eight_hex_digits() {
+        // sha256("abc") = ba7816bf...
+        assert_eq!(fingerprint("abc"), "3 chars, sha256:ba7816bf");
+    }
+
+    #[test]
+    fn patterns() {
+        for (p, v, m) in [
+            ("your_*", "your_secure_password", true),
+            (
+                "*change_me*",
+                "dev_jwt_secret_change_me_in_production",
+                true,
+            ),
+            ("*secret*_here", "my_secret_key_here", true),
+            ("postgres", "Postgres", true),
+            ("postgres", "postgres1", false),
+            ("your_*", "my_your_x", false),
+        ] {
+            assert_eq!(matches_pattern(p, v), m, "{p} {v}");
+        }
+    }
+
+    #[test]
+    fn generated_secrets_are_long_url_safe_and_distinct() {
+        let a = generate();
+        assert!(a.len() >= 48);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, generate());
+        assert!(looks_real(&a, &[]));
+        assert!(!looks_real("your_secure_jwt_key", &["your_*".into()]));
+    }
+}

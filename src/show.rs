@@ -1,0 +1,79 @@
+//! `envsync show FILE`: the environment one consumer receives from one file.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::Repo;
+use crate::dialect::Dialect;
+use crate::envfile::EnvFile;
+use crate::secret::fingerprint;
+use crate::settings::Settings;
+
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    pub dialect: Dialect,
+    /// Key to decoded value (or fingerprint), in order of first appearance.
+    pub variables: serde_json::Map<String, serde_json::Value>,
+    /// The consumer rejects the file (`show` then exits 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ShownError>,
+    /// Lines no consumer can read (conflict markers, NUL bytes, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid_lines: Vec<ShownError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShownError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Pick the dialect: `--dialect`, else that of the repo the file lies in, else compose.
+pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) -> Dialect {
+    if let Some(d) = explicit {
+        return d;
+    }
+    let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    for repo in [Repo::Backend, Repo::Infra] {
+        if let Some(root) = settings
+            .repo_path(repo)
+            .and_then(|p| std::fs::canonicalize(p).ok())
+        {
+            if abs.starts_with(&root) {
+                return settings.config.repo(repo).dialect;
+            }
+        }
+    }
+    Dialect::Compose
+}
+
+pub fn show(bytes: &[u8], dialect: Dialect, show_values: bool) -> Shown {
+    let decoded = dialect.decode(bytes, &|_| None);
+    let mut variables = serde_json::Map::new();
+    if decoded.error.is_none() {
+        for a in decoded.variables() {
+            let v = if show_values {
+                a.value.clone()
+            } else {
+                fingerprint(&a.value)
+            };
+            variables.insert(a.key.clone(), serde_json::Value::String(v));
+        }
+    }
+    Shown {
+        dialect,
+        variables,
+        error: decoded.error.map(|e| ShownError {
+            line: e.line,
+            message: e.message,
+        }),
+        invalid_lines: EnvFile::parse(bytes)
+            .invalid()
+            .map(|(line, p)| ShownError {
+                line,
+                message: p.to_string(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,394 @@
+//! Sources: where a repo's files are read from. All git access in envsync goes through here.
+//!
+//! A source is a working tree (symlinks followed), a commit of a local repository
+//! (`--backend-rev`), the index (`--staged`: tracked files from the index, untracked or ignored
+//! ones from the working tree), or a remote (`git+file://`, `git+https://`, `git+ssh://`) fetched
+//! into a bare cache repository. Reading never changes a working tree or an index.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use git2::{ObjectType, Repository};
+
+/// How a source is named on the command line or in `envsync.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A directory: its working tree, or with `rev` that commit of the repository.
+    Path { path: PathBuf, rev: Option<String> },
+    /// A git URL (`git+file:///abs`, `git+https://…`, `git+ssh://…`) with an optional `#REV`.
+    Remote { url: String, rev: Option<String> },
+}
+
+impl SourceSpec {
+    /// Parse `SRC` relative to `base`; `rev` is `--*-rev` or the config's `rev`.
+    pub fn parse(src: &str, rev: Option<String>, base: &Path) -> SourceSpec {
+        if let Some(rest) = src.strip_prefix("git+") {
+            let (url, frag) = match rest.split_once('#') {
+                Some((u, r)) if !r.is_empty() => (u.to_string(), Some(r.to_string())),
+                Some((u, _)) => (u.to_string(), None),
+                None => (rest.to_string(), None),
+            };
+            return SourceSpec::Remote {
+                url,
+                rev: rev.or(frag),
+            };
+        }
+        let p = Path::new(src);
+        SourceSpec::Path {
+            path: if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            },
+            rev,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{} is not a directory; pass --{role} DIR or a git+file:// / git+https:// URL", path.display())]
+    NotADirectory { role: &'static str, path: PathBuf },
+    #[error("{} is not a git repository ({message}); --{role}-rev and --staged need one", path.display())]
+    NotARepo {
+        role: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("cannot resolve `{rev}` in {repo}: {message}; check the branch, tag or commit name")]
+    BadRev {
+        repo: String,
+        rev: String,
+        message: String,
+    },
+    #[error("cannot fetch {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("cannot read {file} from {repo}: {message}")]
+    Read {
+        repo: String,
+        file: String,
+        message: String,
+    },
+    #[error("{file} in {repo} is a symlink loop or points outside the repository")]
+    BadLink { repo: String, file: String },
+}
+
+/// An opened source.
+pub enum Source {
+    WorkTree {
+        root: PathBuf,
+    },
+    Tree {
+        repo: Repository,
+        tree: git2::Oid,
+        label: String,
+    },
+    Index {
+        repo: Repository,
+        root: PathBuf,
+    },
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({self})")
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::WorkTree { root } => write!(f, "{}", root.display()),
+            Source::Tree { label, .. } => f.write_str(label),
+            Source::Index { root, .. } => write!(f, "{} (staged)", root.display()),
+        }
+    }
+}
+
+const MAX_LINKS: usize = 8;
+
+impl Source {
+    /// Open a source. `staged` reads the index of a local repository.
+    pub fn open(
+        spec: &SourceSpec,
+        role: &'static str,
+        staged: bool,
+    ) -> Result<Source, SourceError> {
+        match spec {
+            SourceSpec::Path { path, rev } => {
+                if !path.is_dir() {
+                    return Err(SourceError::NotADirectory {
+                        role,
+                        path: path.clone(),
+                    });
+                }
+                if rev.is_none() && !staged {
+                    return Ok(Source::WorkTree { root: path.clone() });
+                }
+                let repo = Repository::open(path).map_err(|e| SourceError::NotARepo {
+                    role,
+                    path: path.clone(),
+                    message: e.message().to_string(),
+                })?;
+                match rev {
+                    Some(rev) => {
+                        let tree = resolve_tree(&repo, rev, &path.display().to_string())?;
+                        Ok(Source::Tree {
+                            repo,
+                            tree,
+                            label: format!("{}@{rev}", path.display()),
+                        })
+                    }
+                    None => Ok(Source::Index {
+                        root: repo.workdir().unwrap_or(path).to_path_buf(),
+                        repo,
+                    }),
+                }
+            }
+            SourceSpec::Remote { url, rev } => {
+                let repo = fetch_into_cache(url)?;
+                let rev_name = rev.clone().unwrap_or_else(|| "refs/envsync/HEAD".into());
+                let tree = resolve_tree(&repo, &rev_name, url).or_else(|e| {
+                    // A branch name fetched as refs/heads/NAME.
+                    resolve_tree(&repo, &format!("refs/heads/{rev_name}"), url).map_err(|_| e)
+                })?;
+                Ok(Source::Tree {
+                    repo,
+                    tree,
+                    label: format!("{url}#{}", rev.as_deref().unwrap_or("HEAD")),
+                })
+            }
+        }
+    }
+
+    /// Is this a working tree (so files can be written back)?
+    pub fn work_tree(&self) -> Option<&Path> {
+        match self {
+            Source::WorkTree { root } => Some(root),
+            _ => None,
+        }
+    }
+
+    /// Read `rel` (relative to the repo root), following symlinks. `Ok(None)` when absent.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self {
+            Source::WorkTree { root } => read_fs(root, rel, &self.to_string()),
+            Source::Tree { repo, tree, .. } => {
+                let tree = repo.find_tree(*tree).map_err(|e| self.read_err(rel, &e))?;
+                self.follow(rel, |path| match tree.get_path(Path::new(path)) {
+                    Ok(entry) if entry.kind() == Some(ObjectType::Blob) => {
+                        let blob = repo
+                            .find_blob(entry.id())
+                            .map_err(|e| self.read_err(rel, &e))?;
+                        Ok(Some((
+                            blob.content().to_vec(),
+                            entry.filemode() == 0o120000,
+                        )))
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                    Err(e) => Err(self.read_err(rel, &e)),
+                })
+            }
+            Source::Index { repo, root } => {
+                let index = repo.index().map_err(|e| self.read_err(rel, &e))?;
+                let tracked =
+                    self.follow(rel, |path| match index.get_path(Path::new(path), 0) {
+                        Some(entry) => {
+                            let blob = repo
+                                .find_blob(entry.id)
+                                .map_err(|e| self.read_err(rel, &e))?;
+                            Ok(Some((blob.content().to_vec(), entry.mode == 0o120000)))
+                        }
+                        None => Ok(None),
+                    })?;
+                match tracked {
+                    Some(bytes) => Ok(Some(bytes)),
+                    // Untracked or ignored: not part of the commit, read from the working tree.
+                    None => read_fs(root, rel, &self.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Is `rel` tracked in the index (for `--staged`) or present in the tree?
+    pub fn is_tracked(&self, rel: &str) -> bool {
+        match self {
+            Source::Index { repo, .. } => repo
+                .index()
+                .ok()
+                .and_then(|i| i.get_path(Path::new(rel), 0))
+                .is_some(),
+            Source::Tree { .. } => matches!(self.read(rel), Ok(Some(_))),
+            Source::WorkTree { .. } => false,
+        }
+    }
+
+    fn read_err(&self, rel: &str, e: &git2::Error) -> SourceError {
+        SourceError::Read {
+            repo: self.to_string(),
+            file: rel.to_string(),
+            message: e.message().to_string(),
+        }
+    }
+
+    /// Look `rel` up with `get`, following in-repo symlinks (content = target path).
+    fn follow(
+        &self,
+        rel: &str,
+        get: impl Fn(&str) -> Result<Option<(Vec<u8>, bool)>, SourceError>,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        let mut path = normalize(Path::new(rel)).ok_or_else(|| self.bad_link(rel))?;
+        for _ in 0..MAX_LINKS {
+            match get(&path)? {
+                None => return Ok(None),
+                Some((bytes, false)) => return Ok(Some(bytes)),
+                Some((target, true)) => {
+                    let target = String::from_utf8_lossy(&target).into_owned();
+                    let parent = Path::new(&path).parent().unwrap_or(Path::new(""));
+                    path = normalize(&parent.join(target)).ok_or_else(|| self.bad_link(rel))?;
+                }
+            }
+        }
+        Err(self.bad_link(rel))
+    }
+
+    fn bad_link(&self, rel: &str) -> SourceError {
+        SourceError::BadLink {
+            repo: self.to_string(),
+            file: rel.to_string(),
+        }
+    }
+}
+
+/// Normalise a relative path inside a repo; `None` if it escapes the root or is absolute.
+fn normalize(p: &Path) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn read_fs(root: &Path, rel: &str, label: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    match std::fs::read(root.join(rel)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SourceError::Read {
+            repo: label.to_string(),
+            file: rel.to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn resolve_tree(repo: &Repository, rev: &str, label: &str) -> Result<git2::Oid, SourceError> {
+    let obj = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_tree())
+        .map_err(|e| SourceError::BadRev {
+            repo: label.to_string(),
+            rev: rev.to_string(),
+            message: e.message().to_string(),
+        })?;
+    Ok(obj.id())
+}
+
+/// The cache directory: `$ENVSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/envsync`, else
+/// `~/.cache/envsync`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ENVSYNC_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("envsync");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("envsync")
+}
+
+fn fetch_into_cache(url: &str) -> Result<Repository, SourceError> {
+    use sha2::{Digest, Sha256};
+    let fail = |e: git2::Error| SourceError::Fetch {
+        url: url.to_string(),
+        message: e.message().to_string(),
+    };
+    let digest = Sha256::digest(url.as_bytes());
+    let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let dir = cache_dir().join("git").join(name);
+    let repo = match Repository::open_bare(&dir) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(&dir).map_err(|e| SourceError::Fetch {
+                url: url.to_string(),
+                message: format!("cannot create cache {}: {e}", dir.display()),
+            })?;
+            Repository::init_bare(&dir).map_err(fail)?
+        }
+    };
+    {
+        let mut remote = repo.remote_anonymous(url).map_err(fail)?;
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.credentials(|url, user, allowed| {
+            if allowed.contains(git2::CredentialType::SSH_KEY) {
+                git2::Cred::ssh_key_from_agent(user.unwrap_or("git"))
+            } else {
+                git2::Cred::credential_helper(&git2::Config::open_default()?, url, user)
+            }
+        });
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(callbacks);
+        remote
+            .fetch(
+                &[
+                    "+refs/heads/*:refs/heads/*",
+                    "+refs/tags/*:refs/tags/*",
+                    "+HEAD:refs/envsync/HEAD",
+                ],
+                Some(&mut opts),
+                None,
+            )
+            .map_err(fail)?;
+    }
+    Ok(repo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_specs() {
+        let base = Path::new("/w");
+        assert_eq!(
+            SourceSpec::parse("git+file:///srv/infra#main", None, base),
+            SourceSpec::Remote {
+                url: "file:///srv/infra".into(),
+                rev: Some("main".into())
+            }
+        );
+        assert_eq!(
+            SourceSpec::parse("../infra", Some("v1".into()), base),
+            SourceSpec::Path {
+                path: "/w/../infra".into(),
+                rev: Some("v1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn normalize_refuses_escapes() {
+        assert_eq!(normalize(Path::new("a/./b/../c")), Some("a/c".into()));
+        assert_eq!(normalize(Path::new("../x")), None);
+        assert_eq!(normalize(Path::new("/etc/passwd")), None);
+    }
+}
