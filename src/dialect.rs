@@ -9,6 +9,8 @@
 //! structure used for editing lives in [`crate::envfile`].
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -96,7 +98,7 @@ pub struct Decoded {
     /// Every assignment in file order, duplicates included.
     pub assignments: Vec<Assignment>,
     /// Index into `assignments` of the winning assignment of each key.
-    winners: HashMap<String, usize>,
+    winners: FxHashMap<String, usize>,
     /// The consumer refuses the file (compose and dotenvy reject some files whole).
     pub error: Option<DecodeError>,
     /// `${VAR}` references that resolved to nothing (compose warns and uses "").
@@ -137,11 +139,35 @@ impl Decoded {
     }
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+/// Turns byte offsets into 1-based line numbers; offsets must not decrease between calls, so
+/// a whole file costs one pass.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, offset: usize) -> usize {
+        debug_assert!(offset >= self.offset);
+        let end = offset.min(self.text.len());
+        if end > self.offset {
+            self.line += self.text[self.offset..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.offset = end;
+        }
+        self.line
+    }
 }
 
 /// Docker compose v2 (compose-go's `dotenv` parser and `template` interpolation).
@@ -160,20 +186,24 @@ pub mod compose {
         let bytes = bytes.strip_prefix(crate::envfile::BOM).unwrap_or(bytes);
         let text = String::from_utf8_lossy(bytes);
         let mut out = Decoded::default();
-        let mut env: HashMap<String, String> = HashMap::new();
+        let mut env: Env = FxHashMap::default();
         if let Err(e) = parse(&text, &mut out, &mut env, external) {
             out.error = Some(e);
         }
         out.finish(false)
     }
 
-    fn parse(
-        text: &str,
+    /// The file's assignments so far: key to index in `Decoded::assignments`.
+    type Env<'t> = FxHashMap<&'t str, usize>;
+
+    fn parse<'t>(
+        text: &'t str,
         out: &mut Decoded,
-        env: &mut HashMap<String, String>,
+        env: &mut Env<'t>,
         external: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), DecodeError> {
         let mut pos = 0usize;
+        let mut lines = LineCounter::new(text);
         loop {
             // Statement start: skip whitespace (line breaks included) and comment lines.
             loop {
@@ -191,7 +221,7 @@ pub mod compose {
                     break;
                 }
             }
-            let line = line_at(text, pos);
+            let line = lines.line_at(pos);
             let err = |message: String| DecodeError { line, message };
             // `export` prefix.
             let mut src = &text[pos..];
@@ -223,7 +253,7 @@ pub mod compose {
             let Some((end, sep)) = key_end else {
                 return Err(err("unexpected end of file after a variable name".into()));
             };
-            let key = src[..end].trim_end_matches(char::is_whitespace).to_string();
+            let key = src[..end].trim_end_matches(char::is_whitespace);
             if key.contains(' ') {
                 return Err(err("key cannot contain a space".into()));
             }
@@ -231,10 +261,10 @@ pub mod compose {
             let consumed_to = text.len() - after_sep.len();
             if sep == '\n' {
                 // `KEY` alone: taken from the environment, dropped when unset.
-                if let Some(v) = external(&key) {
-                    env.insert(key.clone(), v.clone());
+                if let Some(v) = external(key) {
+                    env.insert(key, out.assignments.len());
                     out.assignments.push(Assignment {
-                        key,
+                        key: key.to_string(),
                         value: v,
                         line,
                     });
@@ -246,15 +276,19 @@ pub mod compose {
             let value_pos = text.len() - value_src.len();
             let (value, next) = extract_value(value_src, env, external, line, out)?;
             pos = value_pos + next;
-            env.insert(key.clone(), value.clone());
-            out.assignments.push(Assignment { key, value, line });
+            env.insert(key, out.assignments.len());
+            out.assignments.push(Assignment {
+                key: key.to_string(),
+                value,
+                line,
+            });
         }
     }
 
     /// Returns the decoded value and how many bytes of `src` it used.
     fn extract_value(
         src: &str,
-        env: &HashMap<String, String>,
+        env: &Env<'_>,
         external: &dyn Fn(&str) -> Option<String>,
         line: usize,
         out: &mut Decoded,
@@ -275,8 +309,7 @@ pub mod compose {
         let bytes = src.as_bytes();
         let mut chars: Vec<u8> = Vec::new();
         let mut escaped = false;
-        for i in 1..bytes.len() {
-            let c = bytes[i];
+        for (i, &c) in bytes.iter().enumerate().skip(1) {
             if c != quote {
                 if !escaped && c == b'\\' {
                     escaped = true;
@@ -373,14 +406,19 @@ pub mod compose {
     /// compose-go's `template.Substitute`: `$$`, `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`,
     /// `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`. Lookups go to `external` first, then to
     /// the file's earlier assignments, as compose does.
-    pub fn substitute(
+    fn substitute(
         s: &str,
-        env: &HashMap<String, String>,
+        env: &Env<'_>,
         external: &dyn Fn(&str) -> Option<String>,
         line: usize,
         out: &mut Decoded,
     ) -> Result<String, DecodeError> {
-        let lookup = |name: &str| external(name).or_else(|| env.get(name).cloned());
+        if !s.contains('$') {
+            return Ok(s.to_string());
+        }
+        let lookup = |name: &str, out: &Decoded| {
+            external(name).or_else(|| env.get(name).map(|&i| out.assignments[i].value.clone()))
+        };
         let invalid = || DecodeError {
             line,
             message: "invalid interpolation format (write a literal `$` as `$$`)".into(),
@@ -406,7 +444,7 @@ pub mod compose {
                         j += 1;
                     }
                     let name = &s[i + 1..j];
-                    match lookup(name) {
+                    match lookup(name, out) {
                         Some(v) => res.push_str(&v),
                         None => out.unset_refs.push((line, name.to_string())),
                     }
@@ -434,7 +472,7 @@ pub mod compose {
                             _ => return Err(invalid()),
                         }
                     };
-                    let value = lookup(name);
+                    let value = lookup(name, out);
                     let present = |v: &Option<String>| match v {
                         Some(v) => !colon || !v.is_empty(),
                         None => false,
@@ -530,7 +568,12 @@ pub mod node {
             let pattern = format!(
                 r#"(?m)^{s}*(?:export{s}+)?([A-Za-z0-9_.-]+)(?:{s}*={s}*?|:{s}+?)({s}*'(?:\\'|[^'])*'|{s}*"(?:\\"|[^"])*"|{s}*`(?:\\`|[^`])*`|[^#\r\n]+)?{s}*(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$"#
             );
-            Regex::new(&pattern).expect("node dotenv LINE regex compiles")
+            // A larger lazy-DFA cache keeps the search from falling back to the slow engines on
+            // big files (the JavaScript whitespace class makes many states).
+            regex::RegexBuilder::new(&pattern)
+                .dfa_size_limit(32 << 20)
+                .build()
+                .expect("node dotenv LINE regex compiles")
         })
     }
 
@@ -552,7 +595,15 @@ pub mod node {
         let text = String::from_utf8_lossy(bytes);
         let lines = normalise_line_breaks(&text);
         let mut out = Decoded::default();
-        for caps in line_regex().captures_iter(&lines) {
+        let mut counter = LineCounter::new(&lines);
+        let re = line_regex();
+        // The lazy DFA finds each match; captures then run on that match alone (a match
+        // starts at a line start and ends at a line end, so `^`/`$` hold on the slice).
+        for m in re.find_iter(&lines) {
+            let caps = re
+                .captures(&lines[m.start()..m.end()])
+                .expect("a match has captures");
+            let base = m.start();
             let key = caps.get(1).expect("group 1 always matches");
             let raw = caps.get(2).map_or("", |m| m.as_str());
             let value = raw.trim_matches(is_js_space);
@@ -564,7 +615,7 @@ pub mod node {
             out.assignments.push(Assignment {
                 key: key.as_str().to_string(),
                 value,
-                line: line_at(&lines, key.start()),
+                line: counter.line_at(base + key.start()),
             });
         }
         out.finish(false)

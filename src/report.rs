@@ -74,19 +74,19 @@ pub struct Report {
 
 impl Report {
     pub fn new(mut findings: Vec<Finding>, contours: Vec<String>) -> Report {
+        // Contours in the order they were checked, errors first, then by place.
+        let rank = |c: &Option<String>| {
+            c.as_ref()
+                .and_then(|c| contours.iter().position(|x| x == c))
+                .unwrap_or(usize::MAX)
+        };
         findings.sort_by(|a, b| {
-            (
-                a.contour.as_deref(),
-                b.severity,
-                &a.locations,
-                a.code.name(),
-            )
-                .cmp(&(
-                    b.contour.as_deref(),
-                    a.severity,
-                    &b.locations,
-                    b.code.name(),
-                ))
+            (rank(&a.contour), b.severity, &a.locations, a.code.name()).cmp(&(
+                rank(&b.contour),
+                a.severity,
+                &b.locations,
+                b.code.name(),
+            ))
         });
         findings.dedup();
         let errors = findings

@@ -35,15 +35,17 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
         return d;
     }
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    for repo in [Repo::Backend, Repo::Infra] {
-        if let Some(root) = settings
-            .repo_path(repo)
-            .and_then(|p| std::fs::canonicalize(p).ok())
-        {
-            if abs.starts_with(&root) {
-                return settings.config.repo(repo).dialect;
-            }
-        }
+    // The deepest repo root that contains the file wins (the backend is often `.`).
+    let owner = [Repo::Backend, Repo::Infra]
+        .into_iter()
+        .filter_map(|repo| {
+            let root = std::fs::canonicalize(settings.repo_path(repo)?).ok()?;
+            abs.starts_with(&root)
+                .then(|| (root.components().count(), repo))
+        })
+        .max();
+    if let Some((_, repo)) = owner {
+        return settings.config.repo(repo).dialect;
     }
     Dialect::Compose
 }

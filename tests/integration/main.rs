@@ -1,1 +1,9 @@
-fn main() {}
+//! The one integration-test binary: themed modules, each running the real `envsync` binary
+//! (or the library) on real files, real git repositories and real readers.
+
+mod common;
+
+mod check_cli;
+mod conformance;
+mod git_sources;
+mod property;

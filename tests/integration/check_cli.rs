@@ -1,0 +1,217 @@
+//! `check`, `show` and `init` through the real binary on the shipped fixtures, with snapshots
+//! of text and JSON output.
+
+use std::path::Path;
+
+use crate::common::{envsync, fixtures, root, run};
+
+fn check(set: &Path, extra: &[&str]) -> crate::common::Run {
+    let mut cmd = envsync(&root());
+    cmd.arg("check")
+        .arg("--backend")
+        .arg(set.join("backend"))
+        .arg("--infra")
+        .arg(set.join("infra"))
+        .args(extra);
+    run(&mut cmd)
+}
+
+#[test]
+fn the_in_sync_fixture_is_clean() {
+    let r = check(&fixtures().join("gprod"), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    insta::assert_snapshot!("gprod_text", r.stdout);
+    let j = check(&fixtures().join("gprod"), &["--format", "json"]);
+    assert_eq!(j.code, 0);
+    insta::assert_snapshot!("gprod_json", j.stdout);
+}
+
+#[test]
+fn every_drifted_fixture_is_caught_and_never_leaks_a_secret() {
+    let drift = fixtures().join("drift");
+    let mut sets: Vec<_> = std::fs::read_dir(&drift)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 8);
+    for set in sets {
+        let name = set.file_name().unwrap().to_str().unwrap().to_string();
+        let text = check(&set, &[]);
+        assert_eq!(text.code, 1, "{name}: {}{}", text.stdout, text.stderr);
+        insta::assert_snapshot!(format!("drift_{name}_text"), text.stdout);
+        let json = check(&set, &["--format", "json"]);
+        assert_eq!(json.code, 1, "{name}");
+        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(v["version"], 1);
+        assert!(v["summary"]["errors"].as_u64().unwrap() >= 1);
+        insta::assert_snapshot!(format!("drift_{name}_json"), json.stdout);
+        for secret in secrets_in(&set) {
+            assert!(
+                !text.stdout.contains(&secret) && !json.stdout.contains(&secret),
+                "{name} leaks a secret"
+            );
+        }
+    }
+}
+
+/// Every secret-looking value in a fixture set (by key), to make sure none is printed.
+fn secrets_in(set: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for repo in ["backend", "infra"] {
+        for e in std::fs::read_dir(set.join(repo)).unwrap() {
+            let p = e.unwrap().path();
+            if !p.is_file() {
+                continue;
+            }
+            let d = envsync::dialect::Dialect::NodeDotenv
+                .decode(&std::fs::read(&p).unwrap(), &|_| None);
+            for a in d.assignments {
+                if (a.key.contains("SECRET") || a.key.contains("PASSWORD")) && a.value.len() >= 6 {
+                    out.push(a.value);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn show_values_is_the_only_way_to_print_a_value() {
+    let set = fixtures().join("drift/password-mismatch");
+    let masked = check(&set, &[]);
+    assert!(masked.stdout.contains("sha256:"));
+    assert!(!masked.stdout.contains("prd-rotated"));
+    let shown = check(&set, &["--show-values"]);
+    assert!(shown.stdout.contains("prd-rotated"), "{}", shown.stdout);
+}
+
+#[test]
+fn contour_selection_and_missing_files() {
+    let set = fixtures().join("drift/port-drift");
+    let prod = check(&set, &["--contour", "production"]);
+    assert_eq!(prod.code, 0, "{}", prod.stdout);
+    assert!(
+        prod.stdout.contains("1 contour checked: prod"),
+        "{}",
+        prod.stdout
+    );
+    let stage = check(&set, &["-c", "staging"]);
+    assert_eq!(stage.code, 1);
+    let unknown = check(&set, &["--contour", "qa"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("unknown contour `qa`"),
+        "{}",
+        unknown.stderr
+    );
+
+    // A selected contour missing in one repo names the candidates that were looked for.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("backend")).unwrap();
+    std::fs::create_dir_all(dir.path().join("infra")).unwrap();
+    std::fs::write(dir.path().join("backend/.env.production"), "PORT=3200\n").unwrap();
+    let r = check(dir.path(), &["--contour", "prod"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(".env.prod, .env.production, .env"),
+        "{}",
+        r.stderr
+    );
+    let r = check(&dir.path().join("nowhere"), &[]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn config_overrides_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&fixtures().join("gprod"), dir.path());
+    // Move prod's API port: every prod PORT is now drift.
+    std::fs::write(
+        dir.path().join("envsync.toml"),
+        "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[contours.prod]\napi_port = 3999\n",
+    )
+    .unwrap();
+    let r = run(envsync(dir.path()).args(["check", "--contour", "prod"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("API port is 3999"), "{}", r.stdout);
+    // Disable the rule in the same file: clean again.
+    let mut text = std::fs::read_to_string(dir.path().join("envsync.toml")).unwrap();
+    text.push_str(
+        "[rule.port-mismatch]\nenabled = false\n[rule.value-mismatch]\nseverity = \"warning\"\n",
+    );
+    std::fs::write(dir.path().join("envsync.toml"), &text).unwrap();
+    let r = run(envsync(dir.path()).args(["check", "--contour", "prod"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Unknown key: exit 2 naming file, line and key.
+    std::fs::write(
+        dir.path().join("envsync.toml"),
+        "[repos.backend]\npath = \"backend\"\ndialekt = \"compose\"\n",
+    )
+    .unwrap();
+    let r = run(envsync(dir.path()).args(["check"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("envsync.toml:3") && r.stderr.contains("dialekt"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn init_writes_a_template_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(envsync(dir.path()).arg("init"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(dir.path().join("envsync.toml")).unwrap();
+    assert!(text.contains("[contours.prod]"));
+    let again = run(envsync(dir.path()).arg("init"));
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("envsync.toml")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn show_masks_by_default_and_picks_the_repos_dialect() {
+    let f = fixtures().join("drift/crlf-dollar/infra/.env.prod");
+    let infra = fixtures().join("drift/crlf-dollar/infra");
+    let r = run(envsync(&root()).args([
+        "show",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+        "--infra",
+        infra.to_str().unwrap(),
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["dialect"], "compose");
+    assert!(v["variables"]["POSTGRES_PASSWORD"]
+        .as_str()
+        .unwrap()
+        .contains("sha256:"));
+}
+
+#[test]
+fn malformed_files_give_findings_with_file_and_line_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&fixtures().join("gprod"), dir.path());
+    let prod = dir.path().join("backend/.env.production");
+    let mut bytes = std::fs::read(&prod).unwrap();
+    bytes.extend_from_slice(b"\nBROKEN=\xff\xfe\nNUL=a\x00b\nQUOTE=\"never closed\n");
+    bytes.extend(std::iter::repeat_n(b'x', 5 * 1024 * 1024));
+    std::fs::write(&prod, bytes).unwrap();
+    let r = check(dir.path(), &["--contour", "prod"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for needle in ["invalid UTF-8", "NUL byte", "unterminated quoted value"] {
+        assert!(r.stdout.contains(needle), "{needle}: {}", r.stdout);
+    }
+    assert!(
+        r.stdout.contains("backend .env.production:"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,0 +1,173 @@
+//! Git sources through libgit2: a commit of a local repo, the index, and git+file:// remotes,
+//! on real repositories built in temporary directories.
+
+use envsync::source::{Source, SourceSpec};
+
+use crate::common::{envsync, fixtures, git, repo_from, run};
+
+struct Pair {
+    _dir: tempfile::TempDir,
+    backend: std::path::PathBuf,
+    infra: std::path::PathBuf,
+}
+
+fn pair() -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = dir.path().join("gprod-backend");
+    let infra = dir.path().join("gybernaty-infra");
+    repo_from(&fixtures().join("gprod/backend"), &backend);
+    repo_from(&fixtures().join("gprod/infra"), &infra);
+    Pair {
+        _dir: dir,
+        backend,
+        infra,
+    }
+}
+
+fn drift_port(p: &std::path::Path) {
+    let f = p.join(".env.production");
+    let s = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("PORT=3200", "PORT=3007");
+    std::fs::write(f, s).unwrap();
+}
+
+#[test]
+fn a_rev_is_read_without_touching_the_working_tree() {
+    let p = pair();
+    drift_port(&p.backend);
+    let before = std::fs::read(p.backend.join(".env.production")).unwrap();
+    let index_before = std::fs::read(p.backend.join(".git/index")).unwrap();
+    let b = p.backend.to_str().unwrap();
+    let i = p.infra.to_str().unwrap();
+    let wt = run(envsync(&p.backend).args(["check", "--backend", b, "--infra", i, "-c", "prod"]));
+    assert_eq!(wt.code, 1, "{}", wt.stdout);
+    let at_main = run(envsync(&p.backend).args([
+        "check",
+        "--backend",
+        b,
+        "--backend-rev",
+        "main",
+        "--infra",
+        i,
+        "-c",
+        "prod",
+    ]));
+    assert_eq!(at_main.code, 0, "{}{}", at_main.stdout, at_main.stderr);
+    assert_eq!(
+        std::fs::read(p.backend.join(".env.production")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read(p.backend.join(".git/index")).unwrap(),
+        index_before
+    );
+    let bad = run(envsync(&p.backend).args([
+        "check",
+        "--backend",
+        b,
+        "--backend-rev",
+        "no-such-branch",
+        "--infra",
+        i,
+    ]));
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("no-such-branch"), "{}", bad.stderr);
+}
+
+#[test]
+fn staged_reads_the_index_not_the_working_tree() {
+    let p = pair();
+    let original = std::fs::read(p.backend.join(".env.production")).unwrap();
+    drift_port(&p.backend);
+    git(&p.backend, &["add", ".env.production"]);
+    std::fs::write(p.backend.join(".env.production"), &original).unwrap();
+    let index_before = std::fs::read(p.backend.join(".git/index")).unwrap();
+    let i = p.infra.to_str().unwrap();
+    let staged = run(envsync(&p.backend).args(["check", "--staged", "--infra", i, "-c", "prod"]));
+    assert_eq!(staged.code, 1, "{}{}", staged.stdout, staged.stderr);
+    assert!(staged.stdout.contains("3007"), "{}", staged.stdout);
+    let wt = run(envsync(&p.backend).args(["check", "--infra", i, "-c", "prod"]));
+    assert_eq!(wt.code, 0, "{}{}", wt.stdout, wt.stderr);
+    assert_eq!(
+        std::fs::read(p.backend.join(".git/index")).unwrap(),
+        index_before
+    );
+}
+
+#[test]
+fn git_file_urls_are_fetched_into_a_cache() {
+    let p = pair();
+    git(&p.infra, &["checkout", "-q", "-b", "drifted"]);
+    let f = p.infra.join(".env.prod");
+    let s = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("PORT=3200", "PORT=3999");
+    std::fs::write(&f, s).unwrap();
+    git(&p.infra, &["commit", "-qam", "drift"]);
+    git(&p.infra, &["checkout", "-q", "main"]);
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("git+file://{}", p.infra.display());
+    let b = p.backend.to_str().unwrap();
+    let main = run(envsync(&p.backend)
+        .env("ENVSYNC_CACHE_DIR", cache.path())
+        .args([
+            "check",
+            "--backend",
+            b,
+            "--infra",
+            &format!("{url}#main"),
+            "-c",
+            "prod",
+        ]));
+    assert_eq!(main.code, 0, "{}{}", main.stdout, main.stderr);
+    let drifted = run(envsync(&p.backend)
+        .env("ENVSYNC_CACHE_DIR", cache.path())
+        .args([
+            "check",
+            "--backend",
+            b,
+            "--infra",
+            &format!("{url}#drifted"),
+            "-c",
+            "prod",
+        ]));
+    assert_eq!(drifted.code, 1, "{}{}", drifted.stdout, drifted.stderr);
+    assert!(drifted.stdout.contains("3999"));
+    // Default branch when no #REV is given.
+    let head = run(envsync(&p.backend)
+        .env("ENVSYNC_CACHE_DIR", cache.path())
+        .args(["check", "--backend", b, "--infra", &url, "-c", "prod"]));
+    assert_eq!(head.code, 0, "{}{}", head.stdout, head.stderr);
+    let missing = run(envsync(&p.backend)
+        .env("ENVSYNC_CACHE_DIR", cache.path())
+        .args([
+            "check",
+            "--backend",
+            b,
+            "--infra",
+            "git+file:///no/such/repo",
+            "-c",
+            "prod",
+        ]));
+    assert_eq!(missing.code, 2);
+}
+
+#[test]
+fn symlinks_are_followed_in_trees_and_in_the_index() {
+    let p = pair();
+    let spec = SourceSpec::Path {
+        path: p.backend.clone(),
+        rev: Some("main".into()),
+    };
+    let tree = Source::open(&spec, "backend", false).unwrap();
+    let via_link = tree.read(".env").unwrap().unwrap();
+    assert_eq!(via_link, tree.read(".env.production").unwrap().unwrap());
+    let spec = SourceSpec::Path {
+        path: p.backend.clone(),
+        rev: None,
+    };
+    let index = Source::open(&spec, "backend", true).unwrap();
+    assert_eq!(index.read(".env").unwrap().unwrap(), via_link);
+    assert!(index.read(".env.qa").unwrap().is_none());
+}
