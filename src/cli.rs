@@ -63,22 +63,12 @@ pub enum Format {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Prefer {
-    Backend,
-    Infra,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report drift between the two repos' env files
     Check(CheckArgs),
-    /// Repair drift in place, changing only the bytes it must
-    Fix(FixArgs),
     /// Decode one env file the way a consumer reads it
     Show(ShowArgs),
-    /// Run sqlx migrations against the contour's PostgreSQL
-    Migrate(MigrateArgs),
     /// Install, remove or run the git pre-commit hook
     Hook {
         #[command(subcommand)]
@@ -104,26 +94,6 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct FixArgs {
-    #[arg(long, short = 'c', value_name = "C")]
-    pub contour: String,
-    /// Print the diff (values masked) and change nothing; exit 1 when something would change
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Owner of the shared keys for this run
-    #[arg(long, value_enum)]
-    pub prefer: Option<Prefer>,
-    /// Generate missing or weak secrets (CSPRNG, 64 URL-safe characters)
-    #[arg(long)]
-    pub generate_secrets: bool,
-    /// Do not keep a backup of changed files
-    #[arg(long)]
-    pub no_backup: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
 pub struct ShowArgs {
     pub file: PathBuf,
     /// compose, node-dotenv or dotenvy (default: the dialect of the repo the file is in)
@@ -138,63 +108,6 @@ pub struct ShowArgs {
 
 fn parse_dialect(s: &str) -> Result<Dialect, String> {
     s.parse()
-}
-
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    #[command(subcommand)]
-    pub action: Option<MigrateAction>,
-    #[command(flatten)]
-    pub conn: MigrateConn,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MigrateAction {
-    /// Apply pending migrations (the default)
-    Run(MigrateConn),
-    /// List applied, pending, modified and missing migrations (read-only)
-    Status(MigrateConn),
-    /// Check the migration user's privileges only
-    Preflight(MigrateConn),
-}
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct MigrateConn {
-    #[arg(long, short = 'c', value_name = "C")]
-    pub contour: Option<String>,
-    /// Migrations directory (default: migrations/ in the backend repo)
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// Use this URL instead of the backend's DATABASE_URL
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ENVSYNC_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-    #[arg(long, value_enum)]
-    pub via: Option<Via>,
-    /// List what would be applied; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Retry connecting for up to SECS while the database starts
-    #[arg(long, value_name = "SECS")]
-    pub wait: Option<u64>,
-    /// Wait at most SECS for another runner's migration lock (default 60)
-    #[arg(long, value_name = "SECS")]
-    pub lock_timeout: Option<u64>,
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Via {
-    #[default]
-    Auto,
-    Direct,
-    Host,
-    Docker,
 }
 
 #[derive(Debug, Subcommand)]

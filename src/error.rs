@@ -28,6 +28,8 @@ pub enum Error {
     Io { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Hook(#[from] crate::hook::HookError),
 }
 
 impl Error {

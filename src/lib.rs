@@ -10,6 +10,7 @@ pub mod dialect;
 pub mod envfile;
 pub mod error;
 pub mod exit;
+pub mod hook;
 pub mod report;
 pub mod rules;
 pub mod secret;

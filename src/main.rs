@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use envsync::check::{check, Workspace};
-use envsync::cli::{Cli, Command, Format};
+use envsync::cli::{Cli, Command, Format, HookAction};
 use envsync::report::{colorize, render_json, render_text, Stream};
 use envsync::settings::Settings;
 use envsync::{Error, ExitStatus};
@@ -111,8 +111,57 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
             }
             Ok(ExitStatus::Clean)
         }
-        Command::Fix(_) | Command::Migrate(_) | Command::Hook { .. } => {
-            Err(Error::Usage("this command is not available in this build".into()).into())
+        Command::Hook { action } => run_hook(action, &settings, color, &mut out),
+    }
+}
+
+fn run_hook(
+    action: HookAction,
+    settings: &Settings,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    use envsync::hook::{self, Installed};
+    match action {
+        HookAction::Install { force } => {
+            let binary = std::env::current_exe()
+                .and_then(std::fs::canonicalize)
+                .map_err(|e| Error::io("envsync", &e))?;
+            let done = hook::install(&settings.cwd, &binary, force).map_err(Error::from)?;
+            let line = match done {
+                Installed::Created(p) => format!("installed {}", p.display()),
+                Installed::Updated(p) => format!("already installed in {} (updated)", p.display()),
+                Installed::Chained(p) => {
+                    format!("added envsync to the existing hook {}", p.display())
+                }
+                Installed::MovedForeign { hook, moved } => format!(
+                    "installed {}; the previous hook moved to {} and still runs after envsync",
+                    hook.display(),
+                    moved.display()
+                ),
+            };
+            writeln!(out, "{line}")?;
+            Ok(ExitStatus::Clean)
+        }
+        HookAction::Uninstall => {
+            match hook::uninstall(&settings.cwd).map_err(Error::from)? {
+                Some(p) => writeln!(out, "removed envsync from {}", p.display())?,
+                None => writeln!(out, "no envsync hook installed")?,
+            }
+            Ok(ExitStatus::Clean)
+        }
+        HookAction::Run => {
+            let report = hook::run(settings)?;
+            if report.has_errors() {
+                render_text(&report, color, false, out)?;
+                writeln!(
+                    out,
+                    "envsync: commit blocked; fix the above, or bypass once with `git commit --no-verify`"
+                )?;
+            } else if !settings.quiet {
+                writeln!(out, "envsync: staged env files OK")?;
+            }
+            Ok(ExitStatus::from_findings(report.has_errors()))
         }
     }
 }

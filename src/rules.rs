@@ -52,6 +52,8 @@ rule_codes! {
     DialectDivergence => "dialect-divergence", Warning, "a shared value would decode differently under the other repo's dialect";
     Syntax => "syntax", Error, "a line no consumer can read";
     ForeignContourKey => "foreign-contour-key", Warning, "a key prefixed with another contour's name (the app's loader falls back to it)";
+    StagedSecretFile => "staged-secret-file", Error, "a secret-bearing env file is staged for commit (hook)";
+    SecretInExample => "secret-in-example", Error, "an example or template file holds a real-looking secret (hook)";
 }
 
 impl std::str::FromStr for RuleCode {
@@ -980,7 +982,11 @@ mod tests {
     #[test]
     fn every_rule_has_a_docs_page() {
         for code in RuleCode::ALL {
-            let page = format!("{}/docs/rules/{}.md", env!("CARGO_MANIFEST_DIR"), code.name());
+            let page = format!(
+                "{}/docs/rules/{}.md",
+                env!("CARGO_MANIFEST_DIR"),
+                code.name()
+            );
             assert!(std::path::Path::new(&page).is_file(), "missing {page}");
         }
     }

@@ -6,4 +6,5 @@ mod common;
 mod check_cli;
 mod conformance;
 mod git_sources;
+mod hook;
 mod property;
