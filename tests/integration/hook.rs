@@ -1,9 +1,7 @@
 //! The pre-commit hook on real repositories with real `git commit` runs.
 
+use crate::common::{copy_tree, envsync, fixtures, git, git_cmd, run};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use crate::common::{copy_tree, envsync, fixtures, git, run};
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -34,15 +32,8 @@ fn install(repo: &Path, extra: &[&str]) -> crate::common::Run {
 
 /// `git commit` with the hooks enabled; returns (success, combined output).
 fn commit(repo: &Path, msg: &str) -> (bool, String) {
-    let out = Command::new("git")
-        .current_dir(repo)
+    let out = git_cmd(repo)
         .args(["commit", "-qm", msg])
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.org")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.org")
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
