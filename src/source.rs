@@ -85,6 +85,8 @@ pub enum Source {
     },
     Index {
         repo: Repository,
+        /// Read once at open: every file lookup uses it.
+        index: git2::Index,
         root: PathBuf,
     },
 }
@@ -141,6 +143,11 @@ impl Source {
                     }
                     None => Ok(Source::Index {
                         root: repo.workdir().unwrap_or(path).to_path_buf(),
+                        index: repo.index().map_err(|e| SourceError::NotARepo {
+                            role,
+                            path: path.clone(),
+                            message: e.message().to_string(),
+                        })?,
                         repo,
                     }),
                 }
@@ -190,8 +197,7 @@ impl Source {
                     Err(e) => Err(self.read_err(rel, &e)),
                 })
             }
-            Source::Index { repo, root } => {
-                let index = repo.index().map_err(|e| self.read_err(rel, &e))?;
+            Source::Index { repo, index, root } => {
                 let tracked =
                     self.follow(rel, |path| match index.get_path(Path::new(path), 0) {
                         Some(entry) => {
@@ -214,11 +220,7 @@ impl Source {
     /// Is `rel` tracked in the index (for `--staged`) or present in the tree?
     pub fn is_tracked(&self, rel: &str) -> bool {
         match self {
-            Source::Index { repo, .. } => repo
-                .index()
-                .ok()
-                .and_then(|i| i.get_path(Path::new(rel), 0))
-                .is_some(),
+            Source::Index { index, .. } => index.get_path(Path::new(rel), 0).is_some(),
             Source::Tree { .. } => matches!(self.read(rel), Ok(Some(_))),
             Source::WorkTree { .. } => false,
         }
