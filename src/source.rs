@@ -153,7 +153,7 @@ impl Source {
                 }
             }
             SourceSpec::Remote { url, rev } => {
-                let repo = fetch_into_cache(url)?;
+                let repo = fetch_into_cache(url, Transport::for_url(url))?;
                 let rev_name = rev.clone().unwrap_or_else(|| "refs/envsync/HEAD".into());
                 let tree = resolve_tree(&repo, &rev_name, url).or_else(|e| {
                     // A branch name fetched as refs/heads/NAME.
@@ -318,11 +318,43 @@ pub fn cache_dir() -> PathBuf {
         .join("envsync")
 }
 
-fn fetch_into_cache(url: &str) -> Result<Repository, SourceError> {
+/// How a remote is fetched into the cache. Reading is always libgit2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// libgit2's own transport: local `file://` repositories need no TLS or SSH.
+    Libgit2,
+    /// The `git` program (like cargo's `net.git-fetch-with-cli`): https and ssh with the user's
+    /// own credential helpers, `~/.ssh/config` and proxies, and no TLS library linked into
+    /// envsync, which keeps every run (the pre-commit hook included) free of OpenSSL's start-up.
+    GitCli,
+}
+
+impl Transport {
+    /// `file://` goes through libgit2, everything else through `git`;
+    /// `ENVSYNC_GIT_FETCH=cli` sends every URL through `git` (behind a proxy, say).
+    pub fn for_url(url: &str) -> Transport {
+        let force_cli = std::env::var_os("ENVSYNC_GIT_FETCH").is_some_and(|v| v == "cli");
+        if url.starts_with("file://") && !force_cli {
+            Transport::Libgit2
+        } else {
+            Transport::GitCli
+        }
+    }
+}
+
+/// The refspecs a cache repository mirrors: branches, tags and the remote's HEAD.
+const REFSPECS: [&str; 3] = [
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+HEAD:refs/envsync/HEAD",
+];
+
+/// Fetch `url` into its bare cache repository (created on first use) and open it.
+pub fn fetch_into_cache(url: &str, transport: Transport) -> Result<Repository, SourceError> {
     use sha2::{Digest, Sha256};
-    let fail = |e: git2::Error| SourceError::Fetch {
+    let fail = |message: String| SourceError::Fetch {
         url: url.to_string(),
-        message: e.message().to_string(),
+        message,
     };
     let digest = Sha256::digest(url.as_bytes());
     let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -330,36 +362,40 @@ fn fetch_into_cache(url: &str) -> Result<Repository, SourceError> {
     let repo = match Repository::open_bare(&dir) {
         Ok(r) => r,
         Err(_) => {
-            std::fs::create_dir_all(&dir).map_err(|e| SourceError::Fetch {
-                url: url.to_string(),
-                message: format!("cannot create cache {}: {e}", dir.display()),
-            })?;
-            Repository::init_bare(&dir).map_err(fail)?
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| fail(format!("cannot create cache {}: {e}", dir.display())))?;
+            Repository::init_bare(&dir).map_err(|e| fail(e.message().to_string()))?
         }
     };
-    {
-        let mut remote = repo.remote_anonymous(url).map_err(fail)?;
-        let mut callbacks = git2::RemoteCallbacks::new();
-        callbacks.credentials(|url, user, allowed| {
-            if allowed.contains(git2::CredentialType::SSH_KEY) {
-                git2::Cred::ssh_key_from_agent(user.unwrap_or("git"))
-            } else {
-                git2::Cred::credential_helper(&git2::Config::open_default()?, url, user)
+    match transport {
+        Transport::Libgit2 => {
+            let mut remote = repo
+                .remote_anonymous(url)
+                .map_err(|e| fail(e.message().to_string()))?;
+            remote
+                .fetch(&REFSPECS, None, None)
+                .map_err(|e| fail(e.message().to_string()))?;
+        }
+        Transport::GitCli => {
+            let out = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(&dir)
+                .args(["fetch", "--quiet", "--no-write-fetch-head", "--", url])
+                .args(REFSPECS)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| {
+                    fail(format!(
+                        "cannot run `git` ({e}); https and ssh sources are fetched with the git \
+                         program, install it or use a git+file:// source"
+                    ))
+                })?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                return Err(fail(format!("git fetch failed: {}", err.trim())));
             }
-        });
-        let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(callbacks);
-        remote
-            .fetch(
-                &[
-                    "+refs/heads/*:refs/heads/*",
-                    "+refs/tags/*:refs/tags/*",
-                    "+HEAD:refs/envsync/HEAD",
-                ],
-                Some(&mut opts),
-                None,
-            )
-            .map_err(fail)?;
+        }
     }
     Ok(repo)
 }

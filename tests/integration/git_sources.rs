@@ -96,7 +96,17 @@ fn staged_reads_the_index_not_the_working_tree() {
 }
 
 #[test]
-fn git_file_urls_are_fetched_into_a_cache() {
+fn git_file_urls_are_fetched_into_a_cache_by_libgit2() {
+    fetched_into_a_cache("libgit2");
+}
+
+#[test]
+fn urls_are_fetched_by_the_git_program_when_asked() {
+    // The transport https/ssh URLs take; forced here on a file:// URL (no network in tests).
+    fetched_into_a_cache("cli");
+}
+
+fn fetched_into_a_cache(transport: &str) {
     let p = pair();
     git(&p.infra, &["checkout", "-q", "-b", "drifted"]);
     let f = p.infra.join(".env.prod");
@@ -111,6 +121,7 @@ fn git_file_urls_are_fetched_into_a_cache() {
     let b = p.backend.to_str().unwrap();
     let main = run(envsync(&p.backend)
         .env("ENVSYNC_CACHE_DIR", cache.path())
+        .env("ENVSYNC_GIT_FETCH", transport)
         .args([
             "check",
             "--backend",
@@ -123,6 +134,7 @@ fn git_file_urls_are_fetched_into_a_cache() {
     assert_eq!(main.code, 0, "{}{}", main.stdout, main.stderr);
     let drifted = run(envsync(&p.backend)
         .env("ENVSYNC_CACHE_DIR", cache.path())
+        .env("ENVSYNC_GIT_FETCH", transport)
         .args([
             "check",
             "--backend",
@@ -137,10 +149,12 @@ fn git_file_urls_are_fetched_into_a_cache() {
     // Default branch when no #REV is given.
     let head = run(envsync(&p.backend)
         .env("ENVSYNC_CACHE_DIR", cache.path())
+        .env("ENVSYNC_GIT_FETCH", transport)
         .args(["check", "--backend", b, "--infra", &url, "-c", "prod"]));
     assert_eq!(head.code, 0, "{}{}", head.stdout, head.stderr);
     let missing = run(envsync(&p.backend)
         .env("ENVSYNC_CACHE_DIR", cache.path())
+        .env("ENVSYNC_GIT_FETCH", transport)
         .args([
             "check",
             "--backend",
