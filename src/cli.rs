@@ -67,6 +67,8 @@ pub enum Format {
 pub enum Command {
     /// Report drift between the two repos' env files
     Check(CheckArgs),
+    /// Repair drift for one contour in place, changing only the bytes it must
+    Fix(FixArgs),
     /// Decode one env file the way a consumer reads it
     Show(ShowArgs),
     /// Install, remove or run the git pre-commit hook
@@ -91,6 +93,36 @@ pub struct CheckArgs {
     /// Print secret values instead of fingerprints
     #[arg(long)]
     pub show_values: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The contour to repair (name or alias)
+    #[arg(long = "contour", short = 'c', value_name = "C")]
+    pub contour: String,
+    /// Print a unified diff (values masked) and change nothing; exit 1 if something would change
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Which repo's value wins for the shared keys (default: the owners in the rules)
+    #[arg(long, value_enum, value_name = "REPO")]
+    pub prefer: Option<Prefer>,
+    /// Generate missing, weak or reused secrets (48 random bytes, URL-safe) and write them to both repos
+    #[arg(long)]
+    pub generate_secrets: bool,
+    /// Do not keep a backup (FILE.envsync.bak, mode 0600) of each changed file
+    #[arg(long)]
+    pub no_backup: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print values instead of fingerprints
+    #[arg(long)]
+    pub show_values: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Prefer {
+    Backend,
+    Infra,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Hook(#[from] crate::hook::HookError),
+    #[error(transparent)]
+    Fix(Box<crate::fix::FixError>),
 }
 
 impl Error {

@@ -10,13 +10,16 @@ pub mod dialect;
 pub mod envfile;
 pub mod error;
 pub mod exit;
+pub mod fix;
 pub mod hook;
+pub mod quote;
 pub mod report;
 pub mod rules;
 pub mod secret;
 pub mod settings;
 pub mod show;
 pub mod source;
+pub mod write;
 
 pub use error::Error;
 pub use exit::ExitStatus;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use envsync::check::{check, Workspace};
-use envsync::cli::{Cli, Command, Format, HookAction};
+use envsync::cli::{Cli, Command, Format, HookAction, Prefer};
+use envsync::config::Repo;
 use envsync::report::{colorize, render_json, render_text, Stream};
 use envsync::settings::Settings;
 use envsync::{Error, ExitStatus};
@@ -77,6 +78,34 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
                 Format::Text => render_text(&report, color, settings.quiet, &mut out)?,
             }
             Ok(ExitStatus::from_findings(report.has_errors()))
+        }
+        Command::Fix(args) => {
+            let mut opts = envsync::fix::FixOptions {
+                contour: args.contour,
+                dry_run: args.dry_run,
+                prefer: args.prefer.map(|p| match p {
+                    Prefer::Backend => Repo::Backend,
+                    Prefer::Infra => Repo::Infra,
+                }),
+                generate_secrets: args.generate_secrets,
+                backup: !args.no_backup,
+                show_values: args.show_values,
+            };
+            opts.contour = opts.contour.trim().to_string();
+            let outcome = envsync::fix::fix(&settings, &opts)?;
+            match args.format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut out, &outcome).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                }
+                Format::Text => {
+                    envsync::fix::render_text(&outcome, color, settings.quiet, &mut out)?
+                }
+            }
+            let pending = outcome.dry_run && outcome.changed();
+            Ok(ExitStatus::from_findings(
+                pending || outcome.remaining.has_errors(),
+            ))
         }
         Command::Show(args) => {
             let bytes = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, &e))?;

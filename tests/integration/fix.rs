@@ -1,0 +1,491 @@
+//! `fix` through the real binary on copies of the shipped fixtures: repairs, byte preservation,
+//! dry runs, symlinks, refusals, secrets, the repo lock, and SIGKILL at random moments.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::{copy_tree, envsync, fixtures, run, Run};
+
+/// A writable copy of a fixture set.
+fn copy_set(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = if name == "gprod" {
+        fixtures().join("gprod")
+    } else {
+        fixtures().join("drift").join(name)
+    };
+    copy_tree(&src, dir.path());
+    let (b, i) = (dir.path().join("backend"), dir.path().join("infra"));
+    (dir, b, i)
+}
+
+fn es(b: &Path, i: &Path, args: &[&str]) -> Run {
+    let mut cmd = envsync(b.parent().unwrap());
+    cmd.args(args).arg("--backend").arg(b).arg("--infra").arg(i);
+    run(&mut cmd)
+}
+
+/// Every regular file of both repos, by path, with its bytes.
+fn snapshot(b: &Path, i: &Path) -> Vec<(PathBuf, Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    for repo in [b, i] {
+        for e in fs::read_dir(repo).unwrap() {
+            let p = e.unwrap().path();
+            let link = fs::symlink_metadata(&p).unwrap().file_type().is_symlink();
+            let bytes = if p.is_file() {
+                fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((p, bytes, link));
+        }
+    }
+    out.sort();
+    out
+}
+
+const FIXABLE: [&str; 4] = [
+    "value-mismatch",
+    "database-url",
+    "port-mismatch",
+    "missing-key",
+];
+
+#[test]
+fn fix_repairs_each_drifted_set_and_a_second_run_changes_nothing() {
+    for set in [
+        "password-mismatch",
+        "port-drift",
+        "sed-rewrite",
+        "interpolated-password",
+        "crlf-dollar",
+    ] {
+        let (_d, b, i) = copy_set(set);
+        for contour in ["dev", "stage", "prod"] {
+            let first = es(&b, &i, &["fix", "-c", contour, "--no-backup"]);
+            assert_eq!(
+                first.code, 0,
+                "{set} {contour}: {}{}",
+                first.stdout, first.stderr
+            );
+            let check = es(&b, &i, &["check", "-c", contour, "--format", "json"]);
+            let v: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+            for f in v["findings"].as_array().unwrap() {
+                let code = f["code"].as_str().unwrap();
+                assert!(
+                    !FIXABLE.contains(&code),
+                    "{set} {contour}: {code} left after fix: {f}"
+                );
+            }
+            let before = snapshot(&b, &i);
+            let second = es(&b, &i, &["fix", "-c", contour]);
+            assert_eq!(second.code, 0, "{set} {contour}: {}", second.stdout);
+            assert!(
+                second.stdout.contains("nothing to fix"),
+                "{}",
+                second.stdout
+            );
+            assert_eq!(
+                snapshot(&b, &i),
+                before,
+                "{set} {contour}: second fix wrote"
+            );
+        }
+    }
+}
+
+/// Lines of `bytes`, each with its own line ending.
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split_inclusive(|&c| c == b'\n').collect()
+}
+
+#[test]
+fn only_the_value_bytes_change_in_a_crlf_bom_file_without_final_newline_handling_lost() {
+    // --prefer backend makes infra's CRLF + BOM file the one rewritten.
+    let (_d, b, i) = copy_set("crlf-dollar");
+    let path = i.join(".env.prod");
+    let before = fs::read(&path).unwrap();
+    let r = es(
+        &b,
+        &i,
+        &["fix", "-c", "prod", "--prefer", "backend", "--no-backup"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let after = fs::read(&path).unwrap();
+    assert!(after.starts_with(b"\xEF\xBB\xBF"), "BOM kept");
+    let (old, new) = (lines(&before), lines(&after));
+    assert_eq!(old.len(), new.len());
+    let changed: Vec<usize> = (0..old.len()).filter(|&n| old[n] != new[n]).collect();
+    assert_eq!(changed.len(), 1, "{}", r.stdout);
+    let n = changed[0];
+    assert!(new[n].starts_with(b"POSTGRES_PASSWORD="));
+    assert!(new[n].ends_with(b"\r\n"), "CRLF kept on the edited line");
+    assert_eq!(before.ends_with(b"\n"), after.ends_with(b"\n"));
+    // compose reads back exactly the backend's value (it holds `#`, `@`, `!`).
+    let show = |file: &Path, dialect: &str| {
+        let mut c = envsync(file.parent().unwrap());
+        let out = run(c
+            .args([
+                "show",
+                "--show-values",
+                "--format",
+                "json",
+                "--dialect",
+                dialect,
+            ])
+            .arg(file));
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["variables"]["POSTGRES_PASSWORD"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        show(&path, "compose"),
+        show(&b.join(".env.production"), "node-dotenv")
+    );
+    // The infra password changed: ALTER ROLE advice, masked.
+    assert!(
+        r.stdout
+            .contains("ALTER ROLE \"postgres\" WITH PASSWORD '********'"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("prd-Qz7"), "{}", r.stdout);
+}
+
+#[test]
+fn dry_run_prints_a_masked_diff_writes_nothing_and_exits_1() {
+    let (_d, b, i) = copy_set("password-mismatch");
+    let before = snapshot(&b, &i);
+    let r = es(&b, &i, &["fix", "-c", "prod", "--dry-run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(snapshot(&b, &i), before, "dry run changed or created files");
+    assert!(r.stdout.contains("--- a/infra/.env.prod"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("+JWT_SECRET=<38 chars, sha256:"),
+        "{}",
+        r.stdout
+    );
+    for secret in ["prd-", "postgres:postgres@"] {
+        assert!(!r.stdout.contains(secret), "leaked {secret}: {}", r.stdout);
+    }
+    insta::assert_snapshot!("fix_dry_run_password_mismatch", r.stdout);
+    let json = es(
+        &b,
+        &i,
+        &["fix", "-c", "prod", "--dry-run", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["changes"].as_array().unwrap().len(), 2);
+    assert!(!json.stdout.contains("prd-"));
+    assert_eq!(es(&b, &i, &["fix", "-c", "prod"]).code, 0);
+    let clean = es(&b, &i, &["fix", "-c", "prod", "--dry-run"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+    assert!(!clean.stdout.contains("---"));
+}
+
+#[test]
+fn backups_are_private_and_ignored_by_the_env_rule() {
+    let (_d, b, i) = copy_set("port-drift");
+    let old = fs::read(b.join(".env.staging")).unwrap();
+    assert_eq!(es(&b, &i, &["fix", "-c", "staging"]).code, 0);
+    let backup = b.join(".env.staging.envsync.bak");
+    assert_eq!(fs::read(&backup).unwrap(), old);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn writes_go_through_a_symlink_and_the_link_stays() {
+    let (_d, b, i) = copy_set("port-drift");
+    // infra keeps its stage file under deploy/ and links .env to it; no .env.stage.
+    fs::create_dir(i.join("deploy")).unwrap();
+    fs::rename(i.join(".env.stage"), i.join("deploy/stage.env")).unwrap();
+    for f in [".env", ".env.dev", ".env.prod"] {
+        fs::remove_file(i.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("deploy/stage.env", i.join(".env")).unwrap();
+    let r = es(&b, &i, &["fix", "-c", "stage", "--no-backup"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(fs::symlink_metadata(i.join(".env"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let target = fs::read_to_string(i.join("deploy/stage.env")).unwrap();
+    assert!(target.contains("PORT=3100"), "{target}");
+}
+
+#[test]
+fn unsafe_targets_are_refused_with_exit_2_and_nothing_changes() {
+    // A symlink leaving the repo.
+    let (_d, b, i) = copy_set("port-drift");
+    let outside = tempfile::tempdir().unwrap();
+    fs::rename(i.join(".env.stage"), outside.path().join("stage.env")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("stage.env"), i.join(".env.stage")).unwrap();
+    let before = snapshot(&b, &i);
+    let outside_before = fs::read(outside.path().join("stage.env")).unwrap();
+    let r = es(&b, &i, &["fix", "-c", "stage"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("outside the repo"), "{}", r.stderr);
+    assert_eq!(snapshot(&b, &i), before);
+    assert_eq!(
+        fs::read(outside.path().join("stage.env")).unwrap(),
+        outside_before
+    );
+
+    // A read-only file (refused even for root).
+    let (_d, b, i) = copy_set("port-drift");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(i.join(".env.stage"), fs::Permissions::from_mode(0o444)).unwrap();
+    let before = snapshot(&b, &i);
+    let r = es(&b, &i, &["fix", "-c", "stage"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+    assert_eq!(
+        snapshot(&b, &i),
+        before,
+        "the backend must not be half-fixed"
+    );
+
+    // A missing repo directory.
+    let r = es(&b, &i.join("nope"), &["fix", "-c", "stage"]);
+    assert_eq!(r.code, 2);
+
+    // Conflict markers: named, nothing written.
+    let (_d, b, i) = copy_set("merge-conflict");
+    let before = snapshot(&b, &i);
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("merge-conflict marker") && r.stderr.contains("line 10"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(snapshot(&b, &i), before);
+
+    // A git source cannot be written.
+    let r = es(&b, &i, &["fix", "-c", "prod", "--infra-rev", "main"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("working-tree directory"), "{}", r.stderr);
+}
+
+#[test]
+fn passwords_full_of_url_special_characters_round_trip() {
+    let (_d, b, i) = copy_set("gprod");
+    let nasty = "p@ss:w/rd#?%$=&'x\"y";
+    let infra = fs::read_to_string(i.join(".env.prod")).unwrap();
+    let line = infra
+        .lines()
+        .find(|l| l.starts_with("POSTGRES_PASSWORD="))
+        .unwrap();
+    // compose: double quotes, `\"` and `$$` escapes.
+    let encoded = nasty.replace('$', "$$").replace('"', "\\\"");
+    fs::write(
+        i.join(".env.prod"),
+        infra.replace(line, &format!("POSTGRES_PASSWORD=\"{encoded}\"")),
+    )
+    .unwrap();
+    let r = es(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("w/rd"), "{}", r.stdout);
+    let mut c = envsync(&b);
+    let shown = run(c
+        .args([
+            "show",
+            "--show-values",
+            "--format",
+            "json",
+            "--dialect",
+            "node-dotenv",
+        ])
+        .arg(b.join(".env.production")));
+    let v: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(v["variables"]["POSTGRES_PASSWORD"], nasty);
+    let url = v["variables"]["DATABASE_URL"].as_str().unwrap();
+    let parts = envsync::rules::parse_database_url(url).unwrap();
+    assert_eq!(parts.password, nasty);
+    assert_eq!(parts.host, "db");
+    assert!(url.ends_with("?schema=public"), "query string kept: {url}");
+    assert_eq!(es(&b, &i, &["check", "-c", "prod"]).code, 0);
+}
+
+#[test]
+fn secrets_are_generated_only_when_asked() {
+    let (_d, b, i) = copy_set("gprod");
+    for (repo, file) in [(&b, ".env.staging"), (&i, ".env.stage")] {
+        let p = repo.join(file);
+        let text = fs::read_to_string(&p).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("JWT_SECRET="))
+            .unwrap()
+            .to_string();
+        fs::write(&p, text.replace(&line, "JWT_SECRET=your_jwt_secret_here")).unwrap();
+    }
+    let without = es(&b, &i, &["fix", "-c", "stage"]);
+    assert_eq!(without.code, 1, "weak secret remains: {}", without.stdout);
+    assert!(without.stdout.contains("weak-secret"), "{}", without.stdout);
+    let with = es(&b, &i, &["fix", "-c", "stage", "--generate-secrets"]);
+    assert_eq!(with.code, 0, "{}{}", with.stdout, with.stderr);
+    let value = |p: PathBuf| {
+        let text = fs::read_to_string(p).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("JWT_SECRET="))
+            .unwrap()
+            .to_string()
+    };
+    let (x, y) = (value(b.join(".env.staging")), value(i.join(".env.stage")));
+    assert_eq!(x, y);
+    assert!(
+        x.len() >= 48
+            && x.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{x}"
+    );
+    assert!(!with.stdout.contains(&x), "generated secret printed");
+    assert_eq!(es(&b, &i, &["check", "-c", "stage"]).code, 0);
+}
+
+#[test]
+fn a_missing_key_is_appended_in_the_files_own_line_endings() {
+    let (_d, b, i) = copy_set("crlf-dollar");
+    let p = i.join(".env.prod");
+    let text = fs::read(&p).unwrap();
+    let kept: Vec<&[u8]> = lines(&text)
+        .into_iter()
+        .filter(|l| !l.starts_with(b"JWT_SECRET="))
+        .collect();
+    let mut without = kept.concat();
+    // and no final newline
+    while without.ends_with(b"\n") || without.ends_with(b"\r") {
+        without.pop();
+    }
+    fs::write(&p, &without).unwrap();
+    let r = es(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let after = fs::read(&p).unwrap();
+    assert!(after.starts_with(&without), "existing bytes kept");
+    let tail = &after[without.len()..];
+    assert!(
+        tail.starts_with(b"\r\nJWT_SECRET="),
+        "{:?}",
+        String::from_utf8_lossy(tail)
+    );
+    assert!(tail.ends_with(b"\r\n"));
+}
+
+#[test]
+fn a_held_repo_lock_makes_fix_wait() {
+    let (_d, b, i) = copy_set("port-drift");
+    let lock = fs::File::open(&i).unwrap();
+    lock.lock().unwrap();
+    let mut child = envsync(&b)
+        .args(["fix", "-c", "stage", "--no-backup", "--backend"])
+        .arg(&b)
+        .arg("--infra")
+        .arg(&i)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fix ran while the lock was held"
+    );
+    assert!(fs::read_to_string(b.join(".env.staging"))
+        .unwrap()
+        .contains("PORT=3007"));
+    lock.unlock().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(fs::read_to_string(b.join(".env.staging"))
+        .unwrap()
+        .contains("PORT=3100"));
+}
+
+#[test]
+fn concurrent_fixes_leave_a_consistent_pair() {
+    let (_d, b, i) = copy_set("password-mismatch");
+    let children: Vec<_> = (0..6)
+        .map(|n| {
+            let prefer = if n % 2 == 0 { "backend" } else { "infra" };
+            envsync(&b)
+                .args([
+                    "fix",
+                    "-c",
+                    "prod",
+                    "--no-backup",
+                    "--prefer",
+                    prefer,
+                    "--backend",
+                ])
+                .arg(&b)
+                .arg("--infra")
+                .arg(&i)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let r = es(&b, &i, &["check", "-c", "prod"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn sigkill_at_any_moment_leaves_old_or_new_content() {
+    use rand::Rng;
+    // The expected result, from one uninterrupted run.
+    let (_d, b, i) = copy_set("password-mismatch");
+    let files = [b.join(".env.production"), i.join(".env.prod")];
+    let old: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
+    let started = std::time::Instant::now();
+    assert_eq!(es(&b, &i, &["fix", "-c", "prod", "--no-backup"]).code, 0);
+    // Kill anywhere from process start to a while after a whole run takes.
+    let span = (started.elapsed().as_micros() as u64 * 3 / 2).max(2_000);
+    let new: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
+    assert_ne!(old, new);
+    let mut rng = rand::thread_rng();
+    let (mut before, mut after) = (0, 0);
+    for _ in 0..60 {
+        for (f, o) in files.iter().zip(&old) {
+            fs::write(f, o).unwrap();
+        }
+        let mut child = envsync(&b)
+            .args(["fix", "-c", "prod", "--backend"])
+            .arg(&b)
+            .arg("--infra")
+            .arg(&i)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..span)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        for (n, f) in files.iter().enumerate() {
+            let now = fs::read(f).unwrap();
+            assert!(
+                now == old[n] || now == new[n],
+                "{} is torn: {:?}",
+                f.display(),
+                String::from_utf8_lossy(&now)
+            );
+            if now == old[n] {
+                before += 1
+            } else {
+                after += 1
+            }
+        }
+    }
+    // Both outcomes happen, so the kills really land before and after the write.
+    assert!(before > 0 && after > 0, "old {before}, new {after}");
+}
