@@ -69,6 +69,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Repair drift for one contour in place, changing only the bytes it must
     Fix(FixArgs),
+    /// Run sqlx migrations against the contour's PostgreSQL (after a privilege preflight)
+    Migrate(Box<MigrateArgs>),
     /// Decode one env file the way a consumer reads it
     Show(ShowArgs),
     /// Install, remove or run the git pre-commit hook
@@ -117,6 +119,72 @@ pub struct FixArgs {
     /// Print values instead of fingerprints
     #[arg(long)]
     pub show_values: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+    /// `migrate` alone is `migrate run`
+    #[command(flatten)]
+    pub run: MigrateFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations (the default)
+    Run(MigrateFlags),
+    /// List applied, pending, modified and missing migrations; read-only
+    Status(MigrateFlags),
+    /// Check the migration user's privileges only; read-only
+    Preflight(MigrateFlags),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateFlags {
+    /// Contour whose DATABASE_URL, DB port and network are used (default: the one the backend's .env links to)
+    #[arg(long = "contour", short = 'c', value_name = "C")]
+    pub contour: Option<String>,
+    /// Migrations directory (default: migrations/ in the backend repo)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Use this URL instead of the backend's DATABASE_URL
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ENVSYNC_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// How to reach the database: direct, host (127.0.0.1:<contour DB port>), docker, or auto
+    #[arg(long, value_enum, default_value_t = ViaArg::Auto)]
+    pub via: ViaArg,
+    /// List what would be applied; write nothing (exit 1 if something is pending)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep retrying the connection for up to SECS while the database starts
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+    /// Give up waiting for another runner's migration lock after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
+    /// --via docker: an image already on this machine to run envsync in (glibc-based unless --docker-binary is static)
+    #[arg(long, value_name = "IMAGE", default_value = "gprod-backend:latest")]
+    pub docker_image: String,
+    /// --via docker: the envsync binary to mount into the container (default: this one)
+    #[arg(long, value_name = "PATH")]
+    pub docker_binary: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViaArg {
+    Auto,
+    Direct,
+    Host,
+    Docker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

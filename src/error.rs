@@ -32,6 +32,8 @@ pub enum Error {
     Hook(#[from] crate::hook::HookError),
     #[error(transparent)]
     Fix(Box<crate::fix::FixError>),
+    #[error(transparent)]
+    Migrate(Box<crate::migrate::MigrateError>),
 }
 
 impl Error {

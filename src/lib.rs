@@ -12,6 +12,7 @@ pub mod error;
 pub mod exit;
 pub mod fix;
 pub mod hook;
+pub mod migrate;
 pub mod quote;
 pub mod report;
 pub mod rules;

@@ -107,6 +107,7 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
                 pending || outcome.remaining.has_errors(),
             ))
         }
+        Command::Migrate(args) => run_migrate(*args, &settings, &mut out),
         Command::Show(args) => {
             let bytes = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, &e))?;
             let dialect = envsync::show::dialect_for(&args.file, args.dialect, &settings);
@@ -142,6 +143,153 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
         }
         Command::Hook { action } => run_hook(action, &settings, color, &mut out),
     }
+}
+
+fn run_migrate(
+    args: envsync::cli::MigrateArgs,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    use envsync::cli::{MigrateAction, ViaArg};
+    use envsync::migrate::{migrate, Action, MigrateOptions, Via};
+    let (action, f) = match args.action {
+        None => (Action::Run, args.run),
+        Some(MigrateAction::Run(f)) => (Action::Run, f),
+        Some(MigrateAction::Status(f)) => (Action::Status, f),
+        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f),
+    };
+    let json = f.format == Format::Json;
+    let mut passthrough = Vec::new();
+    if f.dry_run {
+        passthrough.push("--dry-run".to_string());
+    }
+    if let Some(w) = f.wait {
+        passthrough.extend(["--wait".to_string(), w.to_string()]);
+    }
+    passthrough.extend(["--lock-timeout".to_string(), f.lock_timeout.to_string()]);
+    if json {
+        passthrough.extend(["--format".to_string(), "json".to_string()]);
+    }
+    let opts = MigrateOptions {
+        action,
+        contour: f.contour,
+        dir: f.dir,
+        database_url: f.database_url,
+        via: match f.via {
+            ViaArg::Auto => Via::Auto,
+            ViaArg::Direct => Via::Direct,
+            ViaArg::Host => Via::Host,
+            ViaArg::Docker => Via::Docker,
+        },
+        dry_run: f.dry_run,
+        wait: f.wait,
+        lock_timeout: f.lock_timeout,
+        docker_image: f.docker_image,
+        docker_binary: f.docker_binary,
+        passthrough,
+    };
+    // Progress goes to stdout as it happens (stderr with --format json).
+    let quiet = settings.quiet;
+    let mut broken = None;
+    let report = {
+        let mut note = |line: String| {
+            if quiet
+                && !line.starts_with("failed")
+                && !line.starts_with("preflight: user")
+                && !line.starts_with("  ")
+            {
+                return;
+            }
+            let r = if json {
+                writeln!(io::stderr(), "{line}")
+            } else {
+                writeln!(out, "{line}")
+            };
+            if let Err(e) = r {
+                broken.get_or_insert(e);
+            }
+        };
+        migrate(settings, &opts, &mut note)?
+    };
+    if let Some(e) = broken {
+        return Err(e.into());
+    }
+    if report.docker_exit.is_none() {
+        if json {
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::from)?;
+            writeln!(out)?;
+        } else {
+            render_migrate_text(&report, quiet, out)?;
+        }
+    }
+    Ok(report.status())
+}
+
+fn render_migrate_text(
+    r: &envsync::migrate::MigrateReport,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use envsync::migrate::Action;
+    let listing = r.action == Action::Status || r.dry_run;
+    if listing && !quiet {
+        for e in &r.migrations {
+            let note = e
+                .note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default();
+            writeln!(out, "{:<9} {} {}{note}", e.state, e.version, e.description)?;
+        }
+    } else if !quiet {
+        for e in r
+            .migrations
+            .iter()
+            .filter(|e| matches!(e.state, "modified" | "missing" | "dirty"))
+        {
+            let note = e.note.as_deref().unwrap_or("");
+            writeln!(
+                out,
+                "{:<9} {} {}: {note}",
+                e.state,
+                e.version,
+                e.file.as_deref().unwrap_or(&e.description)
+            )?;
+        }
+    }
+    let s = &r.summary;
+    let line = match r.action {
+        Action::Preflight => match &r.preflight {
+            Some(p) if p.ok() => "preflight passed".to_string(),
+            _ => {
+                "preflight refused: grant the privileges above, then run migrate again".to_string()
+            }
+        },
+        _ if r.preflight.as_ref().is_some_and(|p| !p.ok()) => {
+            "preflight refused: nothing was applied or created".to_string()
+        }
+        _ if r.failure.is_some() => format!(
+            "migration failed; {} applied in this run, {} pending",
+            s.applied_now, s.pending
+        ),
+        _ if s.modified + s.missing > 0 => format!(
+            "{} modified, {} missing: nothing was applied",
+            s.modified, s.missing
+        ),
+        Action::Status => format!("{} applied, {} pending", s.applied, s.pending),
+        _ if r.dry_run => format!(
+            "{} pending (dry run: nothing written), {} applied",
+            s.pending, s.applied
+        ),
+        _ if s.applied_now == 0 => format!("up to date ({} applied)", s.applied),
+        _ => format!(
+            "applied {} migration{}; {} in total",
+            s.applied_now,
+            if s.applied_now == 1 { "" } else { "s" },
+            s.applied
+        ),
+    };
+    writeln!(out, "{line}")
 }
 
 fn run_hook(

@@ -8,4 +8,6 @@ mod conformance;
 mod fix;
 mod git_sources;
 mod hook;
+mod migrate;
+mod pg;
 mod property;

@@ -1,0 +1,163 @@
+//! The migrations directory, read with sqlx's own loader and checked for what sqlx would
+//! silently mishandle before anything touches the database.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sqlx::migrate::{Migration, Migrator};
+
+use super::MigrateError;
+
+/// An up (or simple) migration and its file.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub migration: Migration,
+    pub file: PathBuf,
+}
+
+impl Local {
+    pub fn file_name(&self) -> String {
+        self.file
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+    }
+}
+
+/// What sqlx does with a file name: `<i64>_<description>.sql` (or `.up.sql` / `.down.sql`);
+/// anything else is skipped. Returns the version and whether it is a down migration.
+fn classify(name: &str) -> Option<Result<(i64, bool), String>> {
+    let (version, rest) = name.split_once('_')?;
+    if !rest.ends_with(".sql") {
+        return None;
+    }
+    Some(
+        version
+            .parse::<i64>()
+            .map(|v| (v, rest.ends_with(".down.sql")))
+            .map_err(|_| format!("{name}: the part before the first `_` must be an integer version (sqlx refuses the whole directory)")),
+    )
+}
+
+/// Check the directory, then load it with `sqlx::migrate::Migrator` (the checksums, descriptions
+/// and `-- no-transaction` detection an app embedding `sqlx::migrate!` also gets).
+pub async fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
+    let invalid = |message: String| MigrateError::Invalid {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::Dir {
+        dir: dir.to_path_buf(),
+        message: format!("{e}; pass --dir DIR (default: migrations/ in the backend repo)"),
+    })?;
+    let mut ups: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+    let mut downs: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| invalid(e.to_string()))?;
+        let path = entry.path();
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(kind) = classify(&name) else {
+            continue;
+        };
+        let (version, down) = kind.map_err(invalid)?;
+        if !down {
+            let bytes = std::fs::read(&path).map_err(|e| invalid(format!("{name}: {e}")))?;
+            check_no_transaction(&name, &bytes).map_err(invalid)?;
+        }
+        (if down { &mut downs } else { &mut ups })
+            .entry(version)
+            .or_default()
+            .push(path);
+    }
+    for (version, files) in ups.iter().chain(downs.iter()) {
+        if files.len() > 1 {
+            let mut names: Vec<String> = files
+                .iter()
+                .map(|f| {
+                    f.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            names.sort();
+            return Err(invalid(format!(
+                "version {version} is used by {}; sqlx would apply both under one version. Renumber one of them",
+                names.join(" and ")
+            )));
+        }
+    }
+    let migrator = Migrator::new(dir.to_path_buf())
+        .await
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut out = Vec::new();
+    for m in migrator.iter() {
+        if m.migration_type.is_down_migration() {
+            continue;
+        }
+        let file = ups
+            .get(&m.version)
+            .and_then(|f| f.first())
+            .cloned()
+            .unwrap_or_else(|| dir.join(format!("{}_?.sql", m.version)));
+        out.push(Local {
+            migration: m.clone(),
+            file,
+        });
+    }
+    Ok(out)
+}
+
+/// sqlx honours `-- no-transaction` only as the very first bytes of the file.
+fn check_no_transaction(name: &str, bytes: &[u8]) -> Result<(), String> {
+    const MARK: &[u8] = b"-- no-transaction";
+    if bytes.starts_with(MARK) {
+        return Ok(());
+    }
+    let body = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let trimmed = body.trim_ascii_start();
+    if trimmed.starts_with(MARK) {
+        let what = if body.len() != bytes.len() {
+            "a byte-order mark"
+        } else {
+            "blank space"
+        };
+        return Err(format!(
+            "{name}: `-- no-transaction` comes after {what}, so sqlx would run this file inside a transaction; make the marker the file's very first bytes"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_classified_like_sqlx() {
+        assert_eq!(classify("1_init.sql"), Some(Ok((1, false))));
+        assert_eq!(
+            classify("20240101_add.down.sql"),
+            Some(Ok((20240101, true)))
+        );
+        assert_eq!(classify("README.md"), None);
+        assert_eq!(classify("notes_about.txt"), None);
+        assert!(matches!(classify("v1_init.sql"), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_hidden_no_transaction_marker_is_refused() {
+        assert!(check_no_transaction("a", b"-- no-transaction\nCREATE INDEX").is_ok());
+        assert!(check_no_transaction("a", b"\n-- no-transaction\n").is_err());
+        assert!(
+            check_no_transaction("a", b"\xEF\xBB\xBF-- no-transaction\n")
+                .unwrap_err()
+                .contains("byte-order mark")
+        );
+        assert!(check_no_transaction("a", b"CREATE TABLE t();").is_ok());
+    }
+}

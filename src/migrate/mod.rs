@@ -1,0 +1,613 @@
+//! `envsync migrate [run] | status | preflight`: sqlx migrations against the contour's
+//! PostgreSQL, after a privilege preflight, under sqlx's advisory lock.
+//!
+//! - [`dir`]: the migrations, loaded with sqlx's `Migrator` and checked for what sqlx would
+//!   silently mishandle;
+//! - [`target`]: the database URL (flag or the backend's `DATABASE_URL`) and the route to it;
+//! - [`db`]: the connection, the preflight, the lock and the ledger.
+//!
+//! Migrations are applied with sqlx's own `Migrate::apply`, so `_sqlx_migrations` is written
+//! exactly as an app embedding `sqlx::migrate!` writes it.
+
+pub mod db;
+pub mod dir;
+pub mod target;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha384};
+use sqlx::migrate::Migrate;
+use sqlx::Connection;
+
+use crate::check::Workspace;
+use crate::config::Contour;
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::settings::Settings;
+
+pub use target::Via;
+
+/// Trouble (exit 2). Findings (a refused preflight, a failed migration) are in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Url(String),
+    #[error("migrations directory {}: {message}", dir.display())]
+    Dir { dir: PathBuf, message: String },
+    #[error("migrations in {}: {message}; nothing was sent to the database", dir.display())]
+    Invalid { dir: PathBuf, message: String },
+    #[error("cannot connect to {endpoint}: {}{message}{}", sqlstate.as_deref().map(|c| format!("SQLSTATE {c}: ")).unwrap_or_default(), if hint.is_empty() { String::new() } else { format!("; {hint}") })]
+    Connect {
+        endpoint: String,
+        sqlstate: Option<String>,
+        message: String,
+        hint: String,
+    },
+    #[error("{context} failed: {}{message}", sqlstate.as_deref().map(|c| format!("SQLSTATE {c}: ")).unwrap_or_default())]
+    Query {
+        context: String,
+        sqlstate: Option<String>,
+        message: String,
+    },
+    #[error("the migration lock (sqlx's advisory lock) is still held by {holder} after {seconds} s; nothing was applied. Wait for that run to finish, or raise --lock-timeout")]
+    LockTimeout { seconds: u64, holder: String },
+    #[error("--via docker: {0}")]
+    Docker(String),
+    #[error("interrupted: the connection was closed, so the server rolled back the running migration and released the lock")]
+    Interrupted,
+}
+
+impl MigrateError {
+    pub fn query(context: &str, e: &sqlx::Error) -> MigrateError {
+        let (sqlstate, message) = match db::db_error(e) {
+            Some((c, m)) => (Some(c), m),
+            None => (None, e.to_string()),
+        };
+        MigrateError::Query {
+            context: context.to_string(),
+            sqlstate,
+            message,
+        }
+    }
+}
+
+impl From<MigrateError> for Error {
+    fn from(e: MigrateError) -> Self {
+        Error::Migrate(Box::new(e))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Run,
+    Status,
+    Preflight,
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    pub action: Action,
+    pub contour: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub via: Via,
+    pub dry_run: bool,
+    pub wait: Option<u64>,
+    pub lock_timeout: u64,
+    pub docker_image: String,
+    pub docker_binary: Option<PathBuf>,
+    /// Flags to hand to the envsync inside the container (`--via docker`).
+    pub passthrough: Vec<String>,
+}
+
+/// One migration's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub version: i64,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `applied`, `pending`, `modified`, `missing`, `dirty`, `applied-now`, `failed`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The migration that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub version: i64,
+    pub file: String,
+    pub sqlstate: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub applied: usize,
+    pub applied_now: usize,
+    pub pending: usize,
+    pub modified: usize,
+    pub missing: usize,
+}
+
+/// What `migrate` did: printed as JSON with `--format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    pub version: u32,
+    pub action: Action,
+    pub dry_run: bool,
+    pub route: String,
+    /// The URL with its password masked.
+    pub target: String,
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<db::Preflight>,
+    pub migrations: Vec<Entry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub summary: Summary,
+    /// `--via docker`: the exit code of the envsync that ran in the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_exit: Option<i32>,
+}
+
+impl MigrateReport {
+    fn new(action: Action, dry_run: bool) -> MigrateReport {
+        MigrateReport {
+            version: 1,
+            action,
+            dry_run,
+            route: String::new(),
+            target: String::new(),
+            origin: String::new(),
+            preflight: None,
+            migrations: Vec::new(),
+            failure: None,
+            summary: Summary::default(),
+            docker_exit: None,
+        }
+    }
+
+    fn tally(&mut self) {
+        let count = |s: &str| self.migrations.iter().filter(|e| e.state == s).count();
+        self.summary = Summary {
+            applied: count("applied") + count("applied-now"),
+            applied_now: count("applied-now"),
+            pending: count("pending"),
+            modified: count("modified"),
+            missing: count("missing") + count("dirty"),
+        };
+    }
+
+    /// Exit status per the contract.
+    pub fn status(&self) -> ExitStatus {
+        if let Some(code) = self.docker_exit {
+            return match code {
+                0 => ExitStatus::Clean,
+                1 => ExitStatus::Findings,
+                _ => ExitStatus::Trouble,
+            };
+        }
+        let refused = self.preflight.as_ref().is_some_and(|p| !p.ok());
+        let s = &self.summary;
+        let inconsistent = s.modified > 0 || s.missing > 0;
+        let pending_is_finding = self.action == Action::Status || self.dry_run;
+        ExitStatus::from_findings(
+            refused
+                || self.failure.is_some()
+                || inconsistent
+                || (pending_is_finding && s.pending > 0),
+        )
+    }
+}
+
+/// Lazily opened workspace: `--database-url` with `--dir` needs neither repo.
+struct Lazy<'s> {
+    settings: &'s Settings,
+    ws: Option<Workspace>,
+}
+
+impl Lazy<'_> {
+    fn get(&mut self) -> Result<&Workspace, Error> {
+        if self.ws.is_none() {
+            self.ws = Some(Workspace::open(self.settings)?);
+        }
+        Ok(self.ws.as_ref().expect("just opened"))
+    }
+}
+
+/// `envsync migrate`. `note` receives progress lines as they happen.
+pub fn migrate(
+    settings: &Settings,
+    opts: &MigrateOptions,
+    note: &mut dyn FnMut(String),
+) -> Result<MigrateReport, Error> {
+    let mut lazy = Lazy { settings, ws: None };
+    let contour: Option<Contour> = match &opts.contour {
+        Some(n) => Some(settings.config.contour(n)?.clone()),
+        None => None,
+    };
+    let need_contour = |lazy: &mut Lazy<'_>, contour: &Option<Contour>| -> Result<Contour, Error> {
+        match contour {
+            Some(c) => Ok(c.clone()),
+            None => Ok(target::pick_contour(lazy.get()?, None)?.clone()),
+        }
+    };
+    let dir = match &opts.dir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => settings.cwd.join(d),
+        None => target::migrations_dir(lazy.get()?, None, &settings.cwd)?,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", &e))?;
+    let locals = rt.block_on(dir::load(&dir))?;
+
+    let mut report = MigrateReport::new(opts.action, opts.dry_run);
+    let cfg = &settings.config;
+    let db_rule = crate::rules::Rules::load(
+        &cfg.rules,
+        cfg.rules_path().as_deref(),
+        &cfg.rule_overrides,
+        cfg.file.as_deref(),
+    )?
+    .database_url;
+    let resolved = match &opts.database_url {
+        Some(u) => target::Resolved {
+            url: u.clone(),
+            origin: "--database-url / ENVSYNC_DATABASE_URL".into(),
+        },
+        None => {
+            let c = need_contour(&mut lazy, &contour)?;
+            target::from_backend(lazy.get()?, &c, &db_rule.key)?
+        }
+    };
+    report.origin = resolved.origin.clone();
+    let (service, service_port) = (db_rule.host.clone(), db_rule.port);
+    let (host, port) = target::host_port(&resolved.url);
+    let via = match opts.via {
+        Via::Auto if target::resolves(&host, port) => Via::Direct,
+        Via::Auto => Via::Host,
+        v => v,
+    };
+    let url = match via {
+        Via::Host => {
+            let c = need_contour(&mut lazy, &contour)?;
+            let (u, swapped) = target::via_host(&resolved.url, &service, service_port, c.db_port)?;
+            report.route = if swapped {
+                format!("host ({service}:{service_port} -> 127.0.0.1:{}, the {} contour's published DB port)", c.db_port, c.name)
+            } else {
+                format!("host (the URL does not name {service}:{service_port}; used as it is)")
+            };
+            u
+        }
+        Via::Docker => {
+            let c = need_contour(&mut lazy, &contour)?;
+            report.route = format!(
+                "docker (network {}, image {})",
+                c.network, opts.docker_image
+            );
+            report.target = target::mask(&resolved.url);
+            note(format!(
+                "route: {}; target {} (from {})",
+                report.route, report.target, report.origin
+            ));
+            return run_docker(opts, &c, &dir, &resolved.url, report);
+        }
+        _ => {
+            report.route = if opts.via == Via::Auto {
+                format!("direct (auto: {host} resolves)")
+            } else {
+                "direct".into()
+            };
+            resolved.url.clone()
+        }
+    };
+    if opts.via == Via::Auto && via == Via::Host {
+        report.route = format!("{} (auto: {host} does not resolve here)", report.route);
+    }
+    report.target = target::mask(&url);
+    note(format!(
+        "route: {}; target {} (from {})",
+        report.route, report.target, report.origin
+    ));
+    let (h, p) = target::host_port(&url);
+    let endpoint = db::Endpoint {
+        host: h,
+        port: p,
+        route: via.to_string(),
+    };
+    let session = session(&url, &endpoint, opts, &locals, &mut report, note);
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = session => r,
+            _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted),
+        }
+    });
+    result?;
+    report.tally();
+    Ok(report)
+}
+
+/// Everything that talks to the database, on one dedicated connection closed on every path.
+async fn session(
+    url: &str,
+    ep: &db::Endpoint,
+    opts: &MigrateOptions,
+    locals: &[dir::Local],
+    report: &mut MigrateReport,
+    note: &mut dyn FnMut(String),
+) -> Result<(), MigrateError> {
+    let mut conn = db::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
+    let r = work(&mut conn, opts, locals, report, note).await;
+    let _ = conn.close().await;
+    r
+}
+
+async fn work(
+    conn: &mut sqlx::PgConnection,
+    opts: &MigrateOptions,
+    locals: &[dir::Local],
+    report: &mut MigrateReport,
+    note: &mut dyn FnMut(String),
+) -> Result<(), MigrateError> {
+    if opts.action == Action::Status {
+        let applied = db::ledger(conn).await?.unwrap_or_default();
+        report.migrations = compare(locals, &applied);
+        return Ok(());
+    }
+    let pre = db::preflight(conn).await?;
+    let ok = pre.ok();
+    let database = pre.database.clone();
+    if ok {
+        note(format!(
+            "preflight: OK ({} on {}, schema {})",
+            pre.user,
+            pre.database,
+            pre.schema.as_deref().unwrap_or("?")
+        ));
+    } else {
+        note(format!(
+            "preflight: user {} cannot migrate {}; nothing was created. Missing:",
+            pre.user, pre.database
+        ));
+        for m in &pre.missing {
+            note(format!("  - {}\n      {}", m.privilege, m.fix));
+        }
+    }
+    report.preflight = Some(pre);
+    if !ok || opts.action == Action::Preflight {
+        return Ok(());
+    }
+    if opts.dry_run {
+        let applied = db::ledger(conn).await?.unwrap_or_default();
+        report.migrations = compare(locals, &applied);
+        for e in report.migrations.iter().filter(|e| e.state == "pending") {
+            note(format!("would apply {} {}", e.version, e.description));
+        }
+        return Ok(());
+    }
+    let key = db::lock(
+        conn,
+        &database,
+        Duration::from_secs(opts.lock_timeout),
+        note,
+    )
+    .await?;
+    let r = apply_all(conn, locals, report, note).await;
+    db::unlock(conn, key).await;
+    r
+}
+
+async fn apply_all(
+    conn: &mut sqlx::PgConnection,
+    locals: &[dir::Local],
+    report: &mut MigrateReport,
+    note: &mut dyn FnMut(String),
+) -> Result<(), MigrateError> {
+    conn.ensure_migrations_table()
+        .await
+        .map_err(|e| sqlx_migrate_error("creating _sqlx_migrations", e))?;
+    let applied = db::ledger(conn).await?.unwrap_or_default();
+    report.migrations = compare(locals, &applied);
+    let bad: Vec<&Entry> = report
+        .migrations
+        .iter()
+        .filter(|e| matches!(e.state, "modified" | "missing" | "dirty"))
+        .collect();
+    if !bad.is_empty() {
+        note("refusing to apply anything: applied migrations no longer match their files".into());
+        for e in bad {
+            note(format!(
+                "  {} {} {}: {}",
+                e.state,
+                e.version,
+                e.file.as_deref().unwrap_or(&e.description),
+                e.note.as_deref().unwrap_or("")
+            ));
+        }
+        return Ok(());
+    }
+    let pending: Vec<usize> = report
+        .migrations
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.state == "pending")
+        .map(|(i, _)| i)
+        .collect();
+    let total = pending.len();
+    for (n, idx) in pending.into_iter().enumerate() {
+        let version = report.migrations[idx].version;
+        let local = locals
+            .iter()
+            .find(|l| l.migration.version == version)
+            .expect("pending migrations are local");
+        match conn.apply(&local.migration).await {
+            Ok(took) => {
+                let ms = took.as_secs_f64() * 1000.0;
+                let e = &mut report.migrations[idx];
+                e.state = "applied-now";
+                e.duration_ms = Some((ms * 10.0).round() / 10.0);
+                note(format!(
+                    "applied {}/{total} {} {} ({ms:.1} ms)",
+                    n + 1,
+                    e.version,
+                    e.description
+                ));
+            }
+            Err(err) => {
+                let (sqlstate, message) = match &err {
+                    sqlx::migrate::MigrateError::ExecuteMigration(e, _)
+                    | sqlx::migrate::MigrateError::Execute(e) => match db::db_error(e) {
+                        Some((c, m)) => (Some(c), m),
+                        None => (None, e.to_string()),
+                    },
+                    other => (None, other.to_string()),
+                };
+                let e = &mut report.migrations[idx];
+                e.state = "failed";
+                let file = local.file_name();
+                note(format!(
+                    "failed {} {} ({file}): {}{message}; rolled back{}",
+                    e.version,
+                    e.description,
+                    sqlstate
+                        .as_deref()
+                        .map(|c| format!("SQLSTATE {c}: "))
+                        .unwrap_or_default(),
+                    if n > 0 {
+                        ", the migrations before it stay applied"
+                    } else {
+                        ""
+                    }
+                ));
+                report.failure = Some(Failure {
+                    version,
+                    file,
+                    sqlstate,
+                    message,
+                });
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sqlx_migrate_error(context: &str, e: sqlx::migrate::MigrateError) -> MigrateError {
+    match e {
+        sqlx::migrate::MigrateError::Execute(e) => MigrateError::query(context, &e),
+        other => MigrateError::Query {
+            context: context.into(),
+            sqlstate: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Local files against the ledger.
+pub fn compare(locals: &[dir::Local], applied: &[db::Applied]) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    for l in locals {
+        let m = &l.migration;
+        let (state, note) = match applied.iter().find(|a| a.version == m.version) {
+            None => ("pending", None),
+            Some(a) if !a.success => (
+                "dirty",
+                Some("recorded with success = false (partially applied); fix the database by hand, then delete its row from _sqlx_migrations".to_string()),
+            ),
+            Some(a) if a.checksum == m.checksum.as_ref() => ("applied", None),
+            Some(a) => ("modified", Some(modified_note(&m.sql, &a.checksum))),
+        };
+        out.push(Entry {
+            version: m.version,
+            description: m.description.to_string(),
+            file: Some(l.file_name()),
+            state,
+            duration_ms: None,
+            note,
+        });
+    }
+    for a in applied {
+        if !locals.iter().any(|l| l.migration.version == a.version) {
+            out.push(Entry {
+                version: a.version,
+                description: a.description.clone(),
+                file: None,
+                state: "missing",
+                duration_ms: None,
+                note: Some(
+                    "applied to the database, but its file is gone from the migrations directory"
+                        .into(),
+                ),
+            });
+        }
+    }
+    out.sort_by_key(|e| e.version);
+    out
+}
+
+fn modified_note(sql: &str, applied: &[u8]) -> String {
+    let lf = sql.replace("\r\n", "\n");
+    let crlf = lf.replace('\n', "\r\n");
+    let same = |s: &str| Sha384::digest(s.as_bytes()).as_slice() == applied;
+    if same(&lf) {
+        "only line endings differ: it was applied with LF and now has CRLF (check core.autocrlf / .gitattributes); restore LF".into()
+    } else if same(&crlf) {
+        "only line endings differ: it was applied with CRLF and now has LF (check core.autocrlf / .gitattributes); restore CRLF".into()
+    } else {
+        "the file changed after it was applied (checksum differs); restore it and put the change in a new migration".into()
+    }
+}
+
+/// `--via docker`: hand the job to envsync inside a throwaway container on the contour's network.
+fn run_docker(
+    opts: &MigrateOptions,
+    c: &Contour,
+    dir: &std::path::Path,
+    url: &str,
+    mut report: MigrateReport,
+) -> Result<MigrateReport, Error> {
+    let binary = match &opts.docker_binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| MigrateError::Docker(format!("cannot find this binary: {e}")))?,
+    };
+    let binary = std::fs::canonicalize(&binary)
+        .map_err(|e| MigrateError::Docker(format!("{}: {e}", binary.display())))?;
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| MigrateError::Docker(format!("{}: {e}", dir.display())))?;
+    let action = match opts.action {
+        Action::Run => "run",
+        Action::Status => "status",
+        Action::Preflight => "preflight",
+    };
+    let plan = target::docker_plan(
+        &c.network,
+        &opts.docker_image,
+        &binary,
+        &dir,
+        action,
+        &opts.passthrough,
+    );
+    let status = std::process::Command::new("docker")
+        .args(&plan.args)
+        .env(plan.env_name, url)
+        .status()
+        .map_err(|e| {
+            MigrateError::Docker(format!(
+                "cannot run `docker` ({e}); install docker or use --via host"
+            ))
+        })?;
+    report.docker_exit = Some(status.code().unwrap_or(2));
+    Ok(report)
+}

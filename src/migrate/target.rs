@@ -1,0 +1,332 @@
+//! Which database to migrate and how to reach it: the URL (flag, or the backend's
+//! `DATABASE_URL` for the contour, resolved like compose resolves it for the API container) and
+//! the route (`direct`, `host`, `docker`, `auto`).
+
+use std::fmt;
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+
+use crate::check::Workspace;
+use crate::config::{Contour, Repo};
+use crate::dialect::Dialect;
+use crate::rules::has_reference;
+
+use super::MigrateError;
+
+/// How envsync reaches the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `direct` if the URL's host resolves, else `host`.
+    Auto,
+    /// The URL as it is (inside the API container, or a URL that already names a reachable host).
+    Direct,
+    /// The compose service `db:5432` swapped for the contour's published port on 127.0.0.1.
+    Host,
+    /// A throwaway container on the contour's compose network runs `envsync migrate` itself.
+    Docker,
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Via::Auto => "auto",
+            Via::Direct => "direct",
+            Via::Host => "host",
+            Via::Docker => "docker",
+        })
+    }
+}
+
+/// The database URL and where it came from.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Full URL, password included: never print it, use [`mask`].
+    pub url: String,
+    pub origin: String,
+}
+
+/// `postgresql://user:****@host:port/db`: the URL without its password.
+pub fn mask(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<a database URL that does not parse>".to_string(),
+    }
+}
+
+/// The contour to use: `--contour`, else the one the backend's `.env` symlink points to, else
+/// the only contour with a backend env file.
+pub fn pick_contour<'c>(
+    ws: &'c Workspace,
+    name: Option<&str>,
+) -> Result<&'c Contour, MigrateError> {
+    if let Some(n) = name {
+        return ws
+            .config
+            .contour(n)
+            .map_err(|e| MigrateError::Usage(e.to_string()));
+    }
+    let backend = ws.backend.work_tree().map(Path::to_path_buf);
+    if let Some(link) = backend
+        .as_ref()
+        .and_then(|b| std::fs::read_link(b.join(".env")).ok())
+    {
+        let target = link.file_name().map(|f| f.to_string_lossy().into_owned());
+        for c in &ws.config.contours {
+            let cands = ws.config.repo(Repo::Backend).candidates(c);
+            if cands
+                .iter()
+                .any(|(f, specific)| *specific && Some(f) == target.as_ref())
+            {
+                return Ok(c);
+            }
+        }
+    }
+    let mut with_files = Vec::new();
+    for c in &ws.config.contours {
+        if let Ok(Some(f)) = ws.find(Repo::Backend, c) {
+            if f.specific {
+                with_files.push(c);
+            }
+        }
+    }
+    match with_files.as_slice() {
+        [only] => Ok(only),
+        _ => Err(MigrateError::Usage(
+            "which contour? pass --contour dev|stage|prod (or make the backend's .env a symlink to the active contour's file)".into(),
+        )),
+    }
+}
+
+/// The backend's `DATABASE_URL` for `contour`, `${VAR}` references resolved from the backend
+/// file, then the infra file of the same contour (what compose gives the API container).
+pub fn from_backend(
+    ws: &Workspace,
+    contour: &Contour,
+    key: &str,
+) -> Result<Resolved, MigrateError> {
+    let err = |m: String| MigrateError::Url(m);
+    let found = ws
+        .find(Repo::Backend, contour)
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| {
+            err(format!(
+                "the backend has no env file for the {} contour; pass --database-url",
+                contour.name
+            ))
+        })?;
+    let backend_dialect = ws.config.repo(Repo::Backend).dialect;
+    let own = backend_dialect.decode(&found.bytes, &|_| None);
+    let raw = own
+        .get(key)
+        .map(|a| a.value.clone())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            err(format!(
+                "{key} is not set in backend {}; pass --database-url",
+                found.file
+            ))
+        })?;
+    let origin = format!("backend {} ({key})", found.file);
+    if !has_reference(&raw) {
+        return Ok(Resolved { url: raw, origin });
+    }
+    let infra = ws
+        .find(Repo::Infra, contour)
+        .map_err(|e| err(e.to_string()))?
+        .map(|f| {
+            ws.config
+                .repo(Repo::Infra)
+                .dialect
+                .decode(&f.bytes, &|_| None)
+        })
+        .unwrap_or_default();
+    let lookup = |name: &str| -> Option<String> {
+        own.get(name)
+            .or_else(|| infra.get(name))
+            .map(|a| a.value.clone())
+    };
+    let line = own.get(key).map_or(0, |a| a.line);
+    let as_compose = Dialect::Compose.decode(&found.bytes, &lookup);
+    let unset: Vec<&str> = as_compose
+        .unset_refs
+        .iter()
+        .filter(|(l, _)| *l == line)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    if !unset.is_empty() {
+        return Err(err(format!(
+            "{key} in backend {} refers to {}, which neither the backend nor the infra file of the {} contour sets",
+            found.file,
+            unset.join(", "),
+            contour.name
+        )));
+    }
+    let url = as_compose
+        .get(key)
+        .map(|a| a.value.clone())
+        .ok_or_else(|| {
+            err(format!(
+                "compose cannot read {key} in backend {}",
+                found.file
+            ))
+        })?;
+    Ok(Resolved {
+        url,
+        origin: format!("{origin}, references resolved as compose does"),
+    })
+}
+
+/// For `--via host`: the URL with `db:5432` swapped for `127.0.0.1:<db_port>`. Other hosts are
+/// left alone (the second value says whether a swap happened).
+pub fn via_host(
+    url: &str,
+    service: &str,
+    service_port: u16,
+    db_port: u16,
+) -> Result<(String, bool), MigrateError> {
+    let mut u = url::Url::parse(url)
+        .map_err(|e| MigrateError::Url(format!("the database URL does not parse ({e})")))?;
+    if u.host_str() == Some(service) && u.port().unwrap_or(5432) == service_port {
+        u.set_host(Some("127.0.0.1"))
+            .map_err(|e| MigrateError::Url(e.to_string()))?;
+        u.set_port(Some(db_port))
+            .map_err(|()| MigrateError::Url("cannot set the port".into()))?;
+        return Ok((u.to_string(), true));
+    }
+    Ok((url.to_string(), false))
+}
+
+/// Host and port a URL names (for messages and `auto`).
+pub fn host_port(url: &str) -> (String, u16) {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| {
+            (
+                u.host_str().unwrap_or("localhost").to_string(),
+                u.port().unwrap_or(5432),
+            )
+        })
+        .unwrap_or_else(|| ("?".into(), 5432))
+}
+
+/// Does `host` resolve (what `auto` asks)? A bounded DNS lookup on a helper thread.
+pub fn resolves(host: &str, port: u16) -> bool {
+    let h = host.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            (h.as_str(), port)
+                .to_socket_addrs()
+                .map(|mut a| a.next().is_some())
+                .unwrap_or(false),
+        );
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(2))
+        .unwrap_or(false)
+}
+
+/// The `docker run` for `--via docker`: a throwaway container on the contour's network, from an
+/// image already on this machine (`--pull never`), with this envsync binary and the migrations
+/// mounted read-only. The URL travels in the environment (`-e NAME` without a value), never on
+/// the command line.
+#[derive(Debug, Clone)]
+pub struct DockerPlan {
+    pub args: Vec<String>,
+    pub env_name: &'static str,
+}
+
+pub const URL_ENV: &str = "ENVSYNC_DATABASE_URL";
+
+#[allow(clippy::too_many_arguments)]
+pub fn docker_plan(
+    network: &str,
+    image: &str,
+    binary: &Path,
+    migrations: &Path,
+    action: &str,
+    passthrough: &[String],
+) -> DockerPlan {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--pull".into(),
+        "never".into(),
+        "--network".into(),
+        network.into(),
+        "-e".into(),
+        URL_ENV.into(),
+        "-v".into(),
+        format!("{}:/usr/local/bin/envsync:ro", binary.display()),
+        "-v".into(),
+        format!("{}:/migrations:ro", migrations.display()),
+        "--entrypoint".into(),
+        "/usr/local/bin/envsync".into(),
+        image.into(),
+        "migrate".into(),
+        action.into(),
+        "--via".into(),
+        "direct".into(),
+        "--dir".into(),
+        "/migrations".into(),
+    ];
+    args.extend(passthrough.iter().cloned());
+    DockerPlan {
+        args,
+        env_name: URL_ENV,
+    }
+}
+
+/// The migrations directory: `--dir`, else `migrations/` in the backend's working tree.
+pub fn migrations_dir(
+    ws: &Workspace,
+    dir: Option<&Path>,
+    cwd: &Path,
+) -> Result<PathBuf, MigrateError> {
+    match dir {
+        Some(d) if d.is_absolute() => Ok(d.to_path_buf()),
+        Some(d) => Ok(cwd.join(d)),
+        None => ws
+            .backend
+            .work_tree()
+            .map(|root| root.join("migrations"))
+            .ok_or_else(|| {
+                MigrateError::Usage("the backend is not a directory; pass --dir DIR".into())
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_hides_only_the_password() {
+        assert_eq!(
+            mask("postgresql://app:p%40ss@db:5432/x?sslmode=disable"),
+            "postgresql://app:****@db:5432/x?sslmode=disable"
+        );
+        assert_eq!(mask("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[test]
+    fn host_route_swaps_only_the_compose_service() {
+        let (u, swapped) = via_host(
+            "postgresql://u:p%23@db:5432/x?schema=public",
+            "db",
+            5432,
+            5434,
+        )
+        .unwrap();
+        assert!(swapped);
+        assert_eq!(u, "postgresql://u:p%23@127.0.0.1:5434/x?schema=public");
+        let (u, swapped) = via_host("postgresql://u@elsewhere:6000/x", "db", 5432, 5434).unwrap();
+        assert!(!swapped);
+        assert_eq!(u, "postgresql://u@elsewhere:6000/x");
+    }
+}

@@ -1,0 +1,647 @@
+//! `migrate` against a real PostgreSQL 15 cluster started by the tests (see `pg.rs`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{copy_tree, envsync, fixtures, run, Run};
+use crate::pg::{block_on, cluster};
+
+/// A migrations directory with `n` small migrations, each inserting one row into `hits`.
+fn migrations(n: usize) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(
+        d.path().join("1_create_hits.sql"),
+        "CREATE TABLE hits (version BIGINT PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now());\n",
+    )
+    .unwrap();
+    for v in 2..=n {
+        fs::write(
+            d.path().join(format!("{v}_hit_{v}.sql")),
+            format!("INSERT INTO hits (version) VALUES ({v});\n"),
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn migrate(dir: &Path, url: &str, args: &[&str]) -> Run {
+    let mut c = envsync(dir);
+    c.arg("migrate")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--database-url")
+        .arg(url);
+    run(&mut c)
+}
+
+fn ledger_exists(db: &str) -> bool {
+    cluster()
+        .scalar(db, "SELECT to_regclass('_sqlx_migrations')::text")
+        .is_some()
+}
+
+fn count(db: &str, sql: &str) -> i64 {
+    cluster()
+        .scalar(db, &format!("SELECT ({sql})::text"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn pg15_public_without_create_is_refused_then_granted_applied_and_idempotent() {
+    let pg = cluster();
+    pg.fresh("m_grant", "m_grant_app", "app-pw-1");
+    let url = pg.url("m_grant_app", "app-pw-1", "m_grant");
+    let m = migrations(3);
+
+    let refused = migrate(m.path(), &url, &[]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stdout
+            .contains("GRANT CREATE ON SCHEMA public TO m_grant_app;"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        !ledger_exists("m_grant"),
+        "the preflight created the ledger"
+    );
+    let pre = migrate(m.path(), &url, &["preflight"]);
+    assert_eq!(pre.code, 1);
+
+    pg.admin("m_grant", "GRANT CREATE ON SCHEMA public TO m_grant_app;");
+    let pre = migrate(m.path(), &url, &["preflight"]);
+    assert_eq!(pre.code, 0, "{}{}", pre.stdout, pre.stderr);
+    let applied = migrate(m.path(), &url, &["run"]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("applied 1/3 1 create hits"),
+        "{}",
+        applied.stdout
+    );
+    assert!(
+        applied.stdout.contains("route: direct"),
+        "{}",
+        applied.stdout
+    );
+    assert!(!applied.stdout.contains("app-pw-1"));
+    assert_eq!(count("m_grant", "SELECT count(*) FROM hits"), 2);
+    assert_eq!(
+        count(
+            "m_grant",
+            "SELECT count(*) FROM _sqlx_migrations WHERE success"
+        ),
+        3
+    );
+
+    let again = migrate(m.path(), &url, &[]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("up to date (3 applied)"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(count("m_grant", "SELECT count(*) FROM hits"), 2);
+
+    // A table the role does not own: the preflight names it with the ALTER ... OWNER TO.
+    pg.admin("m_grant", "CREATE TABLE public.legacy (id int);");
+    let owner = migrate(m.path(), &url, &["preflight"]);
+    assert_eq!(owner.code, 1);
+    assert!(
+        owner
+            .stdout
+            .contains("ALTER TABLE public.legacy OWNER TO m_grant_app;"),
+        "{}",
+        owner.stdout
+    );
+}
+
+#[test]
+fn ledger_privileges_are_checked_one_by_one() {
+    let pg = cluster();
+    pg.fresh("m_ledger", "m_ledger_app", "pw");
+    pg.admin(
+        "m_ledger",
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, \
+         execution_time BIGINT NOT NULL); GRANT CREATE ON SCHEMA public TO m_ledger_app; \
+         GRANT SELECT, INSERT ON _sqlx_migrations TO m_ledger_app;",
+    );
+    let m = migrations(2);
+    let r = migrate(
+        m.path(),
+        &pg.url("m_ledger_app", "pw", "m_ledger"),
+        &["preflight", "--format", "json"],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let fixes: Vec<&str> = v["preflight"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["fix"].as_str().unwrap())
+        .collect();
+    assert!(
+        fixes.contains(&"GRANT UPDATE ON TABLE _sqlx_migrations TO m_ledger_app;"),
+        "{fixes:?}"
+    );
+    assert!(
+        fixes.contains(&"GRANT DELETE ON TABLE _sqlx_migrations TO m_ledger_app;"),
+        "{fixes:?}"
+    );
+    assert!(
+        !fixes
+            .iter()
+            .any(|f| f.contains("GRANT SELECT") || f.contains("GRANT INSERT")),
+        "{fixes:?}"
+    );
+}
+
+#[test]
+fn status_and_dry_run_are_read_only() {
+    let pg = cluster();
+    pg.fresh("m_status", "m_status_app", "pw");
+    pg.admin("m_status", "GRANT CREATE ON SCHEMA public TO m_status_app;");
+    let url = pg.url("m_status_app", "pw", "m_status");
+    let m = migrations(4);
+    let status = migrate(m.path(), &url, &["status"]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.contains("pending   1 create hits"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("0 applied, 4 pending"),
+        "{}",
+        status.stdout
+    );
+    let dry = migrate(m.path(), &url, &["run", "--dry-run"]);
+    assert_eq!(dry.code, 1, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("would apply 4 hit 4"), "{}", dry.stdout);
+    assert!(
+        !ledger_exists("m_status"),
+        "status or dry-run created the ledger"
+    );
+    assert_eq!(migrate(m.path(), &url, &[]).code, 0);
+    let status = migrate(m.path(), &url, &["status", "--format", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stdout);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["summary"]["applied"], 4);
+    assert_eq!(v["summary"]["pending"], 0);
+}
+
+#[test]
+fn modified_and_missing_migrations_stop_the_run() {
+    let pg = cluster();
+    pg.fresh("m_mod", "m_mod_app", "pw");
+    pg.admin("m_mod", "GRANT CREATE ON SCHEMA public TO m_mod_app;");
+    let url = pg.url("m_mod_app", "pw", "m_mod");
+    let m = migrations(3);
+    assert_eq!(migrate(m.path(), &url, &[]).code, 0);
+    fs::write(
+        m.path().join("4_more.sql"),
+        "INSERT INTO hits (version) VALUES (4);\n",
+    )
+    .unwrap();
+
+    // Only the line endings changed.
+    fs::write(
+        m.path().join("2_hit_2.sql"),
+        "INSERT INTO hits (version) VALUES (2);\r\n",
+    )
+    .unwrap();
+    let crlf = migrate(m.path(), &url, &[]);
+    assert_eq!(crlf.code, 1, "{}{}", crlf.stdout, crlf.stderr);
+    assert!(
+        crlf.stdout.contains("only line endings differ"),
+        "{}",
+        crlf.stdout
+    );
+    assert!(crlf.stdout.contains("2_hit_2.sql"), "{}", crlf.stdout);
+    assert_eq!(
+        count("m_mod", "SELECT count(*) FROM hits"),
+        2,
+        "nothing applied"
+    );
+
+    // A real change.
+    fs::write(
+        m.path().join("2_hit_2.sql"),
+        "INSERT INTO hits (version) VALUES (22);\n",
+    )
+    .unwrap();
+    let changed = migrate(m.path(), &url, &["status"]);
+    assert_eq!(changed.code, 1);
+    assert!(
+        changed.stdout.contains("modified  2 hit 2") && changed.stdout.contains("checksum differs"),
+        "{}",
+        changed.stdout
+    );
+
+    // A vanished file.
+    fs::write(
+        m.path().join("2_hit_2.sql"),
+        "INSERT INTO hits (version) VALUES (2);\n",
+    )
+    .unwrap();
+    fs::remove_file(m.path().join("3_hit_3.sql")).unwrap();
+    let missing = migrate(m.path(), &url, &[]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stdout.contains("missing   3"), "{}", missing.stdout);
+    assert_eq!(count("m_mod", "SELECT count(*) FROM _sqlx_migrations"), 3);
+}
+
+#[test]
+fn a_failing_migration_is_rolled_back_and_earlier_ones_stay() {
+    let pg = cluster();
+    pg.fresh("m_fail", "m_fail_app", "pw");
+    pg.admin("m_fail", "GRANT CREATE ON SCHEMA public TO m_fail_app;");
+    let url = pg.url("m_fail_app", "pw", "m_fail");
+    let m = migrations(2);
+    fs::write(
+        m.path().join("3_broken.sql"),
+        "CREATE TABLE half (id int);\nINSERT INTO no_such_table VALUES (1);\n",
+    )
+    .unwrap();
+    fs::write(
+        m.path().join("4_after.sql"),
+        "INSERT INTO hits (version) VALUES (4);\n",
+    )
+    .unwrap();
+    let r = migrate(m.path(), &url, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("failed 3 broken (3_broken.sql): SQLSTATE 42P01"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(count("m_fail", "SELECT count(*) FROM _sqlx_migrations"), 2);
+    assert!(
+        pg.scalar("m_fail", "SELECT to_regclass('half')::text")
+            .is_none(),
+        "rolled back"
+    );
+    assert_eq!(count("m_fail", "SELECT count(*) FROM hits"), 1);
+    let json = migrate(m.path(), &url, &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["failure"]["version"], 3);
+    assert_eq!(v["failure"]["sqlstate"], "42P01");
+    // The lock was released on the failure path: a lock-free session can take it at once.
+    let key = envsync::migrate::db::lock_key("m_fail");
+    let free = pg.scalar(
+        "m_fail",
+        &format!("SELECT pg_try_advisory_lock({key})::text"),
+    );
+    assert_eq!(free.as_deref(), Some("true"));
+}
+
+#[test]
+fn eight_concurrent_runners_apply_each_migration_exactly_once() {
+    let pg = cluster();
+    pg.fresh("m_conc", "m_conc_app", "pw");
+    pg.admin("m_conc", "GRANT CREATE ON SCHEMA public TO m_conc_app;");
+    let url = pg.url("m_conc_app", "pw", "m_conc");
+    let m = migrations(50);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            envsync(m.path())
+                .args(["migrate", "--dir"])
+                .arg(m.path())
+                .args(["--database-url", &url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied_total = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied_total += stdout
+            .lines()
+            .filter(|l| l.starts_with("applied ") && l.contains('/'))
+            .count();
+    }
+    assert_eq!(
+        applied_total, 50,
+        "each migration applied by exactly one runner"
+    );
+    assert_eq!(count("m_conc", "SELECT count(*) FROM _sqlx_migrations"), 50);
+    assert_eq!(count("m_conc", "SELECT count(*) FROM hits"), 49);
+}
+
+#[test]
+fn a_held_lock_is_waited_for_and_named() {
+    let pg = cluster();
+    pg.fresh("m_lock", "m_lock_app", "pw");
+    pg.admin("m_lock", "GRANT CREATE ON SCHEMA public TO m_lock_app;");
+    let url = pg.url("m_lock_app", "pw", "m_lock");
+    let key = envsync::migrate::db::lock_key("m_lock");
+    let admin = pg.url("postgres", crate::pg::SUPERUSER_PASSWORD, "m_lock");
+    let m = migrations(2);
+    block_on(async {
+        use sqlx::Connection;
+        let mut holder = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query("SET application_name = 'someone-else'")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let dir = m.path().to_path_buf();
+        let url2 = url.clone();
+        let r = tokio::task::spawn_blocking(move || migrate(&dir, &url2, &["--lock-timeout", "1"]))
+            .await
+            .unwrap();
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout
+                .contains("waiting up to 1 s for the migration lock held by pid"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("someone-else"), "{}", r.stdout);
+        assert!(r.stderr.contains("still held"), "{}", r.stderr);
+        holder.close().await.unwrap();
+    });
+    assert!(
+        !ledger_exists("m_lock"),
+        "nothing is created before the lock is taken"
+    );
+    assert_eq!(migrate(m.path(), &url, &[]).code, 0);
+}
+
+#[test]
+fn an_unreachable_database_fails_fast_with_exit_2_and_no_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = migrations(1);
+    let started = std::time::Instant::now();
+    let r = migrate(
+        m.path(),
+        &format!("postgresql://app:Top%23Secret@127.0.0.1:{port}/x"),
+        &["--via", "direct"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(started.elapsed().as_secs() < 10);
+    assert!(
+        r.stderr.contains(&format!("127.0.0.1:{port}")) && r.stderr.contains("route direct"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("Top") && !r.stdout.contains("Top"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // The compose host does not resolve outside the network: the message says what to do.
+    let r = migrate(
+        m.path(),
+        "postgresql://app:pw@db.invalid:5432/x",
+        &["--via", "direct"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--via host"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_migration_directories_are_refused_before_touching_the_database() {
+    let m = migrations(2);
+    fs::write(m.path().join("2_again.sql"), "SELECT 1;\n").unwrap();
+    // An unroutable URL: the error must come from the directory check, not the connection.
+    let r = migrate(m.path(), "postgresql://u:p@127.0.0.1:1/x", &[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("version 2 is used by 2_again.sql and 2_hit_2.sql"),
+        "{}",
+        r.stderr
+    );
+    let m = migrations(1);
+    fs::write(
+        m.path().join("2_index.sql"),
+        "\u{FEFF}-- no-transaction\nCREATE INDEX CONCURRENTLY i ON hits (at);\n",
+    )
+    .unwrap();
+    let r = migrate(m.path(), "postgresql://u:p@127.0.0.1:1/x", &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("byte-order mark"), "{}", r.stderr);
+}
+
+/// A GPROD-shaped pair whose prod `DATABASE_URL` uses `${POSTGRES_PASSWORD}` from infra, with a
+/// password full of URL-special characters, reached through `--via host` on the test cluster.
+#[test]
+fn the_backend_url_is_resolved_like_compose_and_routed_through_the_host_port() {
+    let pg = cluster();
+    let password = "p@ss:w/rd#?%$=x";
+    pg.fresh("gprod_prod_t", "gprod_app", password);
+    pg.admin(
+        "gprod_prod_t",
+        "ALTER DATABASE gprod_prod_t OWNER TO gprod_app;",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let (b, i) = (work.path().join("backend"), work.path().join("infra"));
+    copy_tree(&fixtures().join("gprod/backend"), &b);
+    copy_tree(&fixtures().join("gprod/infra"), &i);
+    let set = |p: PathBuf, key: &str, line: &str| {
+        let text = fs::read_to_string(&p).unwrap();
+        let old = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}=")))
+            .unwrap()
+            .to_string();
+        fs::write(&p, text.replace(&old, line)).unwrap();
+    };
+    set(
+        b.join(".env.production"),
+        "DATABASE_URL",
+        "DATABASE_URL=postgresql://gprod_app:${POSTGRES_PASSWORD}@db:5432/gprod_prod_t",
+    );
+    set(b.join(".env.production"), "POSTGRES_PASSWORD", "");
+    set(
+        i.join(".env.prod"),
+        "POSTGRES_PASSWORD",
+        &format!("POSTGRES_PASSWORD='{password}'"),
+    );
+    let m = migrations(2);
+    fs::write(
+        work.path().join("envsync.toml"),
+        format!(
+            "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[contours.prod]\ndb_port = {}\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    let mut c = envsync(work.path());
+    let r = run(c
+        .args(["migrate", "-c", "prod", "--via", "host", "--dir"])
+        .arg(m.path()));
+    // `${POSTGRES_PASSWORD}` in a URL is not percent-encoded by compose: the raw `@`, `/`, `#`
+    // break the URL, and envsync says so instead of connecting somewhere else.
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        !r.stderr.contains("w/rd") && !r.stdout.contains("w/rd"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+
+    // With the URL as `envsync fix` writes it (percent-encoded), the same pair migrates.
+    set(
+        b.join(".env.production"),
+        "DATABASE_URL",
+        "DATABASE_URL=postgresql://gprod_app:${PW_ENC}@db:5432/gprod_prod_t",
+    );
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let text = fs::read_to_string(i.join(".env.prod")).unwrap();
+    fs::write(i.join(".env.prod"), format!("{text}PW_ENC={}\n", encoded)).unwrap();
+    let mut c = envsync(work.path());
+    let r = run(c
+        .args(["migrate", "-c", "prod", "--via", "host", "--dir"])
+        .arg(m.path()));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("db:5432 -> 127.0.0.1:{}", pg.port)),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("gprod_app:****@127.0.0.1"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("w/rd") && !r.stdout.contains(&encoded),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(count("gprod_prod_t", "SELECT count(*) FROM hits"), 1);
+}
+
+#[test]
+fn envsync_and_sqlx_agree_on_the_ledger() {
+    use sqlx::Connection;
+    let pg = cluster();
+    for (db, first_envsync) in [("m_sqlx_a", true), ("m_sqlx_b", false)] {
+        pg.fresh(db, &format!("{db}_app"), "pw");
+        pg.admin(db, &format!("ALTER DATABASE {db} OWNER TO {db}_app;"));
+        let url = pg.url(&format!("{db}_app"), "pw", db);
+        let m = migrations(5);
+        let sqlx_run = |dir: PathBuf, url: String| {
+            block_on(async move {
+                let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                migrator.run(&mut conn).await.map_err(|e| e.to_string())
+            })
+        };
+        if first_envsync {
+            assert_eq!(migrate(m.path(), &url, &[]).code, 0);
+            // sqlx sees everything applied, with matching checksums (it errors on a mismatch).
+            sqlx_run(m.path().to_path_buf(), url.clone()).unwrap();
+        } else {
+            sqlx_run(m.path().to_path_buf(), url.clone()).unwrap();
+            let s = migrate(m.path(), &url, &["status"]);
+            assert_eq!(s.code, 0, "{}{}", s.stdout, s.stderr);
+            assert!(s.stdout.contains("5 applied, 0 pending"), "{}", s.stdout);
+        }
+        assert_eq!(
+            count(db, "SELECT count(*) FROM hits"),
+            4,
+            "{db}: applied once"
+        );
+        let described = pg
+            .scalar(
+                db,
+                "SELECT description FROM _sqlx_migrations WHERE version = 1",
+            )
+            .unwrap();
+        assert_eq!(described, "create hits");
+    }
+}
+
+#[test]
+fn the_docker_route_builds_a_throwaway_container_command() {
+    let bin = tempfile::tempdir().unwrap();
+    let record = bin.path().join("args");
+    let stub = bin.path().join("docker");
+    fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\nprintf '%s' \"$ENVSYNC_DATABASE_URL\" > {}.url\nexit 0\n",
+            record.display(),
+            record.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = migrations(1);
+    let mut c = envsync(m.path());
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let r = run(c
+        .env("PATH", path)
+        .args(["migrate", "-c", "stage", "--via", "docker", "--dir"])
+        .arg(m.path())
+        .args([
+            "--database-url",
+            "postgresql://app:S3cret%40@db:5432/gprod_stage",
+        ]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let args = fs::read_to_string(&record).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
+    assert_eq!(args[0], "run");
+    assert!(has(["--network", "gp-network-stage"]), "{args:?}");
+    assert!(has(["--pull", "never"]), "{args:?}");
+    assert!(has(["-e", "ENVSYNC_DATABASE_URL"]), "{args:?}");
+    assert!(
+        args.contains(&"--rm") && args.contains(&"gprod-backend:latest"),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a.ends_with(":/migrations:ro")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter()
+            .any(|a| a.ends_with(":/usr/local/bin/envsync:ro")),
+        "{args:?}"
+    );
+    assert!(has(["--via", "direct"]), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.contains("S3cret")),
+        "password on the command line: {args:?}"
+    );
+    let url = fs::read_to_string(bin.path().join("args.url")).unwrap();
+    assert_eq!(url, "postgresql://app:S3cret%40@db:5432/gprod_stage");
+    assert!(
+        r.stdout.contains("route: docker (network gp-network-stage"),
+        "{}",
+        r.stdout
+    );
+}
