@@ -1,10 +1,12 @@
-//! The migrations directory, read with sqlx's own loader and checked for what sqlx would
-//! silently mishandle before anything touches the database.
+//! The migrations directory, read into sqlx's own migration type and checked for what sqlx
+//! would silently mishandle before anything touches the database.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sqlx::migrate::{Migration, Migrator};
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType};
 
 use super::MigrateError;
 
@@ -38,8 +40,11 @@ fn classify(name: &str) -> Option<Result<(i64, bool), String>> {
     )
 }
 
-/// Check the directory, then load it with `sqlx::migrate::Migrator` (the checksums, descriptions
-/// and `-- no-transaction` detection an app embedding `sqlx::migrate!` also gets).
+/// Read the directory once, check it, and build each migration with sqlx's own constructor
+/// (`Migration::new`: SHA-384 checksum, `MigrationType::from_filename`, the description with `_`
+/// as spaces, `-- no-transaction` as the first bytes): the values `sqlx::migrate::Migrator` and
+/// `sqlx::migrate!` compute for the same files (an integration test runs sqlx's `Migrator` on
+/// envsync's ledger and the reverse).
 pub async fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
     let invalid = |message: String| MigrateError::Invalid {
         dir: dir.to_path_buf(),
@@ -49,65 +54,78 @@ pub async fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         dir: dir.to_path_buf(),
         message: format!("{e}; pass --dir DIR (default: migrations/ in the backend repo)"),
     })?;
-    let mut ups: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+    let mut ups: BTreeMap<i64, Vec<(PathBuf, Migration)>> = BTreeMap::new();
     let mut downs: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
     for entry in entries {
         let entry = entry.map_err(|e| invalid(e.to_string()))?;
-        let path = entry.path();
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(kind) = classify(&name) else {
             continue;
         };
-        let (version, down) = kind.map_err(invalid)?;
-        if !down {
-            let bytes = std::fs::read(&path).map_err(|e| invalid(format!("{name}: {e}")))?;
-            check_no_transaction(&name, &bytes).map_err(invalid)?;
+        let path = entry.path();
+        // d_type from the directory listing; a symlink is followed, as sqlx does.
+        let is_file = match entry.file_type() {
+            Ok(t) if t.is_file() => true,
+            Ok(t) if t.is_symlink() => std::fs::metadata(&path).is_ok_and(|m| m.is_file()),
+            _ => false,
+        };
+        if !is_file {
+            continue;
         }
-        (if down { &mut downs } else { &mut ups })
-            .entry(version)
-            .or_default()
-            .push(path);
+        let (version, down) = kind.map_err(invalid)?;
+        if down {
+            downs.entry(version).or_default().push(path);
+            continue;
+        }
+        let sql = std::fs::read_to_string(&path).map_err(|e| invalid(format!("{name}: {e}")))?;
+        check_no_transaction(&name, sql.as_bytes()).map_err(invalid)?;
+        let rest = name.split_once('_').map_or("", |(_, r)| r);
+        let kind = MigrationType::from_filename(rest);
+        let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
+        let no_tx = sql.starts_with("-- no-transaction");
+        let migration = Migration::new(
+            version,
+            Cow::Owned(description),
+            kind,
+            Cow::Owned(sql),
+            no_tx,
+        );
+        ups.entry(version).or_default().push((path, migration));
     }
-    for (version, files) in ups.iter().chain(downs.iter()) {
+    let names = |files: Vec<&PathBuf>| {
+        let mut n: Vec<String> = files
+            .iter()
+            .map(|f| {
+                f.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        n.sort();
+        n.join(" and ")
+    };
+    for (version, files) in &ups {
         if files.len() > 1 {
-            let mut names: Vec<String> = files
-                .iter()
-                .map(|f| {
-                    f.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect();
-            names.sort();
             return Err(invalid(format!(
                 "version {version} is used by {}; sqlx would apply both under one version. Renumber one of them",
-                names.join(" and ")
+                names(files.iter().map(|(p, _)| p).collect())
             )));
         }
     }
-    let migrator = Migrator::new(dir.to_path_buf())
-        .await
-        .map_err(|e| invalid(e.to_string()))?;
-    let mut out = Vec::new();
-    for m in migrator.iter() {
-        if m.migration_type.is_down_migration() {
-            continue;
+    for (version, files) in &downs {
+        if files.len() > 1 {
+            return Err(invalid(format!(
+                "version {version} has two down migrations: {}",
+                names(files.iter().collect())
+            )));
         }
-        let file = ups
-            .get(&m.version)
-            .and_then(|f| f.first())
-            .cloned()
-            .unwrap_or_else(|| dir.join(format!("{}_?.sql", m.version)));
-        out.push(Local {
-            migration: m.clone(),
-            file,
-        });
     }
-    Ok(out)
+    Ok(ups
+        .into_values()
+        .flatten()
+        .map(|(file, migration)| Local { migration, file })
+        .collect())
 }
 
 /// sqlx honours `-- no-transaction` only as the very first bytes of the file.

@@ -445,13 +445,31 @@ async fn apply_all(
         .map(|(i, _)| i)
         .collect();
     let total = pending.len();
+    let mut timing: Option<db::Timing> = None;
     for (n, idx) in pending.into_iter().enumerate() {
         let version = report.migrations[idx].version;
         let local = locals
             .iter()
             .find(|l| l.migration.version == version)
             .expect("pending migrations are local");
-        match conn.apply(&local.migration).await {
+        let outcome = if local.migration.no_tx {
+            // Outside a transaction: sqlx's own apply, statement by statement.
+            if let Some(t) = timing.take() {
+                db::record_timing(conn, t).await;
+            }
+            conn.apply(&local.migration).await
+        } else {
+            db::apply_batched(conn, &local.migration, timing.take())
+                .await
+                .inspect(|took| {
+                    timing = Some(db::Timing {
+                        version,
+                        nanos: i64::try_from(took.as_nanos()).unwrap_or(i64::MAX),
+                    });
+                })
+                .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))
+        };
+        match outcome {
             Ok(took) => {
                 let ms = took.as_secs_f64() * 1000.0;
                 let e = &mut report.migrations[idx];
@@ -499,6 +517,9 @@ async fn apply_all(
                 return Ok(());
             }
         }
+    }
+    if let Some(t) = timing {
+        db::record_timing(conn, t).await;
     }
     Ok(())
 }

@@ -645,3 +645,35 @@ fn the_docker_route_builds_a_throwaway_container_command() {
         r.stdout
     );
 }
+
+#[test]
+fn no_transaction_migrations_and_execution_times_are_recorded_like_sqlx() {
+    let pg = cluster();
+    pg.fresh("m_notx", "m_notx_app", "pw");
+    pg.admin("m_notx", "ALTER DATABASE m_notx OWNER TO m_notx_app;");
+    let url = pg.url("m_notx_app", "pw", "m_notx");
+    let m = migrations(2);
+    fs::write(
+        m.path().join("3_index.sql"),
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY hits_at ON hits (at);\n",
+    )
+    .unwrap();
+    fs::write(
+        m.path().join("4_more.sql"),
+        "INSERT INTO hits (version) VALUES (4) -- no semicolon, a comment last",
+    )
+    .unwrap();
+    let r = migrate(m.path(), &url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(pg
+        .scalar("m_notx", "SELECT to_regclass('hits_at')::text")
+        .is_some());
+    assert_eq!(
+        count(
+            "m_notx",
+            "SELECT count(*) FROM _sqlx_migrations WHERE success AND execution_time > 0"
+        ),
+        4
+    );
+    assert_eq!(count("m_notx", "SELECT count(*) FROM hits"), 2);
+}
