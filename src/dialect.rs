@@ -15,7 +15,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 use serde::{Deserialize, Serialize};
 
 /// A consumer of env files.
@@ -97,34 +98,66 @@ pub struct DecodeError {
 pub struct Decoded {
     /// Every assignment in file order, duplicates included.
     pub assignments: Vec<Assignment>,
-    /// Index into `assignments` of the winning assignment of each key.
-    winners: FxHashMap<String, usize>,
+    /// Index into `assignments` of the winning assignment of each key, hashed by the key
+    /// stored in `assignments` (no copy of 100k keys).
+    winners: Winners,
     /// The consumer refuses the file (compose and dotenvy reject some files whole).
     pub error: Option<DecodeError>,
     /// `${VAR}` references that resolved to nothing (compose warns and uses "").
     pub unset_refs: Vec<(usize, String)>,
 }
 
+/// Indices of winning assignments in a table hashed by their key.
+#[derive(Clone, Default)]
+struct Winners(hashbrown::HashTable<usize>);
+
+impl fmt::Debug for Winners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Winners({})", self.0.len())
+    }
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
 impl Decoded {
     fn finish(mut self, first_wins: bool) -> Decoded {
-        for (i, a) in self.assignments.iter().enumerate() {
-            if first_wins {
-                self.winners.entry(a.key.clone()).or_insert(i);
-            } else {
-                self.winners.insert(a.key.clone(), i);
+        let mut table = hashbrown::HashTable::with_capacity(self.assignments.len());
+        let all = &self.assignments;
+        for (i, a) in all.iter().enumerate() {
+            let entry = table.entry(
+                key_hash(&a.key),
+                |&j: &usize| all[j].key == a.key,
+                |&j: &usize| key_hash(&all[j].key),
+            );
+            match entry {
+                hashbrown::hash_table::Entry::Occupied(mut o) => {
+                    if !first_wins {
+                        *o.get_mut() = i;
+                    }
+                }
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
             }
         }
+        self.winners = Winners(table);
         self
     }
 
     /// The value the consumer ends up with for `key`.
     pub fn get(&self, key: &str) -> Option<&Assignment> {
-        self.winners.get(key).map(|&i| &self.assignments[i])
+        self.winners
+            .0
+            .find(key_hash(key), |&i| self.assignments[i].key == key)
+            .map(|&i| &self.assignments[i])
     }
 
     /// The environment the consumer receives, in order of first appearance.
     pub fn variables(&self) -> Vec<&Assignment> {
-        let mut idx: Vec<usize> = self.winners.values().copied().collect();
+        let mut idx: Vec<usize> = self.winners.0.iter().copied().collect();
         idx.sort_unstable();
         idx.into_iter().map(|i| &self.assignments[i]).collect()
     }
@@ -560,19 +593,22 @@ pub mod node {
     /// JavaScript's `\s`.
     const JS_SPACE: &str = r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
 
+    /// dotenv's LINE regex, with JavaScript's `\s` and ASCII `\w` spelled out.
+    pub(crate) fn line_pattern() -> String {
+        let s = format!("[{JS_SPACE}]");
+        format!(
+            r#"(?m)^{s}*(?:export{s}+)?([A-Za-z0-9_.-]+)(?:{s}*={s}*?|:{s}+?)({s}*'(?:\\'|[^'])*'|{s}*"(?:\\"|[^"])*"|{s}*`(?:\\`|[^`])*`|[^#\r\n]+)?{s}*(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$"#
+        )
+    }
+
     fn line_regex() -> &'static Regex {
         static RE: OnceLock<Regex> = OnceLock::new();
         RE.get_or_init(|| {
-            // dotenv's LINE regex, with JavaScript's `\s` and ASCII `\w` spelled out.
-            let s = format!("[{JS_SPACE}]");
-            let pattern = format!(
-                r#"(?m)^{s}*(?:export{s}+)?([A-Za-z0-9_.-]+)(?:{s}*={s}*?|:{s}+?)({s}*'(?:\\'|[^'])*'|{s}*"(?:\\"|[^"])*"|{s}*`(?:\\`|[^`])*`|[^#\r\n]+)?{s}*(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$"#
-            );
             // A larger lazy-DFA cache keeps the search from falling back to the slow engines on
             // big files (the JavaScript whitespace class makes many states).
-            regex::RegexBuilder::new(&pattern)
-                .dfa_size_limit(32 << 20)
-                .build()
+            Regex::builder()
+                .configure(Regex::config().hybrid_cache_capacity(32 << 20))
+                .build(&line_pattern())
                 .expect("node dotenv LINE regex compiles")
         })
     }
@@ -591,20 +627,96 @@ pub mod node {
         )
     }
 
+    fn is_key_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+    }
+
+    /// A matched line of the plain form `KEY=value` (no quote, `#`, line break or leading
+    /// space): the regex's groups are then exactly `KEY` and the text after `=`, so the
+    /// backtracking capture engine can be skipped. Returns the `=`'s offset.
+    fn plain(m: &[u8]) -> Option<usize> {
+        if m.iter()
+            .any(|b| matches!(b, b'\n' | b'#' | b'\'' | b'"' | b'`'))
+        {
+            return None;
+        }
+        let eq = m.iter().position(|&b| b == b'=')?;
+        (eq > 0 && m[..eq].iter().all(|&b| is_key_byte(b))).then_some(eq)
+    }
+
     pub fn decode(bytes: &[u8]) -> Decoded {
+        let text = String::from_utf8_lossy(bytes);
+        let lines = normalise_line_breaks(&text);
+        let hay = lines.as_bytes();
+        let mut out = Decoded::default();
+        let mut counter = LineCounter::new(&lines);
+        let re = line_regex();
+        let mut caps = re.create_captures();
+        // Every match starts at a line start (`^` in multiline mode), so instead of an
+        // unanchored search (a forward and a reverse DFA scan per match) try an anchored
+        // search at each line start from the current position: the first that matches is the
+        // leftmost match `String.prototype.match`/`exec` would find.
+        let mut pos = 0;
+        while pos < hay.len() {
+            let start = if pos == 0 || hay[pos - 1] == b'\n' {
+                pos
+            } else {
+                match hay[pos..].iter().position(|&b| b == b'\n') {
+                    Some(i) => pos + i + 1,
+                    None => break,
+                }
+            };
+            if start >= hay.len() {
+                break;
+            }
+            let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
+            let Some(m) = re.search(&input) else {
+                pos = start + 1;
+                continue;
+            };
+            let (key, raw) = match plain(&hay[m.start()..m.end()]) {
+                Some(eq) => (
+                    m.start()..m.start() + eq,
+                    &lines[m.start() + eq + 1..m.end()],
+                ),
+                None => {
+                    let input = Input::new(hay)
+                        .range(m.start()..m.end())
+                        .anchored(Anchored::Yes);
+                    re.search_captures(&input, &mut caps);
+                    let key = caps.get_group(1).expect("group 1 always matches");
+                    let raw = caps.get_group(2).map_or("", |g| &lines[g.range()]);
+                    (key.range(), raw)
+                }
+            };
+            let value = raw.trim_matches(is_js_space);
+            let quote = value.chars().next();
+            let mut value = strip_quotes(value);
+            if quote == Some('"') {
+                value = value.replace("\\n", "\n").replace("\\r", "\r");
+            }
+            out.assignments.push(Assignment {
+                key: lines[key.clone()].to_string(),
+                value,
+                line: counter.line_at(key.start),
+            });
+            pos = m.end();
+        }
+        out.finish(false)
+    }
+
+    /// The straightforward port (every match by an unanchored search, groups by the capture
+    /// engine): the oracle the fast decoder is property-tested against.
+    #[cfg(test)]
+    pub(crate) fn decode_reference(bytes: &[u8]) -> Decoded {
         let text = String::from_utf8_lossy(bytes);
         let lines = normalise_line_breaks(&text);
         let mut out = Decoded::default();
         let mut counter = LineCounter::new(&lines);
-        let re = line_regex();
-        // The lazy DFA finds each match; captures then run on that match alone (a match
-        // starts at a line start and ends at a line end, so `^`/`$` hold on the slice).
+        let re = regex::Regex::new(&line_pattern()).unwrap();
         for m in re.find_iter(&lines) {
-            let caps = re
-                .captures(&lines[m.start()..m.end()])
-                .expect("a match has captures");
-            let base = m.start();
-            let key = caps.get(1).expect("group 1 always matches");
+            let caps = re.captures(&lines[m.start()..m.end()]).unwrap();
+            let key = caps.get(1).unwrap();
             let raw = caps.get(2).map_or("", |m| m.as_str());
             let value = raw.trim_matches(is_js_space);
             let quote = value.chars().next();
@@ -615,7 +727,7 @@ pub mod node {
             out.assignments.push(Assignment {
                 key: key.as_str().to_string(),
                 value,
-                line: counter.line_at(base + key.start()),
+                line: counter.line_at(m.start() + key.start()),
             });
         }
         out.finish(false)
@@ -805,5 +917,47 @@ mod tests {
         let d = Dialect::Compose.decode(b"U=x:${P}@db\n", &none);
         assert_eq!(d.get("U").unwrap().value, "x:@db");
         assert_eq!(d.unset_refs, vec![(1, "P".to_string())]);
+    }
+
+    fn env_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("KEY"),
+            Just("B.c-d"),
+            Just("export "),
+            Just("="),
+            Just(":"),
+            Just(" "),
+            Just("\t"),
+            Just("\u{A0}"),
+            Just("\u{2028}"),
+            Just("'"),
+            Just("\""),
+            Just("`"),
+            Just("\\"),
+            Just("#"),
+            Just(" #"),
+            Just("$"),
+            Just("\n"),
+            Just("\r\n"),
+            Just("\r"),
+            Just("\n\n"),
+            Just("v1"),
+            Just("x y"),
+        ];
+        proptest::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The fast node decoder (anchored searches, plain-line shortcut) reads every input
+        /// exactly like the straightforward port of dotenv's regex loop.
+        #[test]
+        fn fast_node_decoder_equals_the_reference(src in env_like()) {
+            let fast = node::decode(src.as_bytes());
+            let reference = node::decode_reference(src.as_bytes());
+            proptest::prop_assert_eq!(fast.assignments, reference.assignments);
+        }
     }
 }

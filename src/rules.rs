@@ -480,9 +480,9 @@ impl Sink<'_> {
 
 /// Evaluate every rule over the selected contours. `all` holds every contour's files (for
 /// `reused-secret`), the selected ones included.
-pub fn evaluate(
+pub fn evaluate<'s, 'c: 's>(
     rules: &Rules,
-    selected: &[ContourFiles<'_>],
+    selected: impl IntoIterator<Item = &'s ContourFiles<'c>>,
     all: &[ContourFiles<'_>],
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -547,14 +547,19 @@ fn syntax(sink: &mut Sink, f: &LoadedFile) {
 }
 
 fn duplicates(sink: &mut Sink, f: &LoadedFile) {
+    // Count first (a hash map, no allocation per key), then collect lines for the few repeats.
+    let mut counts: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    counts.reserve(f.parsed.items.len());
+    for e in f.parsed.entries() {
+        *counts.entry(e.key.as_str()).or_insert(0) += 1;
+    }
     let mut lines: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for e in f.parsed.entries() {
-        lines.entry(e.key.as_str()).or_default().push(e.line);
+        if counts.get(e.key.as_str()).is_some_and(|&n| n > 1) {
+            lines.entry(e.key.as_str()).or_default().push(e.line);
+        }
     }
     for (key, ls) in lines {
-        if ls.len() < 2 {
-            continue;
-        }
         let values: BTreeSet<&str> = f
             .own
             .assignments
