@@ -631,17 +631,79 @@ pub mod node {
         b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
     }
 
-    /// A matched line of the plain form `KEY=value` (no quote, `#`, line break or leading
-    /// space): the regex's groups are then exactly `KEY` and the text after `=`, so the
-    /// backtracking capture engine can be skipped. Returns the `=`'s offset.
-    fn plain(m: &[u8]) -> Option<usize> {
-        if m.iter()
-            .any(|b| matches!(b, b'\n' | b'#' | b'\'' | b'"' | b'`'))
-        {
+    /// ASCII whitespace that JavaScript's `\s` matches.
+    fn is_ascii_js_space(b: u8) -> bool {
+        matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+    }
+
+    /// The regex's two groups at line start `start`, found without the regex for the lines
+    /// real files are made of, all on one ASCII line: `[export ]KEY[ ]=[ ]value[ #comment]`
+    /// and `KEY='…'`, `"…"`, `` `…` `` followed by blanks or a comment. The value group is the
+    /// text up to `#`, or up to the first closing quote not preceded by `\` (the first end the
+    /// greedy quoted alternative tries). Anything else (`:` separators, empty values, quotes
+    /// spanning lines or followed by text, non-ASCII) returns `None` and goes to the regex. The
+    /// regex's match may run on over following blank lines or a comment, but no assignment
+    /// can start there, so the next search starts at the end of this line. A property test
+    /// checks all of this against the straightforward port.
+    fn simple_line(
+        hay: &[u8],
+        start: usize,
+    ) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>, usize)> {
+        let nl = hay[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(hay.len(), |i| start + i);
+        let line = &hay[start..nl];
+        if !line.is_ascii() {
             return None;
         }
-        let eq = m.iter().position(|&b| b == b'=')?;
-        (eq > 0 && m[..eq].iter().all(|&b| is_key_byte(b))).then_some(eq)
+        let blank = |b: u8| is_ascii_js_space(b);
+        let mut i = 0;
+        // `export` + blanks, when a key follows (else `export` is the key itself).
+        if let Some(rest) = line.strip_prefix(b"export") {
+            let n = rest.iter().take_while(|&&b| blank(b)).count();
+            if n > 0 && rest.get(n).is_some_and(|&b| is_key_byte(b)) {
+                i = 6 + n;
+            }
+        }
+        let key_start = i;
+        while i < line.len() && is_key_byte(line[i]) {
+            i += 1;
+        }
+        if i == key_start {
+            return None;
+        }
+        let key = start + key_start..start + i;
+        while i < line.len() && blank(line[i]) {
+            i += 1;
+        }
+        if line.get(i) != Some(&b'=') {
+            return None;
+        }
+        let after_eq = i + 1;
+        let mut v = after_eq;
+        while v < line.len() && blank(line[v]) {
+            v += 1;
+        }
+        let first = *line.get(v)?;
+        let end = match first {
+            b'#' => return None, // empty value: `\s*` may run into the next lines
+            b'\'' | b'"' | b'`' => {
+                let close =
+                    (v + 1..line.len()).find(|&c| line[c] == first && line[c - 1] != b'\\')?;
+                let tail = &line[close + 1..];
+                let blanks = tail.iter().take_while(|&&b| blank(b)).count();
+                if blanks < tail.len() && tail[blanks] != b'#' {
+                    return None;
+                }
+                close + 1
+            }
+            _ => line[v..]
+                .iter()
+                .position(|&b| b == b'#')
+                .map_or(line.len(), |h| v + h),
+        };
+        Some((key, start + after_eq..start + end, nl))
     }
 
     pub fn decode(bytes: &[u8]) -> Decoded {
@@ -669,25 +731,23 @@ pub mod node {
             if start >= hay.len() {
                 break;
             }
-            let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
-            let Some(m) = re.search(&input) else {
-                pos = start + 1;
-                continue;
-            };
-            let (key, raw) = match plain(&hay[m.start()..m.end()]) {
-                Some(eq) => (
-                    m.start()..m.start() + eq,
-                    &lines[m.start() + eq + 1..m.end()],
-                ),
-                None => {
-                    let input = Input::new(hay)
-                        .range(m.start()..m.end())
-                        .anchored(Anchored::Yes);
-                    re.search_captures(&input, &mut caps);
-                    let key = caps.get_group(1).expect("group 1 always matches");
-                    let raw = caps.get_group(2).map_or("", |g| &lines[g.range()]);
-                    (key.range(), raw)
-                }
+            let (key, raw) = if let Some((key, value, end)) = simple_line(hay, start) {
+                pos = end;
+                (key, &lines[value])
+            } else {
+                let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
+                let Some(m) = re.search(&input) else {
+                    pos = start + 1;
+                    continue;
+                };
+                pos = m.end();
+                let input = Input::new(hay)
+                    .range(m.start()..m.end())
+                    .anchored(Anchored::Yes);
+                re.search_captures(&input, &mut caps);
+                let key = caps.get_group(1).expect("group 1 always matches");
+                let raw = caps.get_group(2).map_or("", |g| &lines[g.range()]);
+                (key.range(), raw)
             };
             let value = raw.trim_matches(is_js_space);
             let quote = value.chars().next();
@@ -700,7 +760,6 @@ pub mod node {
                 value,
                 line: counter.line_at(key.start),
             });
-            pos = m.end();
         }
         out.finish(false)
     }
@@ -945,7 +1004,44 @@ mod tests {
             Just("v1"),
             Just("x y"),
         ];
-        proptest::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+        // Line-shaped input: [indent][export ]KEY[sep]value-pieces, so that quotes, escapes
+        // and comments land where real files have them.
+        let value_piece = prop_oneof![
+            Just("a"),
+            Just("b c"),
+            Just("'"),
+            Just("\""),
+            Just("`"),
+            Just("\\"),
+            Just("\\'"),
+            Just("\\\""),
+            Just("#"),
+            Just(" #"),
+            Just(" "),
+            Just("\t"),
+            Just("$X"),
+            Just("\n"),
+            Just("é"),
+        ];
+        let line = (
+            prop_oneof![Just(""), Just(" "), Just("\t")],
+            prop_oneof![Just(""), Just("export "), Just("export\t")],
+            prop_oneof![Just("K"), Just("A_1"), Just("b.c-d"), Just("export")],
+            prop_oneof![Just("="), Just(" = "), Just("= "), Just(": "), Just(":")],
+            proptest::collection::vec(value_piece, 0..6),
+            prop_oneof![
+                Just("\n"),
+                Just("\r\n"),
+                Just("\n\n"),
+                Just("\n# c\n"),
+                Just("")
+            ],
+        )
+            .prop_map(|(i, e, k, s, v, end)| format!("{i}{e}{k}{s}{}{end}", v.concat()));
+        prop_oneof![
+            proptest::collection::vec(piece, 0..30).prop_map(|v| v.concat()),
+            proptest::collection::vec(line, 1..6).prop_map(|v| v.concat()),
+        ]
     }
 
     proptest::proptest! {
