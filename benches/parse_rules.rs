@@ -42,31 +42,63 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode compose", |b| {
         b.iter(|| Dialect::Compose.decode(&big, &|_| None))
     });
-    g.bench_function("parse+check (both dialects + rules)", |b| {
-        let config = Config::preset();
-        let rules = Rules::gprod();
-        let prod = config.contour("prod").unwrap();
-        b.iter(|| {
-            let files = [ContourFiles {
-                contour: prod,
-                backend: Some(LoadedFile::load(
-                    Repo::Backend,
-                    "big".into(),
-                    &big,
-                    Dialect::NodeDotenv,
-                    Dialect::Compose,
-                )),
-                infra: Some(LoadedFile::load(
-                    Repo::Infra,
-                    "big".into(),
-                    &big,
-                    Dialect::Compose,
-                    Dialect::NodeDotenv,
-                )),
-            }];
-            evaluate(&rules, &files, &files)
-        })
-    });
+    g.bench_function(
+        "parse+check two 100k-line files (both dialects + rules)",
+        |b| {
+            let config = Config::preset();
+            let rules = Rules::gprod();
+            let prod = config.contour("prod").unwrap();
+            b.iter(|| {
+                let files = [ContourFiles {
+                    contour: prod,
+                    backend: Some(LoadedFile::load(
+                        Repo::Backend,
+                        "big".into(),
+                        &big,
+                        Dialect::NodeDotenv,
+                        Dialect::Compose,
+                    )),
+                    infra: Some(LoadedFile::load(
+                        Repo::Infra,
+                        "big".into(),
+                        &big,
+                        Dialect::Compose,
+                        Dialect::NodeDotenv,
+                    )),
+                }];
+                evaluate(&rules, &files, &files)
+            })
+        },
+    );
+    g.bench_function(
+        "parse+check one 100k-line file (backend) against the prod infra fixture",
+        |b| {
+            let config = Config::preset();
+            let rules = Rules::gprod();
+            let prod = config.contour("prod").unwrap();
+            let infra = fixture("infra/.env.prod");
+            b.iter(|| {
+                let files = [ContourFiles {
+                    contour: prod,
+                    backend: Some(LoadedFile::load(
+                        Repo::Backend,
+                        "big".into(),
+                        &big,
+                        Dialect::NodeDotenv,
+                        Dialect::Compose,
+                    )),
+                    infra: Some(LoadedFile::load(
+                        Repo::Infra,
+                        ".env.prod".into(),
+                        &infra,
+                        Dialect::Compose,
+                        Dialect::NodeDotenv,
+                    )),
+                }];
+                evaluate(&rules, &files, &files)
+            })
+        },
+    );
     g.finish();
 
     let config = Config::preset();
@@ -115,3 +147,7 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(parse_rules, benches);
 criterion_main!(parse_rules);
+
+// The allocator the binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

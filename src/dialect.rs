@@ -203,6 +203,15 @@ impl<'a> LineCounter<'a> {
     }
 }
 
+/// The text as a reader that replaces invalid UTF-8 sees it; valid input (the usual case) is
+/// borrowed after the fast validation, not walked chunk by chunk.
+fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Docker compose v2 (compose-go's `dotenv` parser and `template` interpolation).
 pub mod compose {
     use super::*;
@@ -217,7 +226,7 @@ pub mod compose {
 
     pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decoded {
         let bytes = bytes.strip_prefix(crate::envfile::BOM).unwrap_or(bytes);
-        let text = String::from_utf8_lossy(bytes);
+        let text = lossy(bytes);
         let mut out = Decoded::default();
         let mut env: Env = FxHashMap::default();
         if let Err(e) = parse(&text, &mut out, &mut env, external) {
@@ -707,7 +716,7 @@ pub mod node {
     }
 
     pub fn decode(bytes: &[u8]) -> Decoded {
-        let text = String::from_utf8_lossy(bytes);
+        let text = lossy(bytes);
         let lines = normalise_line_breaks(&text);
         let hay = lines.as_bytes();
         let mut out = Decoded::default();
@@ -768,7 +777,7 @@ pub mod node {
     /// engine): the oracle the fast decoder is property-tested against.
     #[cfg(test)]
     pub(crate) fn decode_reference(bytes: &[u8]) -> Decoded {
-        let text = String::from_utf8_lossy(bytes);
+        let text = lossy(bytes);
         let lines = normalise_line_breaks(&text);
         let mut out = Decoded::default();
         let mut counter = LineCounter::new(&lines);
@@ -857,7 +866,7 @@ pub mod dotenvy_crate {
 
     pub fn decode(bytes: &[u8]) -> Decoded {
         let body = bytes.strip_prefix(crate::envfile::BOM).unwrap_or(bytes);
-        let text = String::from_utf8_lossy(body);
+        let text = lossy(body);
         // dotenvy reports no line numbers: find each key's statement in the file.
         let file = crate::envfile::EnvFile::parse(body);
         let mut key_lines: HashMap<&str, Vec<usize>> = HashMap::new();

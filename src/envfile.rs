@@ -9,7 +9,22 @@
 //! key and its raw value token) and the lines no consumer can read. It does not decide what a
 //! value *means*: that depends on the consumer and lives in [`crate::dialect`].
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// Bytes that are usually one of a few spellings (`=`, `\n`): shared constants, owned otherwise.
+pub type Bytes = Cow<'static, [u8]>;
+
+/// `bytes` as a shared constant when it is a common spelling.
+fn shared(bytes: &[u8]) -> Bytes {
+    const COMMON: [&[u8]; 9] = [
+        b"=", b" = ", b"= ", b" =", b"\n", b"\r\n", b"", b"\r", b"\t=\t",
+    ];
+    match COMMON.iter().find(|c| **c == bytes) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(bytes.to_vec()),
+    }
+}
 
 /// The UTF-8 byte-order mark.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -70,14 +85,14 @@ pub struct Entry {
     /// Indentation and an optional `export ` keyword.
     pub prefix: Vec<u8>,
     pub key: String,
-    /// Spaces, `=`, spaces.
-    pub sep: Vec<u8>,
+    /// Spaces, `=`, spaces (the common spellings are shared, not allocated per line).
+    pub sep: Bytes,
     /// The raw value token, quotes included; may span lines when quoted.
     pub value: Vec<u8>,
     /// Whatever follows the value on its last line: spaces and an inline comment.
     pub trail: Vec<u8>,
     /// `\n`, `\r\n` or nothing (last line without a final newline).
-    pub eol: Vec<u8>,
+    pub eol: Bytes,
 }
 
 impl Entry {
@@ -233,8 +248,8 @@ impl EnvFile {
             line = last.line() + lines;
             if !terminated {
                 match last {
-                    Item::Entry(e) if e.eol == b"\r" => e.eol.push(b'\n'),
-                    Item::Entry(e) => e.eol = eol.clone(),
+                    Item::Entry(e) if *e.eol == *b"\r" => e.eol = shared(b"\r\n"),
+                    Item::Entry(e) => e.eol = shared(&eol),
                     Item::Blank { raw, .. }
                     | Item::Comment { raw, .. }
                     | Item::Invalid { raw, .. } => raw.extend_from_slice(&eol),
@@ -245,10 +260,10 @@ impl EnvFile {
             line,
             prefix: Vec::new(),
             key: key.to_string(),
-            sep: b"=".to_vec(),
+            sep: shared(b"="),
             value: raw_value.to_vec(),
             trail: Vec::new(),
-            eol,
+            eol: shared(&eol),
         }));
         line
     }
@@ -358,6 +373,7 @@ fn parse_item(body: &[u8], start: usize, line: usize) -> (Item, usize) {
     let value_start = after_eq + spaces_after;
     // Byte offsets below are relative to `start` (the whole item, possibly multi-line).
     let abs = |i: usize| start + i;
+    // Key bytes are ASCII by construction (`is_key_byte`).
     let key = String::from_utf8_lossy(&content[key_start..key_end]).into_owned();
     let (value_end_abs, trail_end_abs, item_end_abs, eol_bytes) = match content.get(value_start) {
         Some(&q @ (b'\'' | b'"' | b'`')) => {
@@ -374,7 +390,7 @@ fn parse_item(body: &[u8], start: usize, line: usize) -> (Item, usize) {
                     if multi.contains(&0) || std::str::from_utf8(multi).is_err() {
                         return invalid(Problem::InvalidUtf8);
                     }
-                    (close + 1, trail_end, line_end, eol2.to_vec())
+                    (close + 1, trail_end, line_end, shared(eol2))
                 }
                 None => return invalid(Problem::UnterminatedQuote),
             }
@@ -397,7 +413,7 @@ fn parse_item(body: &[u8], start: usize, line: usize) -> (Item, usize) {
                 abs(value_start + end),
                 abs(content.len()),
                 start + len,
-                eol.to_vec(),
+                shared(eol),
             )
         }
     };
@@ -405,7 +421,7 @@ fn parse_item(body: &[u8], start: usize, line: usize) -> (Item, usize) {
         line,
         prefix: content[..key_start].to_vec(),
         key,
-        sep: content[key_end..value_start].to_vec(),
+        sep: shared(&content[key_end..value_start]),
         value: body[abs(value_start)..value_end_abs].to_vec(),
         trail: body[value_end_abs..trail_end_abs].to_vec(),
         eol: eol_bytes,
@@ -469,10 +485,10 @@ mod tests {
         let e = f.entries().next().unwrap();
         assert_eq!(e.prefix, b"  export ");
         assert_eq!(e.key, "KEY");
-        assert_eq!(e.sep, b" = ");
+        assert_eq!(*e.sep, *b" = ");
         assert_eq!(e.value, b"\"a b\"");
         assert_eq!(e.trail, b"  # note");
-        assert_eq!(e.eol, b"\r\n");
+        assert_eq!(*e.eol, *b"\r\n");
     }
 
     #[test]

@@ -377,6 +377,9 @@ impl Rules {
 // ---------------------------------------------------------------------------------------------
 // Evaluation.
 
+/// Files at least this big are decoded on two threads.
+const PARALLEL_FROM: usize = 256 * 1024;
+
 /// One repo's env file for one contour, read and decoded.
 #[derive(Debug, Clone)]
 pub struct LoadedFile {
@@ -401,16 +404,31 @@ impl LoadedFile {
         other_dialect: Dialect,
     ) -> LoadedFile {
         let none = |_: &str| None;
-        LoadedFile {
-            repo,
-            file,
-            parsed: EnvFile::parse(bytes),
-            own: dialect.decode(bytes, &none),
-            other: if other_dialect == dialect {
+        let other = || {
+            if other_dialect == dialect {
                 Decoded::default()
             } else {
                 other_dialect.decode(bytes, &none)
-            },
+            }
+        };
+        // Three independent passes over the same bytes: on a big file, decode the other
+        // dialect on a second core meanwhile (small files are not worth a thread).
+        let (parsed, own, other) = if bytes.len() >= PARALLEL_FROM {
+            std::thread::scope(|s| {
+                let other = s.spawn(other);
+                let parsed = EnvFile::parse(bytes);
+                let own = dialect.decode(bytes, &none);
+                (parsed, own, other.join().expect("decoder thread"))
+            })
+        } else {
+            (EnvFile::parse(bytes), dialect.decode(bytes, &none), other())
+        };
+        LoadedFile {
+            repo,
+            file,
+            parsed,
+            own,
+            other,
             dialect,
             other_dialect,
         }
@@ -550,8 +568,14 @@ fn duplicates(sink: &mut Sink, f: &LoadedFile) {
     // Count first (a hash map, no allocation per key), then collect lines for the few repeats.
     let mut counts: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
     counts.reserve(f.parsed.items.len());
+    let mut repeated = false;
     for e in f.parsed.entries() {
-        *counts.entry(e.key.as_str()).or_insert(0) += 1;
+        let n = counts.entry(e.key.as_str()).or_insert(0);
+        *n += 1;
+        repeated |= *n > 1;
+    }
+    if !repeated {
+        return;
     }
     let mut lines: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for e in f.parsed.entries() {
