@@ -216,26 +216,29 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
                     format!("GRANT CREATE ON SCHEMA {qs} TO {role};  -- or: ALTER DATABASE {db} OWNER TO {role};"),
                 );
             }
-            // The ledger: each privilege on its own (a list means "any of").
+            // The ledger: each privilege by its own call (a list means "any of"), in one
+            // round trip; `CASE` keeps the checks from running on a missing table.
             let r = sqlx::query(
                 "SELECT to_regclass('_sqlx_migrations') IS NOT NULL,
-                        coalesce(to_regclass('_sqlx_migrations')::text, '_sqlx_migrations')",
+                        coalesce(to_regclass('_sqlx_migrations')::text, '_sqlx_migrations'),
+                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'SELECT') END,
+                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'INSERT') END,
+                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'UPDATE') END,
+                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'DELETE') END",
             )
             .fetch_one(&mut *conn)
             .await
             .map_err(q)?;
             ledger_exists = r.get(0);
             let ledger: String = r.get(1);
-            if ledger_exists {
-                for p in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
-                    let has: bool = sqlx::query_scalar("SELECT has_table_privilege(to_regclass('_sqlx_migrations'), $1)")
-                        .bind(p)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(q)?;
-                    if !has {
-                        need(format!("{p} on {ledger}"), format!("GRANT {p} ON TABLE {ledger} TO {role};"));
-                    }
+            for (i, p) in ["SELECT", "INSERT", "UPDATE", "DELETE"].into_iter().enumerate() {
+                let has: bool = r.get(2 + i);
+                if !has {
+                    need(format!("{p} on {ledger}"), format!("GRANT {p} ON TABLE {ledger} TO {role};"));
                 }
             }
             // Relations of the schema the role cannot act as owner of.
