@@ -721,8 +721,7 @@ pub mod node {
         let hay = lines.as_bytes();
         let mut out = Decoded::default();
         let mut counter = LineCounter::new(&lines);
-        let re = line_regex();
-        let mut caps = re.create_captures();
+        let mut caps = None;
         // Every match starts at a line start (`^` in multiline mode), so instead of an
         // unanchored search (a forward and a reverse DFA scan per match) try an anchored
         // search at each line start from the current position: the first that matches is the
@@ -740,10 +739,30 @@ pub mod node {
             if start >= hay.len() {
                 break;
             }
+            // A blank line or a comment line cannot start an assignment of its own (a match
+            // from a blank line is the same as the one from the next line), so skip it
+            // without the regex: typical files then never compile it.
+            let first = hay[start..]
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .map_or(hay.len(), |i| start + i);
+            match hay.get(first) {
+                None => break,
+                Some(b'\n') => {
+                    pos = first + 1;
+                    continue;
+                }
+                Some(b'#') => {
+                    pos = first + 1;
+                    continue;
+                }
+                _ => {}
+            }
             let (key, raw) = if let Some((key, value, end)) = simple_line(hay, start) {
                 pos = end;
                 (key, &lines[value])
             } else {
+                let re = line_regex();
                 let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
                 let Some(m) = re.search(&input) else {
                     pos = start + 1;
@@ -753,7 +772,8 @@ pub mod node {
                 let input = Input::new(hay)
                     .range(m.start()..m.end())
                     .anchored(Anchored::Yes);
-                re.search_captures(&input, &mut caps);
+                let caps = caps.get_or_insert_with(|| re.create_captures());
+                re.search_captures(&input, caps);
                 let key = caps.get_group(1).expect("group 1 always matches");
                 let raw = caps.get_group(2).map_or("", |g| &lines[g.range()]);
                 (key.range(), raw)
