@@ -102,10 +102,12 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
                     envsync::fix::render_text(&outcome, color, settings.quiet, &mut out)?
                 }
             }
-            let pending = outcome.dry_run && outcome.changed();
-            Ok(ExitStatus::from_findings(
-                pending || outcome.remaining.has_errors(),
-            ))
+            // A dry run answers "would fix change anything?"; a real run "is anything left?".
+            Ok(ExitStatus::from_findings(if outcome.dry_run {
+                outcome.changed()
+            } else {
+                outcome.remaining.has_errors()
+            }))
         }
         Command::Migrate(args) => run_migrate(*args, &settings, &mut out),
         Command::Show(args) => {

@@ -677,3 +677,52 @@ fn no_transaction_migrations_and_execution_times_are_recorded_like_sqlx() {
     );
     assert_eq!(count("m_notx", "SELECT count(*) FROM hits"), 2);
 }
+
+/// `--wait`: the database appears (here: a TCP forwarder to the test cluster starts listening)
+/// a second after envsync starts; envsync keeps retrying and then migrates.
+#[test]
+fn wait_retries_until_the_database_answers() {
+    use std::net::{TcpListener, TcpStream};
+    let pg = cluster();
+    pg.fresh("m_wait", "m_wait_app", "pw");
+    pg.admin("m_wait", "ALTER DATABASE m_wait OWNER TO m_wait_app;");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgresql://m_wait_app:pw@127.0.0.1:{port}/m_wait");
+    let m = migrations(2);
+    let child = envsync(m.path())
+        .args(["migrate", "--wait", "30", "--via", "direct", "--dir"])
+        .arg(m.path())
+        .args(["--database-url", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let upstream = pg.port;
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c, mut s) = (client, server);
+            std::thread::spawn(move || std::io::copy(&mut c, &mut s));
+            std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("waiting for the database at 127.0.0.1:"),
+        "{stdout}"
+    );
+    assert_eq!(count("m_wait", "SELECT count(*) FROM hits"), 1);
+}
