@@ -21,7 +21,6 @@ use sha2::{Digest, Sha384};
 use sqlx::migrate::Migrate;
 use sqlx::Connection;
 
-use crate::check::Workspace;
 use crate::config::Contour;
 use crate::error::Error;
 use crate::exit::ExitStatus;
@@ -209,42 +208,28 @@ impl MigrateReport {
     }
 }
 
-/// Lazily opened workspace: `--database-url` with `--dir` needs neither repo.
-struct Lazy<'s> {
-    settings: &'s Settings,
-    ws: Option<Workspace>,
-}
-
-impl Lazy<'_> {
-    fn get(&mut self) -> Result<&Workspace, Error> {
-        if self.ws.is_none() {
-            self.ws = Some(Workspace::open(self.settings)?);
-        }
-        Ok(self.ws.as_ref().expect("just opened"))
-    }
-}
-
 /// `envsync migrate`. `note` receives progress lines as they happen.
 pub fn migrate(
     settings: &Settings,
     opts: &MigrateOptions,
     note: &mut dyn FnMut(String),
 ) -> Result<MigrateReport, Error> {
-    let mut lazy = Lazy { settings, ws: None };
+    let mut repos = target::Repos::new(settings);
     let contour: Option<Contour> = match &opts.contour {
         Some(n) => Some(settings.config.contour(n)?.clone()),
         None => None,
     };
-    let need_contour = |lazy: &mut Lazy<'_>, contour: &Option<Contour>| -> Result<Contour, Error> {
-        match contour {
-            Some(c) => Ok(c.clone()),
-            None => Ok(target::pick_contour(lazy.get()?, None)?.clone()),
-        }
-    };
+    let need_contour =
+        |repos: &mut target::Repos<'_>, contour: &Option<Contour>| -> Result<Contour, Error> {
+            match contour {
+                Some(c) => Ok(c.clone()),
+                None => Ok(target::pick_contour(repos)?),
+            }
+        };
     let dir = match &opts.dir {
         Some(d) if d.is_absolute() => d.clone(),
         Some(d) => settings.cwd.join(d),
-        None => target::migrations_dir(lazy.get()?, None, &settings.cwd)?,
+        None => target::migrations_dir(&mut repos, None, &settings.cwd)?,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -267,8 +252,8 @@ pub fn migrate(
             origin: "--database-url / ENVSYNC_DATABASE_URL".into(),
         },
         None => {
-            let c = need_contour(&mut lazy, &contour)?;
-            target::from_backend(lazy.get()?, &c, &db_rule.key)?
+            let c = need_contour(&mut repos, &contour)?;
+            target::from_backend(&mut repos, &c, &db_rule.key)?
         }
     };
     report.origin = resolved.origin.clone();
@@ -281,7 +266,7 @@ pub fn migrate(
     };
     let url = match via {
         Via::Host => {
-            let c = need_contour(&mut lazy, &contour)?;
+            let c = need_contour(&mut repos, &contour)?;
             let (u, swapped) = target::via_host(&resolved.url, &service, service_port, c.db_port)?;
             report.route = if swapped {
                 format!("host ({service}:{service_port} -> 127.0.0.1:{}, the {} contour's published DB port)", c.db_port, c.name)
@@ -291,7 +276,7 @@ pub fn migrate(
             u
         }
         Via::Docker => {
-            let c = need_contour(&mut lazy, &contour)?;
+            let c = need_contour(&mut repos, &contour)?;
             report.route = format!(
                 "docker (network {}, image {})",
                 c.network, opts.docker_image

@@ -6,10 +6,11 @@ use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
-use crate::check::Workspace;
-use crate::config::{Contour, Repo};
+use crate::config::{Config, Contour, Repo};
 use crate::dialect::Dialect;
 use crate::rules::has_reference;
+use crate::settings::Settings;
+use crate::source::Source;
 
 use super::MigrateError;
 
@@ -59,44 +60,92 @@ pub fn mask(url: &str) -> String {
     }
 }
 
+/// The two repos, each opened only when something needs it: migrating from the backend alone
+/// (no infra checkout) works whenever `DATABASE_URL` holds no `${VAR}` for infra to fill.
+#[derive(Debug)]
+pub struct Repos<'s> {
+    pub settings: &'s Settings,
+    backend: Option<Source>,
+    infra: Option<Source>,
+}
+
+impl<'s> Repos<'s> {
+    pub fn new(settings: &'s Settings) -> Repos<'s> {
+        Repos {
+            settings,
+            backend: None,
+            infra: None,
+        }
+    }
+
+    pub fn config(&self) -> &'s Config {
+        &self.settings.config
+    }
+
+    pub fn source(&mut self, repo: Repo) -> Result<&Source, MigrateError> {
+        let slot = match repo {
+            Repo::Backend => &mut self.backend,
+            Repo::Infra => &mut self.infra,
+        };
+        if slot.is_none() {
+            let opened = Source::open(self.settings.spec(repo), repo.name(), false)
+                .map_err(|e| MigrateError::Url(e.to_string()))?;
+            *slot = Some(opened);
+        }
+        Ok(slot.as_ref().expect("just opened"))
+    }
+
+    /// The contour's env file in `repo`: (file name, bytes, contour-specific?).
+    pub fn find(
+        &mut self,
+        repo: Repo,
+        contour: &Contour,
+    ) -> Result<Option<(String, Vec<u8>, bool)>, MigrateError> {
+        let candidates = self.config().repo(repo).candidates(contour);
+        let source = self.source(repo)?;
+        for (file, specific) in candidates {
+            if let Some(bytes) = source
+                .read(&file)
+                .map_err(|e| MigrateError::Url(e.to_string()))?
+            {
+                return Ok(Some((file, bytes, specific)));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The contour to use: `--contour`, else the one the backend's `.env` symlink points to, else
 /// the only contour with a backend env file.
-pub fn pick_contour<'c>(
-    ws: &'c Workspace,
-    name: Option<&str>,
-) -> Result<&'c Contour, MigrateError> {
-    if let Some(n) = name {
-        return ws
-            .config
-            .contour(n)
-            .map_err(|e| MigrateError::Usage(e.to_string()));
-    }
-    let backend = ws.backend.work_tree().map(Path::to_path_buf);
+pub fn pick_contour(repos: &mut Repos<'_>) -> Result<Contour, MigrateError> {
+    let config = repos.config();
+    let backend = repos
+        .source(Repo::Backend)?
+        .work_tree()
+        .map(Path::to_path_buf);
     if let Some(link) = backend
         .as_ref()
         .and_then(|b| std::fs::read_link(b.join(".env")).ok())
     {
         let target = link.file_name().map(|f| f.to_string_lossy().into_owned());
-        for c in &ws.config.contours {
-            let cands = ws.config.repo(Repo::Backend).candidates(c);
+        for c in &config.contours {
+            let cands = config.repo(Repo::Backend).candidates(c);
             if cands
                 .iter()
                 .any(|(f, specific)| *specific && Some(f) == target.as_ref())
             {
-                return Ok(c);
+                return Ok(c.clone());
             }
         }
     }
     let mut with_files = Vec::new();
-    for c in &ws.config.contours {
-        if let Ok(Some(f)) = ws.find(Repo::Backend, c) {
-            if f.specific {
-                with_files.push(c);
-            }
+    for c in &config.contours {
+        if let Ok(Some((_, _, true))) = repos.find(Repo::Backend, c) {
+            with_files.push(c);
         }
     }
     match with_files.as_slice() {
-        [only] => Ok(only),
+        [only] => Ok((*only).clone()),
         _ => Err(MigrateError::Usage(
             "which contour? pass --contour dev|stage|prod (or make the backend's .env a symlink to the active contour's file)".into(),
         )),
@@ -106,45 +155,41 @@ pub fn pick_contour<'c>(
 /// The backend's `DATABASE_URL` for `contour`, `${VAR}` references resolved from the backend
 /// file, then the infra file of the same contour (what compose gives the API container).
 pub fn from_backend(
-    ws: &Workspace,
+    repos: &mut Repos<'_>,
     contour: &Contour,
     key: &str,
 ) -> Result<Resolved, MigrateError> {
     let err = |m: String| MigrateError::Url(m);
-    let found = ws
-        .find(Repo::Backend, contour)
-        .map_err(|e| err(e.to_string()))?
-        .ok_or_else(|| {
-            err(format!(
-                "the backend has no env file for the {} contour; pass --database-url",
-                contour.name
-            ))
-        })?;
-    let backend_dialect = ws.config.repo(Repo::Backend).dialect;
-    let own = backend_dialect.decode(&found.bytes, &|_| None);
+    let config = repos.config();
+    let (file, bytes, _) = repos.find(Repo::Backend, contour)?.ok_or_else(|| {
+        err(format!(
+            "the backend has no env file for the {} contour; pass --database-url",
+            contour.name
+        ))
+    })?;
+    let backend_dialect = config.repo(Repo::Backend).dialect;
+    let own = backend_dialect.decode(&bytes, &|_| None);
     let raw = own
         .get(key)
         .map(|a| a.value.clone())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
             err(format!(
-                "{key} is not set in backend {}; pass --database-url",
-                found.file
+                "{key} is not set in backend {file}; pass --database-url"
             ))
         })?;
-    let origin = format!("backend {} ({key})", found.file);
+    let origin = format!("backend {file} ({key})");
     if !has_reference(&raw) {
         return Ok(Resolved { url: raw, origin });
     }
-    let infra = ws
+    let infra = repos
         .find(Repo::Infra, contour)
-        .map_err(|e| err(e.to_string()))?
-        .map(|f| {
-            ws.config
-                .repo(Repo::Infra)
-                .dialect
-                .decode(&f.bytes, &|_| None)
-        })
+        .map_err(|e| {
+            err(format!(
+                "{key} in backend {file} refers to variables the infra repo sets, but {e}"
+            ))
+        })?
+        .map(|(_, b, _)| config.repo(Repo::Infra).dialect.decode(&b, &|_| None))
         .unwrap_or_default();
     let lookup = |name: &str| -> Option<String> {
         own.get(name)
@@ -152,7 +197,7 @@ pub fn from_backend(
             .map(|a| a.value.clone())
     };
     let line = own.get(key).map_or(0, |a| a.line);
-    let as_compose = Dialect::Compose.decode(&found.bytes, &lookup);
+    let as_compose = Dialect::Compose.decode(&bytes, &lookup);
     let unset: Vec<&str> = as_compose
         .unset_refs
         .iter()
@@ -161,8 +206,7 @@ pub fn from_backend(
         .collect();
     if !unset.is_empty() {
         return Err(err(format!(
-            "{key} in backend {} refers to {}, which neither the backend nor the infra file of the {} contour sets",
-            found.file,
+            "{key} in backend {file} refers to {}, which neither the backend nor the infra file of the {} contour sets",
             unset.join(", "),
             contour.name
         )));
@@ -170,12 +214,7 @@ pub fn from_backend(
     let url = as_compose
         .get(key)
         .map(|a| a.value.clone())
-        .ok_or_else(|| {
-            err(format!(
-                "compose cannot read {key} in backend {}",
-                found.file
-            ))
-        })?;
+        .ok_or_else(|| err(format!("compose cannot read {key} in backend {file}")))?;
     Ok(Resolved {
         url,
         origin: format!("{origin}, references resolved as compose does"),
@@ -284,15 +323,15 @@ pub fn docker_plan(
 
 /// The migrations directory: `--dir`, else `migrations/` in the backend's working tree.
 pub fn migrations_dir(
-    ws: &Workspace,
+    repos: &mut Repos<'_>,
     dir: Option<&Path>,
     cwd: &Path,
 ) -> Result<PathBuf, MigrateError> {
     match dir {
         Some(d) if d.is_absolute() => Ok(d.to_path_buf()),
         Some(d) => Ok(cwd.join(d)),
-        None => ws
-            .backend
+        None => repos
+            .source(Repo::Backend)?
             .work_tree()
             .map(|root| root.join("migrations"))
             .ok_or_else(|| {

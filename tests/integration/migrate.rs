@@ -726,3 +726,34 @@ fn wait_retries_until_the_database_answers() {
     );
     assert_eq!(count("m_wait", "SELECT count(*) FROM hits"), 1);
 }
+
+/// From the backend alone: no infra checkout, the contour taken from the `.env` symlink, the
+/// migrations from `migrations/` of the backend.
+#[test]
+fn the_backend_alone_is_enough_when_its_url_is_complete() {
+    let pg = cluster();
+    pg.fresh("m_alone", "m_alone_app", "pw#1");
+    pg.admin("m_alone", "ALTER DATABASE m_alone OWNER TO m_alone_app;");
+    let work = tempfile::tempdir().unwrap();
+    let b = work.path().join("gprod-backend");
+    copy_tree(&fixtures().join("gprod/backend"), &b);
+    let env = b.join(".env.production");
+    let text = fs::read_to_string(&env).unwrap();
+    let old = text
+        .lines()
+        .find(|l| l.starts_with("DATABASE_URL="))
+        .unwrap()
+        .to_string();
+    let url = pg.url("m_alone_app", "pw#1", "m_alone");
+    fs::write(&env, text.replace(&old, &format!("DATABASE_URL={url}"))).unwrap();
+    let mut c = envsync(&b);
+    let r = run(c.args(["migrate", "--via", "direct"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("from backend .env.production"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("applied 3 migrations"), "{}", r.stdout);
+    assert_eq!(count("m_alone", "SELECT count(*) FROM _sqlx_migrations"), 3);
+}
