@@ -508,14 +508,15 @@ fn apply(
             .and_then(|line| entry_at(&file, line))
             .and_then(|e| e.quote());
         let token =
-            crate::quote::token_for(side.dialect, &w.value, existing).map_err(|source| {
-                fix_err(FixError::Unquotable {
-                    repo: side.repo,
-                    file: side.file.clone(),
-                    key: w.key.clone(),
-                    source,
-                })
-            })?;
+            crate::quote::token_for_both(side.dialect, side.other_dialect, &w.value, existing)
+                .map_err(|source| {
+                    fix_err(FixError::Unquotable {
+                        repo: side.repo,
+                        file: side.file.clone(),
+                        key: w.key.clone(),
+                        source,
+                    })
+                })?;
         let (line, action) = match winner.filter(|&l| set_at(&mut file, l, &w.key, &token)) {
             Some(l) => (l, "set"),
             None => (file.append(&w.key, &token), "append"),

@@ -82,6 +82,24 @@ pub fn token_for(
         })
 }
 
+/// Like [`token_for`], but prefer a token that `also` (the other repo's reader) reads the same
+/// way, so that a shared value written by `fix` leaves no `dialect-divergence` behind.
+pub fn token_for_both(
+    dialect: Dialect,
+    also: Dialect,
+    value: &str,
+    existing: Option<u8>,
+) -> Result<Vec<u8>, Unquotable> {
+    let own = token_for(dialect, value, existing)?;
+    if dialect == also || decodes_to(also, &own, value) {
+        return Ok(own);
+    }
+    Ok(candidates(dialect, value, existing)
+        .into_iter()
+        .find(|t| decodes_to(dialect, t, value) && decodes_to(also, t, value))
+        .unwrap_or(own))
+}
+
 /// Does `KEY=<token>` on a line of its own decode to exactly `value`?
 pub fn decodes_to(dialect: Dialect, token: &[u8], value: &str) -> bool {
     let mut line = b"K=".to_vec();
@@ -149,6 +167,14 @@ mod tests {
         let compose = token_for(Dialect::Compose, "p$ss", Some(b'\'')).unwrap();
         assert_eq!(compose, b"'p$ss'");
         assert!(token_for(Dialect::NodeDotenv, "both ' and \" and `", None).is_ok());
+    }
+
+    #[test]
+    fn both_readers_are_served_when_they_can_be() {
+        // compose alone could take it bare; node dotenv would cut it at `#`.
+        assert_eq!(token_for(Dialect::Compose, "a#b", None).unwrap(), b"a#b");
+        let both = token_for_both(Dialect::Compose, Dialect::NodeDotenv, "a#b", None).unwrap();
+        assert_eq!(both, b"'a#b'");
     }
 
     #[test]

@@ -145,6 +145,13 @@ fn only_the_value_bytes_change_in_a_crlf_bom_file_without_final_newline_handling
         show(&path, "compose"),
         show(&b.join(".env.production"), "node-dotenv")
     );
+    // Quoted so that node dotenv would read the same (no dialect-divergence left).
+    let after_check = es(&b, &i, &["check", "-c", "prod"]);
+    assert!(
+        !after_check.stdout.contains("dialect-divergence"),
+        "{}",
+        after_check.stdout
+    );
     // The infra password changed: ALTER ROLE advice, masked.
     assert!(
         r.stdout
