@@ -26,7 +26,7 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn is_root() -> bool {
-    // SAFETY-free: read the effective uid from /proc.
+    // The effective uid, from /proc (no unsafe libc call).
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
