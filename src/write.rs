@@ -93,8 +93,8 @@ struct Staged {
     target: PathBuf,
     temp: NamedTempFile,
     old: Vec<u8>,
-    /// The backup's staged copy and where it goes.
-    backup: Option<(NamedTempFile, PathBuf)>,
+    /// Where the backup goes.
+    backup: Option<PathBuf>,
 }
 
 /// Files to replace together.
@@ -145,6 +145,22 @@ fn stage(
     Ok(temp)
 }
 
+/// A second name for `target`'s current inode in `dir` (or, where hard links are not
+/// supported, a private fsynced copy of `old`).
+fn keep_old(target: &Path, dir: &Path, old: &[u8]) -> Result<PathBuf, WriteError> {
+    for n in 0..100u32 {
+        let name = dir.join(format!(".env.envsync-tmp.{}.{n}.bak", std::process::id()));
+        match fs::hard_link(target, &name) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => break,
+        }
+    }
+    let copy = stage(dir, old, None, 0o600)?;
+    let (_, path) = copy.keep().map_err(|e| io(dir, e.error))?;
+    Ok(path)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), WriteError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -157,17 +173,13 @@ impl Transaction {
     }
 
     /// Stage `bytes` as the new content of `target` (already resolved, see [`resolve_target`]).
-    /// With `backup`, the current content is staged too, to be saved (mode 0600) at
-    /// [`backup_path`] on commit. Nothing visible changes until [`Transaction::commit`].
+    /// With `backup`, the current file is kept (mode 0600) at [`backup_path`] on commit.
+    /// Nothing visible changes until [`Transaction::commit`].
     pub fn stage(&mut self, target: &Path, bytes: &[u8], backup: bool) -> Result<(), WriteError> {
         let dir = target.parent().unwrap_or(Path::new("."));
         let meta = fs::metadata(target).map_err(|e| io(target, e))?;
         let old = fs::read(target).map_err(|e| io(target, e))?;
-        let backup = if backup {
-            Some((stage(dir, &old, None, 0o600)?, backup_path(target)))
-        } else {
-            None
-        };
+        let backup = backup.then(|| backup_path(target));
         let temp = stage(dir, bytes, Some(&meta), 0o644)?;
         self.staged.push(Staged {
             target: target.to_path_buf(),
@@ -185,19 +197,28 @@ impl Transaction {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for s in self.staged {
             let dir = s.target.parent().unwrap_or(Path::new(".")).to_path_buf();
-            let backed_up = match s.backup {
-                Some((temp, path)) => temp
-                    .persist(&path)
-                    .map(|_| ())
-                    .map_err(|e| io(&path, e.error)),
-                None => Ok(()),
+            // The backup is the old file itself: a hard link taken before the rename (no
+            // copy, no extra fsync: its data is already on disk), made private once the rename
+            // has left it as the only name of the old inode.
+            let link = match &s.backup {
+                Some(b) => Some((keep_old(&s.target, &dir, &s.old)?, b.clone())),
+                None => None,
             };
-            if let Err(err) = backed_up.and_then(|()| {
-                s.temp
-                    .persist(&s.target)
-                    .map(|_| ())
-                    .map_err(|e| io(&s.target, e.error))
-            }) {
+            let replaced = s
+                .temp
+                .persist(&s.target)
+                .map(|_| ())
+                .map_err(|e| io(&s.target, e.error));
+            let result = replaced.and_then(|()| match &link {
+                Some((tmp, backup)) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600))
+                    .and_then(|()| fs::rename(tmp, backup))
+                    .map_err(|e| io(backup, e)),
+                None => Ok(()),
+            });
+            if let Err(err) = result {
+                if let Some((tmp, _)) = &link {
+                    let _ = fs::remove_file(tmp);
+                }
                 for (path, old) in done.iter().rev() {
                     let dir = path.parent().unwrap_or(Path::new("."));
                     let meta = fs::metadata(path).ok();
