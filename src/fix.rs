@@ -182,6 +182,17 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, Error> 
         unreachable!("select fails when a selected contour's file is missing")
     };
 
+    if !opts.dry_run {
+        // Under the lock, any temporary file of ours is a leftover of a killed run.
+        for (side, root) in [(b, &roots[0]), (i, &roots[1])] {
+            if let Some(dir) = std::fs::canonicalize(root.join(&side.file))
+                .ok()
+                .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            {
+                crate::write::remove_leftovers(&dir);
+            }
+        }
+    }
     let wants = plan(&ws.rules, contour, b, i, &sel.files, opts);
     let mut warnings = Vec::new();
     let mut changes = Vec::new();
@@ -267,6 +278,13 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, Error> 
     let remaining = Report::new(evaluate(&ws.rules, &this, &all), vec![contour.name.clone()]);
 
     if !opts.dry_run && !files.is_empty() {
+        // Under the lock, any temporary file of ours is a leftover of a killed run.
+        let mut dirs: Vec<&std::path::Path> =
+            files.iter().filter_map(|f| f.path.parent()).collect();
+        dirs.dedup();
+        for d in dirs {
+            crate::write::remove_leftovers(d);
+        }
         let mut tx = Transaction::new();
         for f in &files {
             tx.stage(&f.path, &f.after, opts.backup)

@@ -114,10 +114,26 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
+/// The prefix of every temporary name envsync uses (covered by `.env.*` ignore rules).
+const TEMP_PREFIX: &str = ".env.envsync-tmp.";
+
+/// Delete temporary files a killed run left in `dir`. Call it only under the repo lock: then
+/// no other run is between staging and renaming.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// A new temporary file in `dir`, named so `.env.*` ignore rules cover a leftover.
 fn temp_in(dir: &Path) -> Result<NamedTempFile, WriteError> {
     tempfile::Builder::new()
-        .prefix(".env.envsync-tmp.")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| io(dir, e))
 }
@@ -149,7 +165,7 @@ fn stage(
 /// supported, a private fsynced copy of `old`).
 fn keep_old(target: &Path, dir: &Path, old: &[u8]) -> Result<PathBuf, WriteError> {
     for n in 0..100u32 {
-        let name = dir.join(format!(".env.envsync-tmp.{}.{n}.bak", std::process::id()));
+        let name = dir.join(format!("{TEMP_PREFIX}{}.{n}.bak", std::process::id()));
         match fs::hard_link(target, &name) {
             Ok(()) => return Ok(name),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

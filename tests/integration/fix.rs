@@ -495,4 +495,17 @@ fn sigkill_at_any_moment_leaves_old_or_new_content() {
     }
     // Both outcomes happen, so the kills really land before and after the write.
     assert!(before > 0 && after > 0, "old {before}, new {after}");
+    // The next run, under the lock, clears what the killed runs left behind.
+    assert_eq!(
+        es(&b, &i, &["fix", "-c", "prod", "--prefer", "backend"]).code,
+        0
+    );
+    for dir in [&b, &i] {
+        let left: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".env.envsync-tmp."))
+            .collect();
+        assert!(left.is_empty(), "leftovers: {left:?}");
+    }
 }
