@@ -778,15 +778,9 @@ pub mod node {
                 let raw = caps.get_group(2).map_or("", |g| &lines[g.range()]);
                 (key.range(), raw)
             };
-            let value = raw.trim_matches(is_js_space);
-            let quote = value.chars().next();
-            let mut value = strip_quotes(value);
-            if quote == Some('"') {
-                value = value.replace("\\n", "\n").replace("\\r", "\r");
-            }
             out.assignments.push(Assignment {
                 key: lines[key.clone()].to_string(),
-                value,
+                value: value_of(raw),
                 line: counter.line_at(key.start),
             });
         }
@@ -806,15 +800,9 @@ pub mod node {
             let caps = re.captures(&lines[m.start()..m.end()]).unwrap();
             let key = caps.get(1).unwrap();
             let raw = caps.get(2).map_or("", |m| m.as_str());
-            let value = raw.trim_matches(is_js_space);
-            let quote = value.chars().next();
-            let mut value = strip_quotes(value);
-            if quote == Some('"') {
-                value = value.replace("\\n", "\n").replace("\\r", "\r");
-            }
             out.assignments.push(Assignment {
                 key: key.as_str().to_string(),
-                value,
+                value: value_of(raw),
                 line: counter.line_at(m.start() + key.start()),
             });
         }
@@ -822,9 +810,22 @@ pub mod node {
     }
 
     /// `src.replace(/\r\n?/mg, '\n')`.
-    fn normalise_line_breaks(s: &str) -> String {
+    /// What dotenv does with the matched value group: trim, strip the quotes, and turn `\n`
+    /// and `\r` into line breaks inside double quotes.
+    fn value_of(raw: &str) -> String {
+        let value = raw.trim_matches(is_js_space);
+        let quote = value.chars().next();
+        let value = strip_quotes(value);
+        if quote == Some('"') {
+            value.replace("\\n", "\n").replace("\\r", "\r")
+        } else {
+            value
+        }
+    }
+
+    fn normalise_line_breaks(s: &str) -> std::borrow::Cow<'_, str> {
         if !s.contains('\r') {
-            return s.to_string();
+            return std::borrow::Cow::Borrowed(s);
         }
         let mut out = String::with_capacity(s.len());
         let mut it = s.chars().peekable();
@@ -838,7 +839,7 @@ pub mod node {
                 out.push(c);
             }
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// `value.replace(/^(['"`])([\s\S]*)\1$/mg, '$2')`: in multiline mode, a quote at the start
