@@ -307,13 +307,6 @@ fn fix_err(e: FixError) -> Error {
     Error::Fix(Box::new(e))
 }
 
-fn is_weak(rules: &Rules, key: &str, value: &str) -> bool {
-    rules
-        .weak
-        .iter()
-        .any(|(k, min)| k == key && (rules.is_placeholder(value) || value.chars().count() < *min))
-}
-
 fn is_reused(
     key: &str,
     value: &str,
@@ -321,8 +314,7 @@ fn is_reused(
     all: &[ContourFiles<'_>],
     rules: &Rules,
 ) -> bool {
-    contour.answers_to("prod")
-        && rules.unique_in_prod.iter().any(|k| k == key)
+    rules.must_be_unique(key, contour)
         && all
             .iter()
             .filter(|c| c.contour.name != contour.name)
@@ -377,7 +369,9 @@ fn plan(
             });
             let stale = match from_any {
                 None => true,
-                Some((v, _)) => is_weak(rules, key, v) || is_reused(key, v, contour, all, rules),
+                Some((v, _)) => {
+                    rules.weakness(key, v).is_some() || is_reused(key, v, contour, all, rules)
+                }
             };
             if opts.generate_secrets && rules.is_secret(key) && stale {
                 (

@@ -369,6 +369,24 @@ impl Rules {
         }
     }
 
+    /// Why `value` is too weak for `key` (`[[weak_secret]]`), if it is.
+    pub fn weakness(&self, key: &str, value: &str) -> Option<String> {
+        let (_, min) = self.weak.iter().find(|(k, _)| k == key)?;
+        let len = value.chars().count();
+        if self.is_placeholder(value) {
+            Some("is a placeholder".to_string())
+        } else if len < *min {
+            Some(format!("is {len} characters long, under {min}"))
+        } else {
+            None
+        }
+    }
+
+    /// Must `key` in `contour` differ from every other contour's value (`unique_in_prod`)?
+    pub fn must_be_unique(&self, key: &str, contour: &Contour) -> bool {
+        contour.answers_to("prod") && self.unique_in_prod.iter().any(|k| k == key)
+    }
+
     pub fn is_placeholder(&self, value: &str) -> bool {
         self.placeholders.iter().any(|p| matches_pattern(p, value))
     }
@@ -682,16 +700,12 @@ fn port(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
 }
 
 fn weak(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
-    for (key, min) in &rules.weak {
+    for (key, _) in &rules.weak {
         let Some(v) = f.value(key) else { continue };
         if v.is_empty() {
             continue;
         }
-        let why = if rules.is_placeholder(v) {
-            "is a placeholder".to_string()
-        } else if v.chars().count() < *min {
-            format!("is {} characters long, under {min}", v.chars().count())
-        } else {
+        let Some(why) = rules.weakness(key, v) else {
             continue;
         };
         sink.push(
@@ -910,10 +924,11 @@ fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &LoadedFile) 
 }
 
 fn reused(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, all: &[ContourFiles<'_>]) {
-    if !cf.contour.answers_to("prod") {
-        return;
-    }
-    for key in &rules.unique_in_prod {
+    for key in rules
+        .unique_in_prod
+        .iter()
+        .filter(|k| rules.must_be_unique(k, cf.contour))
+    {
         for side in [cf.backend.as_ref(), cf.infra.as_ref()]
             .into_iter()
             .flatten()
