@@ -10,6 +10,25 @@ use crate::rules::{evaluate, ContourFiles, LoadedFile, Rules};
 use crate::settings::Settings;
 use crate::source::Source;
 
+/// The first of `repo`'s candidate files for `contour` that exists in `source`.
+pub fn find_env(
+    config: &Config,
+    repo: Repo,
+    source: &Source,
+    contour: &Contour,
+) -> Result<Option<Found>, crate::source::SourceError> {
+    for (file, specific) in config.repo(repo).candidates(contour) {
+        if let Some(bytes) = source.read(&file)? {
+            return Ok(Some(Found {
+                file,
+                bytes,
+                specific,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Everything a command needs to read both repos.
 #[derive(Debug)]
 pub struct Workspace {
@@ -31,12 +50,7 @@ pub struct Found {
 impl Workspace {
     pub fn open(settings: &Settings) -> Result<Workspace, Error> {
         let config = settings.config.clone();
-        let rules = Rules::load(
-            &config.rules,
-            config.rules_path().as_deref(),
-            &config.rule_overrides,
-            config.file.as_deref(),
-        )?;
+        let rules = Rules::for_config(&config)?;
         let backend = Source::open(
             &settings.backend,
             "backend",
@@ -64,16 +78,7 @@ impl Workspace {
 
     /// The first candidate that exists for `contour` in `repo`.
     pub fn find(&self, repo: Repo, contour: &Contour) -> Result<Option<Found>, Error> {
-        for (file, specific) in self.config.repo(repo).candidates(contour) {
-            if let Some(bytes) = self.source(repo).read(&file)? {
-                return Ok(Some(Found {
-                    file,
-                    bytes,
-                    specific,
-                }));
-            }
-        }
-        Ok(None)
+        Ok(find_env(&self.config, repo, self.source(repo), contour)?)
     }
 
     pub fn load(&self, repo: Repo, found: &Found) -> LoadedFile {

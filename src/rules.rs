@@ -223,6 +223,16 @@ impl Rules {
         }
     }
 
+    /// The rules a configuration selects (`rules = …` and its tuning tables).
+    pub fn for_config(config: &crate::config::Config) -> Result<Rules, ConfigError> {
+        Rules::load(
+            &config.rules,
+            config.rules_path().as_deref(),
+            &config.rule_overrides,
+            config.file.as_deref(),
+        )
+    }
+
     /// Load `name_or_path` (a preset name or a rules file), then apply the tuning from
     /// `envsync.toml`.
     pub fn load(

@@ -238,14 +238,7 @@ pub fn migrate(
     let locals = rt.block_on(dir::load(&dir))?;
 
     let mut report = MigrateReport::new(opts.action, opts.dry_run);
-    let cfg = &settings.config;
-    let db_rule = crate::rules::Rules::load(
-        &cfg.rules,
-        cfg.rules_path().as_deref(),
-        &cfg.rule_overrides,
-        cfg.file.as_deref(),
-    )?
-    .database_url;
+    let db_rule = crate::rules::Rules::for_config(&settings.config)?.database_url;
     let resolved = match &opts.database_url {
         Some(u) => target::Resolved {
             url: u.clone(),

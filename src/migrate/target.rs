@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
+use crate::check::{find_env, Found};
 use crate::config::{Config, Contour, Repo};
 use crate::dialect::Dialect;
 use crate::rules::has_reference;
@@ -95,23 +96,11 @@ impl<'s> Repos<'s> {
         Ok(slot.as_ref().expect("just opened"))
     }
 
-    /// The contour's env file in `repo`: (file name, bytes, contour-specific?).
-    pub fn find(
-        &mut self,
-        repo: Repo,
-        contour: &Contour,
-    ) -> Result<Option<(String, Vec<u8>, bool)>, MigrateError> {
-        let candidates = self.config().repo(repo).candidates(contour);
-        let source = self.source(repo)?;
-        for (file, specific) in candidates {
-            if let Some(bytes) = source
-                .read(&file)
-                .map_err(|e| MigrateError::Url(e.to_string()))?
-            {
-                return Ok(Some((file, bytes, specific)));
-            }
-        }
-        Ok(None)
+    /// The contour's env file in `repo` (see [`crate::check::find_env`]).
+    pub fn find(&mut self, repo: Repo, contour: &Contour) -> Result<Option<Found>, MigrateError> {
+        let config = self.config();
+        find_env(config, repo, self.source(repo)?, contour)
+            .map_err(|e| MigrateError::Url(e.to_string()))
     }
 }
 
@@ -140,7 +129,7 @@ pub fn pick_contour(repos: &mut Repos<'_>) -> Result<Contour, MigrateError> {
     }
     let mut with_files = Vec::new();
     for c in &config.contours {
-        if let Ok(Some((_, _, true))) = repos.find(Repo::Backend, c) {
+        if let Ok(Some(Found { specific: true, .. })) = repos.find(Repo::Backend, c) {
             with_files.push(c);
         }
     }
@@ -161,7 +150,7 @@ pub fn from_backend(
 ) -> Result<Resolved, MigrateError> {
     let err = |m: String| MigrateError::Url(m);
     let config = repos.config();
-    let (file, bytes, _) = repos.find(Repo::Backend, contour)?.ok_or_else(|| {
+    let Found { file, bytes, .. } = repos.find(Repo::Backend, contour)?.ok_or_else(|| {
         err(format!(
             "the backend has no env file for the {} contour; pass --database-url",
             contour.name
@@ -189,7 +178,7 @@ pub fn from_backend(
                 "{key} in backend {file} refers to variables the infra repo sets, but {e}"
             ))
         })?
-        .map(|(_, b, _)| config.repo(Repo::Infra).dialect.decode(&b, &|_| None))
+        .map(|f| config.repo(Repo::Infra).dialect.decode(&f.bytes, &|_| None))
         .unwrap_or_default();
     let lookup = |name: &str| -> Option<String> {
         own.get(name)
