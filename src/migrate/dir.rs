@@ -45,7 +45,7 @@ fn classify(name: &str) -> Option<Result<(i64, bool), String>> {
 /// as spaces, `-- no-transaction` as the first bytes): the values `sqlx::migrate::Migrator` and
 /// `sqlx::migrate!` compute for the same files (an integration test runs sqlx's `Migrator` on
 /// envsync's ledger and the reverse).
-pub async fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
+pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
     let invalid = |message: String| MigrateError::Invalid {
         dir: dir.to_path_buf(),
         message,

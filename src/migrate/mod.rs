@@ -215,27 +215,19 @@ pub fn migrate(
     note: &mut dyn FnMut(String),
 ) -> Result<MigrateReport, Error> {
     let mut repos = target::Repos::new(settings);
-    let contour: Option<Contour> = match &opts.contour {
+    // The contour is looked up once, and only when something needs it.
+    let mut contour: Option<Contour> = match &opts.contour {
         Some(n) => Some(settings.config.contour(n)?.clone()),
         None => None,
     };
-    let need_contour =
-        |repos: &mut target::Repos<'_>, contour: &Option<Contour>| -> Result<Contour, Error> {
-            match contour {
-                Some(c) => Ok(c.clone()),
-                None => Ok(target::pick_contour(repos)?),
-            }
-        };
-    let dir = match &opts.dir {
-        Some(d) if d.is_absolute() => d.clone(),
-        Some(d) => settings.cwd.join(d),
-        None => target::migrations_dir(&mut repos, None, &settings.cwd)?,
+    let mut need_contour = |repos: &mut target::Repos<'_>| -> Result<Contour, Error> {
+        if contour.is_none() {
+            contour = Some(target::pick_contour(repos)?);
+        }
+        Ok(contour.clone().expect("just picked"))
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", &e))?;
-    let locals = rt.block_on(dir::load(&dir))?;
+    let dir = target::migrations_dir(&mut repos, opts.dir.as_deref(), &settings.cwd)?;
+    let locals = dir::load(&dir)?;
 
     let mut report = MigrateReport::new(opts.action, opts.dry_run);
     let db_rule = crate::rules::Rules::for_config(&settings.config)?.database_url;
@@ -245,7 +237,7 @@ pub fn migrate(
             origin: "--database-url / ENVSYNC_DATABASE_URL".into(),
         },
         None => {
-            let c = need_contour(&mut repos, &contour)?;
+            let c = need_contour(&mut repos)?;
             target::from_backend(&mut repos, &c, &db_rule.key)?
         }
     };
@@ -259,7 +251,7 @@ pub fn migrate(
     };
     let url = match via {
         Via::Host => {
-            let c = need_contour(&mut repos, &contour)?;
+            let c = need_contour(&mut repos)?;
             let (u, swapped) = target::via_host(&resolved.url, &service, service_port, c.db_port)?;
             report.route = if swapped {
                 format!("host ({service}:{service_port} -> 127.0.0.1:{}, the {} contour's published DB port)", c.db_port, c.name)
@@ -269,7 +261,7 @@ pub fn migrate(
             u
         }
         Via::Docker => {
-            let c = need_contour(&mut repos, &contour)?;
+            let c = need_contour(&mut repos)?;
             report.route = format!(
                 "docker (network {}, image {})",
                 c.network, opts.docker_image
@@ -304,6 +296,10 @@ pub fn migrate(
         port: p,
         route: via.to_string(),
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", &e))?;
     let session = session(&url, &endpoint, opts, &locals, &mut report, note);
     let result = rt.block_on(async {
         tokio::select! {
