@@ -287,7 +287,7 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, Error> 
         }
         let mut tx = Transaction::new();
         for f in &files {
-            tx.stage(&f.path, &f.after, opts.backup)
+            tx.stage(&f.path, &f.before, &f.after, opts.backup)
                 .map_err(|e| fix_err(e.into()))?;
         }
         tx.commit().map_err(|e| fix_err(e.into()))?;

@@ -67,19 +67,7 @@ pub fn token_for(
     value: &str,
     existing: Option<u8>,
 ) -> Result<Vec<u8>, Unquotable> {
-    if value.contains('\0') {
-        return Err(Unquotable {
-            dialect,
-            why: "it contains a NUL byte",
-        });
-    }
-    candidates(dialect, value, existing)
-        .into_iter()
-        .find(|t| decodes_to(dialect, t, value))
-        .ok_or(Unquotable {
-            dialect,
-            why: "it mixes quote characters, line breaks and escapes that this reader cannot express together",
-        })
+    token_for_both(dialect, dialect, value, existing)
 }
 
 /// Like [`token_for`], but prefer a token that `also` (the other repo's reader) reads the same
@@ -90,14 +78,26 @@ pub fn token_for_both(
     value: &str,
     existing: Option<u8>,
 ) -> Result<Vec<u8>, Unquotable> {
-    let own = token_for(dialect, value, existing)?;
-    if dialect == also || decodes_to(also, &own, value) {
-        return Ok(own);
+    if value.contains('\0') {
+        return Err(Unquotable {
+            dialect,
+            why: "it contains a NUL byte",
+        });
     }
-    Ok(candidates(dialect, value, existing)
-        .into_iter()
-        .find(|t| decodes_to(dialect, t, value) && decodes_to(also, t, value))
-        .unwrap_or(own))
+    let mut own_only = None;
+    for t in candidates(dialect, value, existing) {
+        if !decodes_to(dialect, &t, value) {
+            continue;
+        }
+        if also == dialect || decodes_to(also, &t, value) {
+            return Ok(t);
+        }
+        own_only.get_or_insert(t);
+    }
+    own_only.ok_or(Unquotable {
+        dialect,
+        why: "it mixes quote characters, line breaks and escapes that this reader cannot express together",
+    })
 }
 
 /// Does `KEY=<token>` on a line of its own decode to exactly `value`?

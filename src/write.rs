@@ -188,19 +188,25 @@ impl Transaction {
         Transaction::default()
     }
 
-    /// Stage `bytes` as the new content of `target` (already resolved, see [`resolve_target`]).
+    /// Stage `bytes` as the new content of `target` (already resolved, see [`resolve_target`]),
+    /// whose current content `old` the caller has already read (kept for a rollback).
     /// With `backup`, the current file is kept (mode 0600) at [`backup_path`] on commit.
     /// Nothing visible changes until [`Transaction::commit`].
-    pub fn stage(&mut self, target: &Path, bytes: &[u8], backup: bool) -> Result<(), WriteError> {
+    pub fn stage(
+        &mut self,
+        target: &Path,
+        old: &[u8],
+        bytes: &[u8],
+        backup: bool,
+    ) -> Result<(), WriteError> {
         let dir = target.parent().unwrap_or(Path::new("."));
         let meta = fs::metadata(target).map_err(|e| io(target, e))?;
-        let old = fs::read(target).map_err(|e| io(target, e))?;
         let backup = backup.then(|| backup_path(target));
         let temp = stage(dir, bytes, Some(&meta), 0o644)?;
         self.staged.push(Staged {
             target: target.to_path_buf(),
             temp,
-            old,
+            old: old.to_vec(),
             backup,
         });
         Ok(())
@@ -284,7 +290,7 @@ mod tests {
         fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
         let target = resolve_target(&f, dir.path()).unwrap();
         let mut t = Transaction::new();
-        t.stage(&target, b"A=2\n", true).unwrap();
+        t.stage(&target, b"A=1\n", b"A=2\n", true).unwrap();
         t.commit().unwrap();
         assert_eq!(fs::read(&f).unwrap(), b"A=2\n");
         assert_eq!(fs::metadata(&f).unwrap().mode() & 0o777, 0o640);
