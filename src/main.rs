@@ -194,14 +194,11 @@ fn run_migrate(
     let quiet = settings.quiet;
     let mut broken = None;
     let report = {
-        let mut note = |line: String| {
-            if quiet
-                && !line.starts_with("failed")
-                && !line.starts_with("preflight: user")
-                && !line.starts_with("  ")
-            {
+        let mut note = |n: envsync::migrate::Note| {
+            if quiet && !n.problem {
                 return;
             }
+            let line = n.text;
             let r = if json {
                 writeln!(io::stderr(), "{line}")
             } else {

@@ -77,7 +77,7 @@ pub async fn connect(
     url: &str,
     ep: &Endpoint,
     wait: Option<Duration>,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(super::Note),
 ) -> Result<PgConnection, MigrateError> {
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| {
@@ -114,10 +114,10 @@ pub async fn connect(
             });
         }
         if !announced {
-            note(format!(
+            note(super::Note::info(format!(
                 "waiting for the database at {ep}: {}",
                 strip_url(&err.to_string())
-            ));
+            )));
             announced = true;
         }
         tokio::time::sleep(pause).await;
@@ -319,7 +319,7 @@ pub async fn lock(
     conn: &mut PgConnection,
     database: &str,
     timeout: Duration,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(super::Note),
 ) -> Result<i64, MigrateError> {
     let key = lock_key(database);
     let deadline = Instant::now() + timeout;
@@ -344,10 +344,10 @@ pub async fn lock(
             });
         }
         if told.as_deref() != Some(who.as_str()) {
-            note(format!(
+            note(super::Note::info(format!(
                 "waiting up to {} s for the migration lock held by {who}",
                 timeout.as_secs()
-            ));
+            )));
             told = Some(who);
         }
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;

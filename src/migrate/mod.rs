@@ -80,6 +80,29 @@ impl From<MigrateError> for Error {
     }
 }
 
+/// A progress line, and whether it reports a problem (`-q` keeps only those).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub problem: bool,
+    pub text: String,
+}
+
+impl Note {
+    pub fn info(text: String) -> Note {
+        Note {
+            problem: false,
+            text,
+        }
+    }
+
+    pub fn problem(text: String) -> Note {
+        Note {
+            problem: true,
+            text,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -212,7 +235,7 @@ impl MigrateReport {
 pub fn migrate(
     settings: &Settings,
     opts: &MigrateOptions,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(Note),
 ) -> Result<MigrateReport, Error> {
     let mut repos = target::Repos::new(settings);
     // The contour is looked up once, and only when something needs it.
@@ -267,10 +290,10 @@ pub fn migrate(
                 c.network, opts.docker_image
             );
             report.target = target::mask(&resolved.url);
-            note(format!(
+            note(Note::info(format!(
                 "route: {}; target {} (from {})",
                 report.route, report.target, report.origin
-            ));
+            )));
             return run_docker(opts, &c, &dir, &resolved.url, report);
         }
         _ => {
@@ -286,10 +309,10 @@ pub fn migrate(
         report.route = format!("{} (auto: {host} does not resolve here)", report.route);
     }
     report.target = target::mask(&url);
-    note(format!(
+    note(Note::info(format!(
         "route: {}; target {} (from {})",
         report.route, report.target, report.origin
-    ));
+    )));
     let (h, p) = target::host_port(&url);
     let endpoint = db::Endpoint {
         host: h,
@@ -319,7 +342,7 @@ async fn session(
     opts: &MigrateOptions,
     locals: &[dir::Local],
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     let mut conn = db::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
     let r = work(&mut conn, opts, locals, report, note).await;
@@ -332,7 +355,7 @@ async fn work(
     opts: &MigrateOptions,
     locals: &[dir::Local],
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     if opts.action == Action::Status {
         let applied = db::ledger(conn).await?.unwrap_or_default();
@@ -343,19 +366,22 @@ async fn work(
     let ok = pre.ok();
     let database = pre.database.clone();
     if ok {
-        note(format!(
+        note(Note::info(format!(
             "preflight: OK ({} on {}, schema {})",
             pre.user,
             pre.database,
             pre.schema.as_deref().unwrap_or("?")
-        ));
+        )));
     } else {
-        note(format!(
+        note(Note::problem(format!(
             "preflight: user {} cannot migrate {}; nothing was created. Missing:",
             pre.user, pre.database
-        ));
+        )));
         for m in &pre.missing {
-            note(format!("  - {}\n      {}", m.privilege, m.fix));
+            note(Note::problem(format!(
+                "  - {}\n      {}",
+                m.privilege, m.fix
+            )));
         }
     }
     report.preflight = Some(pre);
@@ -366,7 +392,10 @@ async fn work(
         let applied = db::ledger(conn).await?.unwrap_or_default();
         report.migrations = compare(locals, &applied);
         for e in report.migrations.iter().filter(|e| e.state == "pending") {
-            note(format!("would apply {} {}", e.version, e.description));
+            note(Note::info(format!(
+                "would apply {} {}",
+                e.version, e.description
+            )));
         }
         return Ok(());
     }
@@ -386,7 +415,7 @@ async fn apply_all(
     conn: &mut sqlx::PgConnection,
     locals: &[dir::Local],
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     conn.ensure_migrations_table()
         .await
@@ -399,15 +428,17 @@ async fn apply_all(
         .filter(|e| matches!(e.state, "modified" | "missing" | "dirty"))
         .collect();
     if !bad.is_empty() {
-        note("refusing to apply anything: applied migrations no longer match their files".into());
+        note(Note::problem(
+            "refusing to apply anything: applied migrations no longer match their files".into(),
+        ));
         for e in bad {
-            note(format!(
+            note(Note::problem(format!(
                 "  {} {} {}: {}",
                 e.state,
                 e.version,
                 e.file.as_deref().unwrap_or(&e.description),
                 e.note.as_deref().unwrap_or("")
-            ));
+            )));
         }
         return Ok(());
     }
@@ -449,12 +480,12 @@ async fn apply_all(
                 let e = &mut report.migrations[idx];
                 e.state = "applied-now";
                 e.duration_ms = Some((ms * 10.0).round() / 10.0);
-                note(format!(
+                note(Note::info(format!(
                     "applied {}/{total} {} {} ({ms:.1} ms)",
                     n + 1,
                     e.version,
                     e.description
-                ));
+                )));
             }
             Err(err) => {
                 let (sqlstate, message) = match &err {
@@ -468,7 +499,7 @@ async fn apply_all(
                 let e = &mut report.migrations[idx];
                 e.state = "failed";
                 let file = local.file_name();
-                note(format!(
+                note(Note::problem(format!(
                     "failed {} {} ({file}): {}{message}; rolled back{}",
                     e.version,
                     e.description,
@@ -481,7 +512,7 @@ async fn apply_all(
                     } else {
                         ""
                     }
-                ));
+                )));
                 report.failure = Some(Failure {
                     version,
                     file,
