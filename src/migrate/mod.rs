@@ -454,8 +454,8 @@ async fn apply_all(
     for (n, idx) in pending.into_iter().enumerate() {
         let version = report.migrations[idx].version;
         let local = locals
-            .iter()
-            .find(|l| l.migration.version == version)
+            .binary_search_by_key(&version, |l| l.migration.version)
+            .map(|i| &locals[i])
             .expect("pending migrations are local");
         let outcome = if local.migration.no_tx {
             // Outside a transaction: sqlx's own apply, statement by statement.
@@ -540,12 +540,14 @@ fn sqlx_migrate_error(context: &str, e: sqlx::migrate::MigrateError) -> MigrateE
     }
 }
 
-/// Local files against the ledger.
+/// Local files against the ledger; both come sorted by version (the directory is read into a
+/// `BTreeMap`, the ledger `ORDER BY version`), so lookups are binary searches.
 pub fn compare(locals: &[dir::Local], applied: &[db::Applied]) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     for l in locals {
         let m = &l.migration;
-        let (state, note) = match applied.iter().find(|a| a.version == m.version) {
+        let found = applied.binary_search_by_key(&m.version, |a| a.version);
+        let (state, note) = match found.ok().map(|i| &applied[i]) {
             None => ("pending", None),
             Some(a) if !a.success => (
                 "dirty",
@@ -564,7 +566,10 @@ pub fn compare(locals: &[dir::Local], applied: &[db::Applied]) -> Vec<Entry> {
         });
     }
     for a in applied {
-        if !locals.iter().any(|l| l.migration.version == a.version) {
+        if locals
+            .binary_search_by_key(&a.version, |l| l.migration.version)
+            .is_err()
+        {
             out.push(Entry {
                 version: a.version,
                 description: a.description.clone(),
