@@ -254,37 +254,20 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, Error> 
         ));
     }
 
-    // Check the contour again on the edited files.
-    let all: Vec<ContourFiles<'_>> = sel
-        .files
-        .iter()
-        .map(|c| {
-            if c.contour.name == contour.name {
-                ContourFiles {
-                    contour: c.contour,
-                    backend: new_sides.get(&Repo::Backend).cloned().or(c.backend.clone()),
-                    infra: new_sides.get(&Repo::Infra).cloned().or(c.infra.clone()),
-                }
-            } else {
-                c.clone()
-            }
-        })
-        .collect();
-    let this: Vec<ContourFiles<'_>> = all
-        .iter()
-        .filter(|c| c.contour.name == contour.name)
-        .cloned()
-        .collect();
-    let remaining = Report::new(evaluate(&ws.rules, &this, &all), vec![contour.name.clone()]);
+    // Check the contour again on the edited files (the others are moved, not copied).
+    let mut all = sel.files;
+    if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
+        if let Some(f) = new_sides.remove(&Repo::Backend) {
+            c.backend = Some(f);
+        }
+        if let Some(f) = new_sides.remove(&Repo::Infra) {
+            c.infra = Some(f);
+        }
+    }
+    let this = all.iter().filter(|c| c.contour.name == contour.name);
+    let remaining = Report::new(evaluate(&ws.rules, this, &all), vec![contour.name.clone()]);
 
     if !opts.dry_run && !files.is_empty() {
-        // Under the lock, any temporary file of ours is a leftover of a killed run.
-        let mut dirs: Vec<&std::path::Path> =
-            files.iter().filter_map(|f| f.path.parent()).collect();
-        dirs.dedup();
-        for d in dirs {
-            crate::write::remove_leftovers(d);
-        }
         let mut tx = Transaction::new();
         for f in &files {
             tx.stage(&f.path, &f.before, &f.after, opts.backup)
@@ -334,12 +317,6 @@ fn plan(
 ) -> Vec<Want> {
     let side = |r: Repo| if r == Repo::Backend { b } else { i };
     let present = |r: Repo, k: &str| side(r).value(k).filter(|v| !v.is_empty());
-    let required = |r: Repo, k: &str| {
-        rules
-            .required
-            .get(&r)
-            .is_some_and(|v| v.iter().any(|x| x == k))
-    };
     let mut keys: Vec<String> = rules.shared.clone();
     for k in rules.owners.keys() {
         if !keys.contains(k) && b.value(k).is_some() && i.value(k).is_some() {
@@ -389,7 +366,7 @@ fn plan(
         intended.insert(key.clone(), value.clone());
         for repo in Repo::BOTH {
             let current = side(repo).value(key);
-            let wanted_here = current.is_some() || shared || required(repo, key);
+            let wanted_here = current.is_some() || shared || rules.is_required(repo, key);
             if wanted_here && current != Some(value.as_str()) {
                 wants.push(Want {
                     repo,
@@ -447,13 +424,7 @@ fn database_url(
             return None;
         }
     }
-    if current.is_none()
-        && b.value(&r.key).is_none()
-        && !rules
-            .required
-            .get(&Repo::Backend)
-            .is_some_and(|v| v.contains(&r.key))
-    {
+    if b.value(&r.key).is_none() && !rules.is_required(Repo::Backend, &r.key) {
         return None;
     }
     let scheme = parsed

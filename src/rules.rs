@@ -379,6 +379,13 @@ impl Rules {
         }
     }
 
+    /// Must `repo` set `key` (`[keys] required_*`)?
+    pub fn is_required(&self, repo: Repo, key: &str) -> bool {
+        self.required
+            .get(&repo)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    }
+
     /// Why `value` is too weak for `key` (`[[weak_secret]]`), if it is.
     pub fn weakness(&self, key: &str, value: &str) -> Option<String> {
         let (_, min) = self.weak.iter().find(|(k, _)| k == key)?;
