@@ -622,7 +622,7 @@ fn run_docker(
         Action::Status => "status",
         Action::Preflight => "preflight",
     };
-    let plan = target::docker_plan(
+    let args = target::docker_args(
         &c.network,
         &opts.docker_image,
         &binary,
@@ -631,8 +631,8 @@ fn run_docker(
         &opts.passthrough,
     );
     let status = std::process::Command::new("docker")
-        .args(&plan.args)
-        .env(plan.env_name, url)
+        .args(&args)
+        .env(target::URL_ENV, url)
         .status()
         .map_err(|e| {
             MigrateError::Docker(format!(

@@ -259,27 +259,21 @@ pub fn resolves(host: &str, port: u16) -> bool {
         .unwrap_or(false)
 }
 
-/// The `docker run` for `--via docker`: a throwaway container on the contour's network, from an
-/// image already on this machine (`--pull never`), with this envsync binary and the migrations
-/// mounted read-only. The URL travels in the environment (`-e NAME` without a value), never on
-/// the command line.
-#[derive(Debug, Clone)]
-pub struct DockerPlan {
-    pub args: Vec<String>,
-    pub env_name: &'static str,
-}
-
+/// The variable that carries the database URL into the container.
 pub const URL_ENV: &str = "ENVSYNC_DATABASE_URL";
 
-#[allow(clippy::too_many_arguments)]
-pub fn docker_plan(
+/// The arguments of `docker` for `--via docker`: a throwaway container on the contour's network,
+/// from an image already on this machine (`--pull never`), with this envsync binary and the
+/// migrations mounted read-only. The URL travels in the environment ([`URL_ENV`], passed as
+/// `-e NAME` without a value), never on the command line.
+pub fn docker_args(
     network: &str,
     image: &str,
     binary: &Path,
     migrations: &Path,
     action: &str,
     passthrough: &[String],
-) -> DockerPlan {
+) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "run".into(),
         "--rm".into(),
@@ -304,10 +298,7 @@ pub fn docker_plan(
         "/migrations".into(),
     ];
     args.extend(passthrough.iter().cloned());
-    DockerPlan {
-        args,
-        env_name: URL_ENV,
-    }
+    args
 }
 
 /// The migrations directory: `--dir`, else `migrations/` in the backend's working tree.
