@@ -254,16 +254,15 @@ pub enum EnvKind {
 /// Findings about the staged files themselves: secret env files being committed, real-looking
 /// secrets in examples, conflict markers. Reads the index; writes nothing.
 pub fn guard(
-    repo_root: &Path,
+    repo: &Repository,
+    index: &git2::Index,
     repo_kind: Repo,
     dialect: Dialect,
     rules: &Rules,
 ) -> Result<Vec<Finding>, HookError> {
-    let repo = Repository::open(repo_root).map_err(git)?;
-    let index = repo.index().map_err(git)?;
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let diff = repo
-        .diff_tree_to_index(head_tree.as_ref(), Some(&index), None)
+        .diff_tree_to_index(head_tree.as_ref(), Some(index), None)
         .map_err(git)?;
     let mut out = Vec::new();
     let finding = |code, key: Option<&str>, message: String, file: &str, line| Finding {
@@ -345,10 +344,9 @@ pub fn guard(
 pub fn run(settings: &crate::settings::Settings) -> Result<crate::report::Report, crate::Error> {
     let repo =
         Repository::discover(&settings.cwd).map_err(|e| HookError::NoRepo(e.message().into()))?;
-    let root = repo
-        .workdir()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| HookError::NoRepo("a bare repository has no commits to guard".into()))?;
+    if repo.workdir().is_none() {
+        return Err(HookError::NoRepo("a bare repository has no commits to guard".into()).into());
+    }
     let mut s = settings.clone();
     let this = s.current_repo();
     s.staged_repo = Some(this);
@@ -369,7 +367,17 @@ pub fn run(settings: &crate::settings::Settings) -> Result<crate::report::Report
         Err(e) => return Err(e),
     };
     findings.retain(|f| f.severity == Severity::Error);
-    findings.extend(guard(&root, this, ws.config.repo(this).dialect, &ws.rules)?);
+    // The index `check --staged` just read, when it is this repository's; else read it here.
+    let own_index;
+    let (git_repo, index) = match ws.source(this).staged() {
+        Some((r, index)) if r.path() == repo.path() => (r, index),
+        _ => {
+            own_index = repo.index().map_err(git)?;
+            (&repo, &own_index)
+        }
+    };
+    let dialect = ws.config.repo(this).dialect;
+    findings.extend(guard(git_repo, index, this, dialect, &ws.rules)?);
     Ok(crate::report::Report::new(findings, contours))
 }
 

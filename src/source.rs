@@ -168,6 +168,14 @@ impl Source {
         }
     }
 
+    /// The repository and the index this source reads, when it reads the index (`--staged`).
+    pub fn staged(&self) -> Option<(&Repository, &git2::Index)> {
+        match self {
+            Source::Index { repo, index, .. } => Some((repo, index)),
+            _ => None,
+        }
+    }
+
     /// Is this a working tree (so files can be written back)?
     pub fn work_tree(&self) -> Option<&Path> {
         match self {
