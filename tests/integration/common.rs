@@ -88,3 +88,33 @@ pub fn repo_from(fixture: &Path, dir: &Path) {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-qm", "initial"]);
 }
+
+/// Replace the line that assigns `key` in the env file at `path` with `line` (which may be
+/// empty, dropping the assignment).
+pub fn set_line(path: &Path, key: &str, line: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let old = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{} has no {key}= line", path.display()))
+        .to_string();
+    std::fs::write(path, text.replace(&old, line)).unwrap();
+}
+
+/// The variables `envsync show --show-values --format json --dialect D FILE` prints.
+pub fn shown(file: &Path, dialect: &str) -> serde_json::Value {
+    let mut c = envsync(file.parent().unwrap());
+    let out = run(c
+        .args([
+            "show",
+            "--show-values",
+            "--format",
+            "json",
+            "--dialect",
+            dialect,
+        ])
+        .arg(file));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("show printed no JSON ({e}): {}{}", out.stdout, out.stderr));
+    v["variables"].clone()
+}

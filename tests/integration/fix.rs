@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{copy_tree, envsync, fixtures, run, Run};
+use crate::common::{copy_tree, envsync, fixtures, run, set_line, shown, Run};
 
 /// A writable copy of a fixture set.
 fn copy_set(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -124,19 +124,7 @@ fn only_the_value_bytes_change_in_a_crlf_bom_file_without_final_newline_handling
     assert_eq!(before.ends_with(b"\n"), after.ends_with(b"\n"));
     // compose reads back exactly the backend's value (it holds `#`, `@`, `!`).
     let show = |file: &Path, dialect: &str| {
-        let mut c = envsync(file.parent().unwrap());
-        let out = run(c
-            .args([
-                "show",
-                "--show-values",
-                "--format",
-                "json",
-                "--dialect",
-                dialect,
-            ])
-            .arg(file));
-        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        v["variables"]["POSTGRES_PASSWORD"]
+        shown(file, dialect)["POSTGRES_PASSWORD"]
             .as_str()
             .unwrap()
             .to_string()
@@ -286,35 +274,19 @@ fn unsafe_targets_are_refused_with_exit_2_and_nothing_changes() {
 fn passwords_full_of_url_special_characters_round_trip() {
     let (_d, b, i) = copy_set("gprod");
     let nasty = "p@ss:w/rd#?%$=&'x\"y";
-    let infra = fs::read_to_string(i.join(".env.prod")).unwrap();
-    let line = infra
-        .lines()
-        .find(|l| l.starts_with("POSTGRES_PASSWORD="))
-        .unwrap();
     // compose: double quotes, `\"` and `$$` escapes.
     let encoded = nasty.replace('$', "$$").replace('"', "\\\"");
-    fs::write(
-        i.join(".env.prod"),
-        infra.replace(line, &format!("POSTGRES_PASSWORD=\"{encoded}\"")),
-    )
-    .unwrap();
+    set_line(
+        &i.join(".env.prod"),
+        "POSTGRES_PASSWORD",
+        &format!("POSTGRES_PASSWORD=\"{encoded}\""),
+    );
     let r = es(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("w/rd"), "{}", r.stdout);
-    let mut c = envsync(&b);
-    let shown = run(c
-        .args([
-            "show",
-            "--show-values",
-            "--format",
-            "json",
-            "--dialect",
-            "node-dotenv",
-        ])
-        .arg(b.join(".env.production")));
-    let v: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
-    assert_eq!(v["variables"]["POSTGRES_PASSWORD"], nasty);
-    let url = v["variables"]["DATABASE_URL"].as_str().unwrap();
+    let v = shown(&b.join(".env.production"), "node-dotenv");
+    assert_eq!(v["POSTGRES_PASSWORD"], nasty);
+    let url = v["DATABASE_URL"].as_str().unwrap();
     let parts = envsync::rules::parse_database_url(url).unwrap();
     assert_eq!(parts.password, nasty);
     assert_eq!(parts.host, "db");
@@ -326,14 +298,11 @@ fn passwords_full_of_url_special_characters_round_trip() {
 fn secrets_are_generated_only_when_asked() {
     let (_d, b, i) = copy_set("gprod");
     for (repo, file) in [(&b, ".env.staging"), (&i, ".env.stage")] {
-        let p = repo.join(file);
-        let text = fs::read_to_string(&p).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("JWT_SECRET="))
-            .unwrap()
-            .to_string();
-        fs::write(&p, text.replace(&line, "JWT_SECRET=your_jwt_secret_here")).unwrap();
+        set_line(
+            &repo.join(file),
+            "JWT_SECRET",
+            "JWT_SECRET=your_jwt_secret_here",
+        );
     }
     let without = es(&b, &i, &["fix", "-c", "stage"]);
     assert_eq!(without.code, 1, "weak secret remains: {}", without.stdout);

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{copy_tree, envsync, fixtures, run, Run};
+use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
 use crate::pg::{block_on, cluster};
 
 /// A migrations directory with `n` small migrations, each inserting one row into `hits`.
@@ -461,15 +461,7 @@ fn the_backend_url_is_resolved_like_compose_and_routed_through_the_host_port() {
     let (b, i) = (work.path().join("backend"), work.path().join("infra"));
     copy_tree(&fixtures().join("gprod/backend"), &b);
     copy_tree(&fixtures().join("gprod/infra"), &i);
-    let set = |p: PathBuf, key: &str, line: &str| {
-        let text = fs::read_to_string(&p).unwrap();
-        let old = text
-            .lines()
-            .find(|l| l.starts_with(&format!("{key}=")))
-            .unwrap()
-            .to_string();
-        fs::write(&p, text.replace(&old, line)).unwrap();
-    };
+    let set = |p: PathBuf, key: &str, line: &str| set_line(&p, key, line);
     set(
         b.join(".env.production"),
         "DATABASE_URL",
@@ -737,15 +729,12 @@ fn the_backend_alone_is_enough_when_its_url_is_complete() {
     let work = tempfile::tempdir().unwrap();
     let b = work.path().join("gprod-backend");
     copy_tree(&fixtures().join("gprod/backend"), &b);
-    let env = b.join(".env.production");
-    let text = fs::read_to_string(&env).unwrap();
-    let old = text
-        .lines()
-        .find(|l| l.starts_with("DATABASE_URL="))
-        .unwrap()
-        .to_string();
     let url = pg.url("m_alone_app", "pw#1", "m_alone");
-    fs::write(&env, text.replace(&old, &format!("DATABASE_URL={url}"))).unwrap();
+    set_line(
+        &b.join(".env.production"),
+        "DATABASE_URL",
+        &format!("DATABASE_URL={url}"),
+    );
     let mut c = envsync(&b);
     let r = run(c.args(["migrate", "--via", "direct"]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
