@@ -2,7 +2,7 @@
 //! Run: `cargo bench --bench parse_rules`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use envsync::config::{Config, Repo};
+use envsync::config::{Config, Contour, Repo};
 use envsync::dialect::Dialect;
 use envsync::envfile::EnvFile;
 use envsync::rules::{evaluate, ContourFiles, LoadedFile, Rules};
@@ -20,6 +20,27 @@ fn big_file(lines: usize) -> Vec<u8> {
         }
     }
     s.into_bytes()
+}
+
+/// One contour's backend (node dotenv) and infra (compose) files, loaded as `check` loads them.
+fn pair<'c>(contour: &'c Contour, backend: &[u8], infra: &[u8]) -> ContourFiles<'c> {
+    ContourFiles {
+        contour,
+        backend: Some(LoadedFile::load(
+            Repo::Backend,
+            "backend".into(),
+            backend,
+            Dialect::NodeDotenv,
+            Dialect::Compose,
+        )),
+        infra: Some(LoadedFile::load(
+            Repo::Infra,
+            "infra".into(),
+            infra,
+            Dialect::Compose,
+            Dialect::NodeDotenv,
+        )),
+    }
 }
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -49,23 +70,7 @@ fn benches(c: &mut Criterion) {
             let rules = Rules::gprod();
             let prod = config.contour("prod").unwrap();
             b.iter(|| {
-                let files = [ContourFiles {
-                    contour: prod,
-                    backend: Some(LoadedFile::load(
-                        Repo::Backend,
-                        "big".into(),
-                        &big,
-                        Dialect::NodeDotenv,
-                        Dialect::Compose,
-                    )),
-                    infra: Some(LoadedFile::load(
-                        Repo::Infra,
-                        "big".into(),
-                        &big,
-                        Dialect::Compose,
-                        Dialect::NodeDotenv,
-                    )),
-                }];
+                let files = [pair(prod, &big, &big)];
                 evaluate(&rules, &files, &files)
             })
         },
@@ -78,23 +83,7 @@ fn benches(c: &mut Criterion) {
             let prod = config.contour("prod").unwrap();
             let infra = fixture("infra/.env.prod");
             b.iter(|| {
-                let files = [ContourFiles {
-                    contour: prod,
-                    backend: Some(LoadedFile::load(
-                        Repo::Backend,
-                        "big".into(),
-                        &big,
-                        Dialect::NodeDotenv,
-                        Dialect::Compose,
-                    )),
-                    infra: Some(LoadedFile::load(
-                        Repo::Infra,
-                        ".env.prod".into(),
-                        &infra,
-                        Dialect::Compose,
-                        Dialect::NodeDotenv,
-                    )),
-                }];
+                let files = [pair(prod, &big, &infra)];
                 evaluate(&rules, &files, &files)
             })
         },
@@ -122,23 +111,7 @@ fn benches(c: &mut Criterion) {
                 .contours
                 .iter()
                 .zip(&pairs)
-                .map(|(contour, (bb, ib))| ContourFiles {
-                    contour,
-                    backend: Some(LoadedFile::load(
-                        Repo::Backend,
-                        "b".into(),
-                        bb,
-                        Dialect::NodeDotenv,
-                        Dialect::Compose,
-                    )),
-                    infra: Some(LoadedFile::load(
-                        Repo::Infra,
-                        "i".into(),
-                        ib,
-                        Dialect::Compose,
-                        Dialect::NodeDotenv,
-                    )),
-                })
+                .map(|(contour, (bb, ib))| pair(contour, bb, ib))
                 .collect();
             evaluate(&rules, &files, &files)
         })

@@ -118,52 +118,25 @@ fn fetched_into_a_cache(transport: &str) {
     git(&p.infra, &["checkout", "-q", "main"]);
     let cache = tempfile::tempdir().unwrap();
     let url = format!("git+file://{}", p.infra.display());
-    let b = p.backend.to_str().unwrap();
-    let main = run(envsync(&p.backend)
-        .env("ENVSYNC_CACHE_DIR", cache.path())
-        .env("ENVSYNC_GIT_FETCH", transport)
-        .args([
-            "check",
-            "--backend",
-            b,
-            "--infra",
-            &format!("{url}#main"),
-            "-c",
-            "prod",
-        ]));
+    // `check -c prod` of the backend against `infra` as the given source.
+    let check = |infra: &str| {
+        run(envsync(&p.backend)
+            .env("ENVSYNC_CACHE_DIR", cache.path())
+            .env("ENVSYNC_GIT_FETCH", transport)
+            .arg("check")
+            .arg("--backend")
+            .arg(&p.backend)
+            .args(["--infra", infra, "-c", "prod"]))
+    };
+    let main = check(&format!("{url}#main"));
     assert_eq!(main.code, 0, "{}{}", main.stdout, main.stderr);
-    let drifted = run(envsync(&p.backend)
-        .env("ENVSYNC_CACHE_DIR", cache.path())
-        .env("ENVSYNC_GIT_FETCH", transport)
-        .args([
-            "check",
-            "--backend",
-            b,
-            "--infra",
-            &format!("{url}#drifted"),
-            "-c",
-            "prod",
-        ]));
+    let drifted = check(&format!("{url}#drifted"));
     assert_eq!(drifted.code, 1, "{}{}", drifted.stdout, drifted.stderr);
     assert!(drifted.stdout.contains("3999"));
     // Default branch when no #REV is given.
-    let head = run(envsync(&p.backend)
-        .env("ENVSYNC_CACHE_DIR", cache.path())
-        .env("ENVSYNC_GIT_FETCH", transport)
-        .args(["check", "--backend", b, "--infra", &url, "-c", "prod"]));
+    let head = check(&url);
     assert_eq!(head.code, 0, "{}{}", head.stdout, head.stderr);
-    let missing = run(envsync(&p.backend)
-        .env("ENVSYNC_CACHE_DIR", cache.path())
-        .env("ENVSYNC_GIT_FETCH", transport)
-        .args([
-            "check",
-            "--backend",
-            b,
-            "--infra",
-            "git+file:///no/such/repo",
-            "-c",
-            "prod",
-        ]));
+    let missing = check("git+file:///no/such/repo");
     assert_eq!(missing.code, 2);
 }
 
