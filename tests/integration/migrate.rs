@@ -163,9 +163,7 @@ fn ledger_privileges_are_checked_one_by_one() {
 #[test]
 fn status_and_dry_run_are_read_only() {
     let pg = cluster();
-    pg.fresh("m_status", "m_status_app", "pw");
-    pg.admin("m_status", "GRANT CREATE ON SCHEMA public TO m_status_app;");
-    let url = pg.url("m_status_app", "pw", "m_status");
+    let url = pg.granted("m_status");
     let m = migrations(4);
     let status = migrate(m.path(), &url, &["status"]);
     assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
@@ -197,9 +195,7 @@ fn status_and_dry_run_are_read_only() {
 #[test]
 fn modified_and_missing_migrations_stop_the_run() {
     let pg = cluster();
-    pg.fresh("m_mod", "m_mod_app", "pw");
-    pg.admin("m_mod", "GRANT CREATE ON SCHEMA public TO m_mod_app;");
-    let url = pg.url("m_mod_app", "pw", "m_mod");
+    let url = pg.granted("m_mod");
     let m = migrations(3);
     assert_eq!(migrate(m.path(), &url, &[]).code, 0);
     fs::write(
@@ -258,9 +254,7 @@ fn modified_and_missing_migrations_stop_the_run() {
 #[test]
 fn a_failing_migration_is_rolled_back_and_earlier_ones_stay() {
     let pg = cluster();
-    pg.fresh("m_fail", "m_fail_app", "pw");
-    pg.admin("m_fail", "GRANT CREATE ON SCHEMA public TO m_fail_app;");
-    let url = pg.url("m_fail_app", "pw", "m_fail");
+    let url = pg.granted("m_fail");
     let m = migrations(2);
     fs::write(
         m.path().join("3_broken.sql"),
@@ -303,9 +297,7 @@ fn a_failing_migration_is_rolled_back_and_earlier_ones_stay() {
 #[test]
 fn eight_concurrent_runners_apply_each_migration_exactly_once() {
     let pg = cluster();
-    pg.fresh("m_conc", "m_conc_app", "pw");
-    pg.admin("m_conc", "GRANT CREATE ON SCHEMA public TO m_conc_app;");
-    let url = pg.url("m_conc_app", "pw", "m_conc");
+    let url = pg.granted("m_conc");
     let m = migrations(50);
     let children: Vec<_> = (0..8)
         .map(|_| {
@@ -344,9 +336,7 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
 #[test]
 fn a_held_lock_is_waited_for_and_named() {
     let pg = cluster();
-    pg.fresh("m_lock", "m_lock_app", "pw");
-    pg.admin("m_lock", "GRANT CREATE ON SCHEMA public TO m_lock_app;");
-    let url = pg.url("m_lock_app", "pw", "m_lock");
+    let url = pg.granted("m_lock");
     let key = envsync::migrate::db::lock_key("m_lock");
     let admin = pg.url("postgres", crate::pg::SUPERUSER_PASSWORD, "m_lock");
     let m = migrations(2);
@@ -536,9 +526,7 @@ fn envsync_and_sqlx_agree_on_the_ledger() {
     use sqlx::Connection;
     let pg = cluster();
     for (db, first_envsync) in [("m_sqlx_a", true), ("m_sqlx_b", false)] {
-        pg.fresh(db, &format!("{db}_app"), "pw");
-        pg.admin(db, &format!("ALTER DATABASE {db} OWNER TO {db}_app;"));
-        let url = pg.url(&format!("{db}_app"), "pw", db);
+        let url = pg.owned(db);
         let m = migrations(5);
         let sqlx_run = |dir: PathBuf, url: String| {
             block_on(async move {
@@ -641,9 +629,7 @@ fn the_docker_route_builds_a_throwaway_container_command() {
 #[test]
 fn no_transaction_migrations_and_execution_times_are_recorded_like_sqlx() {
     let pg = cluster();
-    pg.fresh("m_notx", "m_notx_app", "pw");
-    pg.admin("m_notx", "ALTER DATABASE m_notx OWNER TO m_notx_app;");
-    let url = pg.url("m_notx_app", "pw", "m_notx");
+    let url = pg.owned("m_notx");
     let m = migrations(2);
     fs::write(
         m.path().join("3_index.sql"),
@@ -676,8 +662,7 @@ fn no_transaction_migrations_and_execution_times_are_recorded_like_sqlx() {
 fn wait_retries_until_the_database_answers() {
     use std::net::{TcpListener, TcpStream};
     let pg = cluster();
-    pg.fresh("m_wait", "m_wait_app", "pw");
-    pg.admin("m_wait", "ALTER DATABASE m_wait OWNER TO m_wait_app;");
+    pg.owned("m_wait"); // reached below through a forwarder on another port
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

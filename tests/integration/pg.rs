@@ -194,6 +194,21 @@ impl Cluster {
         );
         self.admin("postgres", &format!("CREATE DATABASE \"{name}\""));
     }
+
+    /// A fresh database `db` and its role `<db>_app` (password `pw`) with CREATE on `public`;
+    /// the role's URL.
+    pub fn granted(&self, db: &str) -> String {
+        self.fresh(db, &format!("{db}_app"), "pw");
+        self.admin(db, &format!("GRANT CREATE ON SCHEMA public TO {db}_app;"));
+        self.url(&format!("{db}_app"), "pw", db)
+    }
+
+    /// A fresh database `db` owned by its role `<db>_app` (password `pw`); the role's URL.
+    pub fn owned(&self, db: &str) -> String {
+        self.fresh(db, &format!("{db}_app"), "pw");
+        self.admin(db, &format!("ALTER DATABASE {db} OWNER TO {db}_app;"));
+        self.url(&format!("{db}_app"), "pw", db)
+    }
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
