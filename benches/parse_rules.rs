@@ -2,9 +2,10 @@
 //! Run: `cargo bench --bench parse_rules`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use envsync::config::{Config, Contour, Repo};
+use envsync::config::Config;
 use envsync::dialect::Dialect;
 use envsync::envfile::EnvFile;
+use envsync::model::{Contour, Repo};
 use envsync::rules::{evaluate, ContourFiles, LoadedFile, Rules};
 
 fn big_file(lines: usize) -> Vec<u8> {
@@ -68,10 +69,11 @@ fn benches(c: &mut Criterion) {
         |b| {
             let config = Config::preset();
             let rules = Rules::gprod();
+            let mask = rules.mask(false);
             let prod = config.contour("prod").unwrap();
             b.iter(|| {
                 let files = [pair(prod, &big, &big)];
-                evaluate(&rules, &files, &files)
+                evaluate(&rules, &mask, &files, &files)
             })
         },
     );
@@ -80,11 +82,12 @@ fn benches(c: &mut Criterion) {
         |b| {
             let config = Config::preset();
             let rules = Rules::gprod();
+            let mask = rules.mask(false);
             let prod = config.contour("prod").unwrap();
             let infra = fixture("infra/.env.prod");
             b.iter(|| {
                 let files = [pair(prod, &big, &infra)];
-                evaluate(&rules, &files, &files)
+                evaluate(&rules, &mask, &files, &files)
             })
         },
     );
@@ -92,6 +95,7 @@ fn benches(c: &mut Criterion) {
 
     let config = Config::preset();
     let rules = Rules::gprod();
+    let mask = rules.mask(false);
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = [
         ("development", "dev"),
         ("staging", "stage"),
@@ -113,7 +117,7 @@ fn benches(c: &mut Criterion) {
                 .zip(&pairs)
                 .map(|(contour, (bb, ib))| pair(contour, bb, ib))
                 .collect();
-            evaluate(&rules, &files, &files)
+            evaluate(&rules, &mask, &files, &files)
         })
     });
 }

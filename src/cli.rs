@@ -1,10 +1,13 @@
-//! Command-line types (clap derive) only. [`crate::settings`] turns them into validated settings.
+//! Command-line types (clap derive) only. [`crate::settings`] turns them into validated settings;
+//! [`crate::run`] dispatches them.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ColorChoice, Parser, Subcommand, ValueEnum};
 
 use crate::dialect::Dialect;
+use crate::migrate::Via;
+use crate::model::Repo;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,22 +41,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Colour: auto colours only a terminal and honours NO_COLOR
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Print less (errors only)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Print more detail
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Color {
-    #[default]
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -107,7 +102,7 @@ pub struct FixArgs {
     pub dry_run: bool,
     /// Which repo's value wins for the shared keys (default: the owners in the rules)
     #[arg(long, value_enum, value_name = "REPO")]
-    pub prefer: Option<Prefer>,
+    pub prefer: Option<Repo>,
     /// Generate missing, weak or reused secrets (48 random bytes, URL-safe) and write them to both repos
     #[arg(long)]
     pub generate_secrets: bool,
@@ -158,8 +153,8 @@ pub struct MigrateFlags {
     )]
     pub database_url: Option<String>,
     /// How to reach the database: direct, host (127.0.0.1:<contour DB port>), docker, or auto
-    #[arg(long, value_enum, default_value_t = ViaArg::Auto)]
-    pub via: ViaArg,
+    #[arg(long, value_enum, default_value_t = Via::Auto)]
+    pub via: Via,
     /// List what would be applied; write nothing (exit 1 if something is pending)
     #[arg(long)]
     pub dry_run: bool,
@@ -179,35 +174,17 @@ pub struct MigrateFlags {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ViaArg {
-    Auto,
-    Direct,
-    Host,
-    Docker,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Prefer {
-    Backend,
-    Infra,
-}
-
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     pub file: PathBuf,
-    /// compose, node-dotenv or dotenvy (default: the dialect of the repo the file is in)
-    #[arg(long, value_parser = parse_dialect)]
+    /// The consumer to read it as (default: the dialect of the repo the file is in)
+    #[arg(long, value_enum)]
     pub dialect: Option<Dialect>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Print values instead of fingerprints
     #[arg(long)]
     pub show_values: bool,
-}
-
-fn parse_dialect(s: &str) -> Result<Dialect, String> {
-    s.parse()
 }
 
 #[derive(Debug, Subcommand)]

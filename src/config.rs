@@ -4,74 +4,18 @@
 //! repo's consumer speaks, and the contour table (ports, networks). Precedence is
 //! flags > `envsync.toml` > preset; flags are applied by the caller ([`crate::settings`]).
 //! Rule tuning in `envsync.toml` (`[rule.*]`, `[keys]`, …) is parsed here but interpreted by
-//! [`crate::rules`].
+//! [`crate::rules`] ([`Config::load_rules`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::dialect::Dialect;
-use crate::rules::RulesFile;
-
-/// The two repositories envsync compares.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Repo {
-    Backend,
-    Infra,
-}
-
-impl Repo {
-    pub const BOTH: [Repo; 2] = [Repo::Backend, Repo::Infra];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Repo::Backend => "backend",
-            Repo::Infra => "infra",
-        }
-    }
-
-    pub fn other(self) -> Repo {
-        match self {
-            Repo::Backend => Repo::Infra,
-            Repo::Infra => Repo::Backend,
-        }
-    }
-}
-
-impl fmt::Display for Repo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A deployment contour and its port table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contour {
-    pub name: String,
-    pub aliases: Vec<String>,
-    pub api_port: u16,
-    pub db_port: u16,
-    pub adminer_port: Option<u16>,
-    pub redis_port: Option<u16>,
-    pub network: String,
-    pub volumes: Vec<String>,
-}
-
-impl Contour {
-    /// The name followed by its aliases.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.name.as_str()).chain(self.aliases.iter().map(String::as_str))
-    }
-
-    pub fn answers_to(&self, name: &str) -> bool {
-        self.names().any(|n| n.eq_ignore_ascii_case(name))
-    }
-}
+use crate::model::{Contour, PerRepo, Repo};
+use crate::rules::{Rules, RulesError, RulesFile};
+use crate::tomlfile::{Located, TomlText};
 
 /// Where one repo is and how its env files are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,28 +55,19 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// `rules = …`: a preset name or a path (relative to the config file).
     pub rules: String,
-    pub backend: RepoConfig,
-    pub infra: RepoConfig,
+    pub repos: PerRepo<RepoConfig>,
     pub contours: Vec<Contour>,
     /// Rule tuning found in `envsync.toml`, applied over the rules file.
     pub rule_overrides: RulesFile,
+    /// The text of `file`, which the tuning's error lines point into.
+    text: String,
     /// `[hook] other_rev`: read the other repo at this ref during `hook run`.
     pub hook_other_rev: Option<String>,
 }
 
 impl Config {
     pub fn repo(&self, repo: Repo) -> &RepoConfig {
-        match repo {
-            Repo::Backend => &self.backend,
-            Repo::Infra => &self.infra,
-        }
-    }
-
-    pub fn repo_mut(&mut self, repo: Repo) -> &mut RepoConfig {
-        match repo {
-            Repo::Backend => &mut self.backend,
-            Repo::Infra => &mut self.infra,
-        }
+        self.repos.get(repo)
     }
 
     /// Find a contour by name or alias.
@@ -166,18 +101,20 @@ impl Config {
         Config {
             file: None,
             rules: "gprod".into(),
-            backend: RepoConfig {
-                path: ".".into(),
-                rev: None,
-                dialect: Dialect::NodeDotenv,
-                env: vec![".env.{contour}".into()],
-            },
-            infra: RepoConfig {
-                path: "../gybernaty-infra".into(),
-                rev: None,
-                dialect: Dialect::Compose,
-                env: vec![".env.{contour}".into(), ".env".into()],
-            },
+            repos: PerRepo::new(
+                RepoConfig {
+                    path: ".".into(),
+                    rev: None,
+                    dialect: Dialect::NodeDotenv,
+                    env: vec![".env.{contour}".into()],
+                },
+                RepoConfig {
+                    path: "../gybernaty-infra".into(),
+                    rev: None,
+                    dialect: Dialect::Compose,
+                    env: vec![".env.{contour}".into(), ".env".into()],
+                },
+            ),
             contours: vec![
                 contour("dev", "development", 3000, 5432, 8080, 6379, "gp-network"),
                 contour(
@@ -200,6 +137,7 @@ impl Config {
                 ),
             ],
             rule_overrides: RulesFile::default(),
+            text: String::new(),
             hook_other_rev: None,
         }
     }
@@ -219,20 +157,25 @@ impl Config {
             file: path.clone(),
             message: e.to_string(),
         })?;
-        let parsed: ConfigFile = toml::from_str(&text).map_err(|e| toml_error(&path, &text, &e))?;
-        config.apply(parsed, &path, &text)?;
+        let t = TomlText {
+            file: &path,
+            text: &text,
+        };
+        let parsed: ConfigFile = t.parse()?;
+        config.apply(parsed, &t)?;
         config.file = Some(path);
+        config.text = text;
         Ok(config)
     }
 
-    fn apply(&mut self, file: ConfigFile, path: &Path, text: &str) -> Result<(), ConfigError> {
+    fn apply(&mut self, file: ConfigFile, t: &TomlText<'_>) -> Result<(), ConfigError> {
         if let Some(rules) = file.rules {
             self.rules = rules;
         }
         if let Some(repos) = file.repos {
             for (repo, over) in [(Repo::Backend, repos.backend), (Repo::Infra, repos.infra)] {
                 let Some(over) = over else { continue };
-                let target = self.repo_mut(repo);
+                let target = self.repos.get_mut(repo);
                 if let Some(p) = over.path {
                     target.path = p;
                 }
@@ -243,30 +186,33 @@ impl Config {
                     target.dialect = d;
                 }
                 if let Some(env) = over.env {
-                    if env.is_empty() {
-                        return Err(ConfigError::Invalid {
-                            file: path.to_path_buf(),
-                            line: line_of_key(text, "env"),
-                            message: format!("repos.{repo}.env must list at least one file"),
-                        });
+                    if env.get_ref().is_empty() {
+                        return Err(t
+                            .error_for(
+                                &env,
+                                format!("repos.{repo}.env must list at least one file"),
+                            )
+                            .into());
                     }
-                    target.env = env;
+                    target.env = env.into_inner();
                 }
             }
         }
         for (name, over) in file.contours.unwrap_or_default() {
+            let (at, over) = (over.span().start, over.into_inner());
             let existing = self.contours.iter().position(|c| c.answers_to(&name));
             let mut c = match existing {
                 Some(i) => self.contours.remove(i),
                 None => {
                     let (Some(api_port), Some(db_port)) = (over.api_port, over.db_port) else {
-                        return Err(ConfigError::Invalid {
-                            file: path.to_path_buf(),
-                            line: line_of_key(text, &format!("[contours.{name}]")),
-                            message: format!(
-                                "new contour `{name}` needs api_port and db_port (and usually network)"
-                            ),
-                        });
+                        return Err(t
+                            .error_at(
+                                at,
+                                format!(
+                                    "new contour `{name}` needs api_port and db_port (and usually network)"
+                                ),
+                            )
+                            .into());
                     };
                     Contour {
                         name: name.clone(),
@@ -319,6 +265,24 @@ impl Config {
         Ok(())
     }
 
+    /// The rules this configuration selects (`rules = …` and its tuning tables).
+    pub fn load_rules(&self) -> Result<Rules, RulesError> {
+        let path = self.rules_path();
+        Rules::load(crate::rules::Selection {
+            name: &self.rules,
+            path: path.as_deref(),
+            tuning: self.file.as_deref().map(|file| {
+                (
+                    &self.rule_overrides,
+                    TomlText {
+                        file,
+                        text: &self.text,
+                    },
+                )
+            }),
+        })
+    }
+
     /// Resolve `rules = "path"` relative to the config file's directory.
     pub fn rules_path(&self) -> Option<PathBuf> {
         if !self.rules.contains('/') && !self.rules.ends_with(".toml") {
@@ -345,16 +309,16 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 struct ConfigFile {
     rules: Option<String>,
     repos: Option<ReposFile>,
-    contours: Option<BTreeMap<String, ContourFile>>,
+    contours: Option<BTreeMap<String, Spanned<ContourFile>>>,
     hook: Option<HookFile>,
     // Rule tuning, the same tables a rules file has (serde cannot flatten with
     // deny_unknown_fields, so they are listed here).
-    keys: Option<crate::rules::KeysTable>,
+    keys: Option<crate::rules::schema::KeysTable>,
     owners: Option<BTreeMap<String, Repo>>,
-    database_url: Option<crate::rules::DatabaseUrlTable>,
-    weak_secret: Option<Vec<crate::rules::WeakSecretTable>>,
+    database_url: Option<crate::rules::schema::DatabaseUrlTable>,
+    weak_secret: Option<Vec<crate::rules::schema::WeakSecretTable>>,
     placeholders: Option<Vec<String>>,
-    rule: Option<BTreeMap<String, crate::rules::RuleTable>>,
+    rule: Option<BTreeMap<Spanned<String>, crate::rules::schema::RuleTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,7 +334,7 @@ struct RepoFile {
     path: Option<String>,
     rev: Option<String>,
     dialect: Option<Dialect>,
-    env: Option<Vec<String>>,
+    env: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -391,37 +355,15 @@ struct HookFile {
     other_rev: Option<String>,
 }
 
-/// Problems with `envsync.toml` or a rules file.
+/// Problems with `envsync.toml`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {message}", file.display())]
     Read { file: PathBuf, message: String },
-    #[error("{}:{line}: {message}", file.display())]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] Located),
     #[error("unknown contour `{name}`; known contours: {known} (add one under [contours.NAME] in envsync.toml)")]
     UnknownContour { name: String, known: String },
-}
-
-/// Turn a TOML error into one naming file, line and (for unknown keys) the key.
-pub fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e.span().map_or(1, |s| {
-        1 + text[..s.start.min(text.len())].matches('\n').count()
-    });
-    ConfigError::Invalid {
-        file: file.to_path_buf(),
-        line,
-        message: e.message().trim().to_string(),
-    }
-}
-
-fn line_of_key(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.trim_start().starts_with(needle))
-        .map_or(1, |i| i + 1)
 }
 
 /// The commented template written by `envsync init`.
@@ -461,12 +403,37 @@ mod tests {
         let c = Config::preset();
         let prod = c.contour("prod").unwrap();
         let names: Vec<_> = c
-            .infra
+            .repo(Repo::Infra)
             .candidates(prod)
             .into_iter()
             .map(|(p, _)| p)
             .collect();
         assert_eq!(names, [".env.prod", ".env.production", ".env"]);
+    }
+
+    #[test]
+    fn an_empty_env_list_names_its_own_line() {
+        let text = "[repos.backend]\nenv = [\".env.{contour}\"]\n\n[repos.infra]\nenv = []\n";
+        let e = load_str(text).unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:5"), "{e}");
+        let e = load_str("\n[contours.qa]\nnetwork = \"n\"\n").unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn unknown_rule_names_point_at_their_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("envsync.toml");
+        std::fs::write(
+            &p,
+            "# rule.nope is not a rule\n\n[rule.nope]\nenabled = false\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&p), dir.path())
+            .unwrap()
+            .load_rules()
+            .unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:3"), "{e}");
     }
 
     #[test]

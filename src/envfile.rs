@@ -103,11 +103,6 @@ impl Entry {
             _ => None,
         }
     }
-
-    /// Number of physical lines the assignment covers.
-    pub fn physical_lines(&self) -> usize {
-        1 + self.value.iter().filter(|&&b| b == b'\n').count()
-    }
 }
 
 impl Item {
@@ -201,11 +196,6 @@ impl EnvFile {
             Item::Invalid { line, problem, .. } => Some((*line, *problem)),
             _ => None,
         })
-    }
-
-    /// The last assignment of `key` (the one node dotenv and compose use).
-    pub fn last_entry(&self, key: &str) -> Option<&Entry> {
-        self.entries().filter(|e| e.key == key).last()
     }
 
     /// The dominant line ending: CRLF when most terminated lines use it.

@@ -1,39 +1,46 @@
-//! The top-level error: every domain error, each mapped to exit code 2 ("trouble").
+//! The crate-wide error, at the edge only: [`crate::run`] turns each domain's own error into it,
+//! and the binary prints it and exits with code 2 ("trouble"). Domain functions return their own
+//! types ([`crate::workspace::WorkspaceError`], [`crate::fix::FixError`], …).
 
 use std::path::PathBuf;
 
-use crate::config::{ConfigError, Repo};
-use crate::source::SourceError;
+use crate::config::ConfigError;
+use crate::fix::FixError;
+use crate::hook::HookError;
+use crate::migrate::MigrateError;
+use crate::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("contour {contour}: no env file in {repo} ({source_name}); looked for {}. Create one, or set [repos.{repo}] env = [...] in envsync.toml", candidates.join(", "))]
-    MissingEnvFile {
-        contour: String,
-        repo: Repo,
-        source_name: String,
-        candidates: Vec<String>,
-    },
-    #[error("no env files found for any contour; looked in backend {backend} and infra {infra} for {}. Pass --backend/--infra, or run `envsync init`", candidates.join(", "))]
-    NoEnvFiles {
-        backend: String,
-        infra: String,
-        candidates: Vec<String>,
-    },
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Fix(#[from] Box<FixError>),
+    #[error(transparent)]
+    Migrate(#[from] Box<MigrateError>),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
-    #[error(transparent)]
-    Hook(#[from] crate::hook::HookError),
-    #[error(transparent)]
-    Fix(Box<crate::fix::FixError>),
-    #[error(transparent)]
-    Migrate(Box<crate::migrate::MigrateError>),
+    /// Writing the output failed; a closed pipe (`| head`) is not an error.
+    #[error("<stdout>: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<FixError> for Error {
+    fn from(e: FixError) -> Self {
+        Error::Fix(Box::new(e))
+    }
+}
+
+impl From<MigrateError> for Error {
+    fn from(e: MigrateError) -> Self {
+        Error::Migrate(Box::new(e))
+    }
 }
 
 impl Error {
@@ -42,5 +49,10 @@ impl Error {
             path: path.into(),
             message: e.to_string(),
         }
+    }
+
+    /// Standard output was closed early (`envsync check | head`): the reader has what it wanted.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }

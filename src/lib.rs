@@ -1,32 +1,44 @@
 //! envsync: keep the env files of an app repo and an infra repo in sync, per contour.
 //!
-//! The library does the work and returns data; the `envsync` binary parses arguments, calls it,
-//! renders reports and maps errors to the exit-code contract ([`exit::ExitStatus`]).
+//! How data flows (see `docs/design.md`): command-line arguments ([`cli`]) become read-only
+//! [`settings`] (flags over `envsync.toml` over the preset, [`config`]); a [`workspace`] opens
+//! both repos' [`source`]s (working tree, revision, index or remote) and finds each contour's
+//! env files; each file is kept byte for byte ([`envfile`]) and decoded the way its consumer
+//! reads it ([`dialect`]); [`rules`] turn the decoded files into [`finding`]s; [`check`], [`fix`]
+//! and [`hook`] build on that, [`migrate`] applies migrations; [`render`] prints every result
+//! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dialect;
 pub mod envfile;
 pub mod error;
 pub mod exit;
+pub mod finding;
 pub mod fix;
-pub mod hook;
+pub mod mask;
 pub mod migrate;
-pub mod quote;
-pub mod report;
+pub mod model;
 pub mod rules;
-pub mod secret;
-pub mod settings;
-pub mod show;
 pub mod source;
-pub mod write;
 
+mod app;
+pub(crate) mod check;
+pub(crate) mod hook;
+pub(crate) mod render;
+pub(crate) mod secret;
+pub(crate) mod settings;
+pub(crate) mod show;
+pub(crate) mod tomlfile;
+pub(crate) mod workspace;
+pub(crate) mod write;
+
+pub use app::run;
 pub use error::Error;
 pub use exit::ExitStatus;
 
 /// `envsync init`: write the commented template, refusing to overwrite.
-pub fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
+pub(crate) fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
     use std::io::Write;
     let path = dir.join("envsync.toml");
     let mut f = std::fs::OpenOptions::new()

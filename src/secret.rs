@@ -1,16 +1,5 @@
-//! Secret handling: fingerprints, masking, placeholders and generated secrets.
-//!
-//! No value leaves envsync unless the user asked with `--show-values`; where two values must be
-//! told apart, [`fingerprint`] gives their length and the first 8 hex digits of their SHA-256.
-
-use sha2::{Digest, Sha256};
-
-/// `44 chars, sha256:1a2b3c4d`.
-pub fn fingerprint(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{} chars, sha256:{hex}", value.chars().count())
-}
+//! What a secret is and how a new one is made: key and placeholder patterns, entropy, and
+//! generated secrets. How secrets are hidden in output is [`crate::mask`].
 
 /// `match` a placeholder pattern: `*` matches any run of characters, case-insensitively.
 pub fn matches_pattern(pattern: &str, value: &str) -> bool {
@@ -77,22 +66,9 @@ pub fn generate() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Replace control characters before printing text that came from a file.
-pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_has_length_and_eight_hex_digits() {
-        // sha256("abc") = ba7816bf...
-        assert_eq!(fingerprint("abc"), "3 chars, sha256:ba7816bf");
-    }
 
     #[test]
     fn patterns() {

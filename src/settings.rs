@@ -1,28 +1,29 @@
 //! Validated settings: command-line flags applied over `envsync.toml` over the preset.
+//!
+//! Built once from the global flags and never changed afterwards: what a command needs beyond
+//! them (the staged repo, `--show-values`, a revision for the other repo) it passes explicitly,
+//! as [`crate::workspace::OpenOptions`] or a [`crate::mask::Mask`].
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Color, GlobalArgs};
-use crate::config::{Config, Repo};
-use crate::error::Error;
-use crate::report::ColorChoice;
+use crate::cli::GlobalArgs;
+use crate::config::{Config, ConfigError};
+use crate::model::{PerRepo, Repo};
 use crate::source::SourceSpec;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: Config,
-    pub backend: SourceSpec,
-    pub infra: SourceSpec,
-    /// The repo whose index is read (`check --staged`, `hook run`).
-    pub staged_repo: Option<Repo>,
-    pub color: ColorChoice,
+    /// Where each repo is read from.
+    pub sources: PerRepo<SourceSpec>,
+    pub color: clap::ColorChoice,
     pub quiet: bool,
     pub verbose: u8,
     pub cwd: PathBuf,
 }
 
 impl Settings {
-    pub fn from_args(g: &GlobalArgs, cwd: &Path) -> Result<Settings, Error> {
+    pub fn from_args(g: &GlobalArgs, cwd: &Path) -> Result<Settings, ConfigError> {
         let config = Config::load(g.config.as_deref(), cwd)?;
         // Paths in envsync.toml are relative to its directory; flags to the current one.
         let config_dir = config
@@ -30,29 +31,23 @@ impl Settings {
             .as_deref()
             .and_then(Path::parent)
             .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
-        let spec = |flag: &Option<String>, rev: &Option<String>, repo: Repo| {
+        let flags = PerRepo::new((&g.backend, &g.backend_rev), (&g.infra, &g.infra_rev));
+        let sources = PerRepo::from_fn(|repo| {
+            let (flag, rev) = flags.get(repo);
             let rc = config.repo(repo);
             match flag {
-                Some(src) => SourceSpec::parse(src, rev.clone(), cwd),
+                Some(src) => SourceSpec::parse(src, (*rev).clone(), cwd),
                 None => SourceSpec::parse(
                     &rc.path,
-                    rev.clone().or_else(|| rc.rev.clone()),
+                    (*rev).clone().or_else(|| rc.rev.clone()),
                     &config_dir,
                 ),
             }
-        };
-        let backend = spec(&g.backend, &g.backend_rev, Repo::Backend);
-        let infra = spec(&g.infra, &g.infra_rev, Repo::Infra);
+        });
         Ok(Settings {
             config,
-            backend,
-            infra,
-            staged_repo: None,
-            color: match g.color {
-                Color::Auto => ColorChoice::Auto,
-                Color::Always => ColorChoice::Always,
-                Color::Never => ColorChoice::Never,
-            },
+            sources,
+            color: g.color,
             quiet: g.quiet,
             verbose: g.verbose,
             cwd: cwd.to_path_buf(),
@@ -70,7 +65,7 @@ impl Settings {
                 .map(|p| p.components().count()),
             SourceSpec::Remote { .. } => None,
         };
-        match (depth(&self.backend), depth(&self.infra)) {
+        match (depth(&self.sources.backend), depth(&self.sources.infra)) {
             (Some(b), Some(i)) if i > b => Repo::Infra,
             (None, Some(_)) => Repo::Infra,
             _ => Repo::Backend,
@@ -79,16 +74,9 @@ impl Settings {
 
     /// Root of a repo given as a path (for writing, hooks, migrations).
     pub fn repo_path(&self, repo: Repo) -> Option<&Path> {
-        match self.spec(repo) {
+        match self.sources.get(repo) {
             SourceSpec::Path { path, .. } => Some(path),
             SourceSpec::Remote { .. } => None,
-        }
-    }
-
-    pub fn spec(&self, repo: Repo) -> &SourceSpec {
-        match repo {
-            Repo::Backend => &self.backend,
-            Repo::Infra => &self.infra,
         }
     }
 }

@@ -4,16 +4,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Repo;
 use crate::dialect::Dialect;
 use crate::envfile::EnvFile;
-use crate::secret::fingerprint;
+use crate::mask::{fingerprint, Mask};
+use crate::model::Repo;
 use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
 pub struct Shown {
     pub dialect: Dialect,
-    /// Key to decoded value (or fingerprint), in order of first appearance.
+    /// Key to decoded value (or fingerprint), sorted by key.
     pub variables: serde_json::Map<String, serde_json::Value>,
     /// The consumer rejects the file (`show` then exits 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,7 +36,7 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
     }
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     // The deepest repo root that contains the file wins (the backend is often `.`).
-    let owner = [Repo::Backend, Repo::Infra]
+    let owner = Repo::BOTH
         .into_iter()
         .filter_map(|repo| {
             let root = std::fs::canonicalize(settings.repo_path(repo)?).ok()?;
@@ -50,15 +50,16 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
     Dialect::Compose
 }
 
-pub fn show(bytes: &[u8], dialect: Dialect, show_values: bool) -> Shown {
+/// Decode `bytes` as `dialect` reads them; values go through `mask`.
+pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask) -> Shown {
     let decoded = dialect.decode(bytes, &|_| None);
     let mut variables = serde_json::Map::new();
     if decoded.error.is_none() {
         for a in decoded.variables() {
-            let v = if show_values {
-                a.value.clone()
-            } else {
+            let v = if mask.hides(&a.key) {
                 fingerprint(&a.value)
+            } else {
+                a.value.clone()
             };
             variables.insert(a.key.clone(), serde_json::Value::String(v));
         }

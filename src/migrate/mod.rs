@@ -4,26 +4,31 @@
 //! - [`dir`]: the migrations, loaded with sqlx's `Migrator` and checked for what sqlx would
 //!   silently mishandle;
 //! - [`target`]: the database URL (flag or the backend's `DATABASE_URL`) and the route to it;
-//! - [`db`]: the connection, the preflight, the lock and the ledger.
+//!   [`docker`] hands the whole job to a container on the contour's network;
+//! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
+//!   lock; [`ledger`]: `_sqlx_migrations`, read, compared and written.
 //!
-//! Migrations are applied with sqlx's own `Migrate::apply`, so `_sqlx_migrations` is written
-//! exactly as an app embedding `sqlx::migrate!` writes it.
+//! Rows are written exactly as an app embedding `sqlx::migrate!` writes them.
 
-pub mod db;
+pub mod conn;
 pub mod dir;
+pub mod docker;
+pub mod ledger;
+pub mod lock;
+pub mod preflight;
 pub mod target;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha384};
 use sqlx::migrate::Migrate;
 use sqlx::Connection;
 
-use crate::config::Contour;
-use crate::error::Error;
+use crate::config::ConfigError;
 use crate::exit::ExitStatus;
+use crate::model::Contour;
+use crate::rules::RulesError;
 use crate::settings::Settings;
 
 pub use target::Via;
@@ -58,11 +63,17 @@ pub enum MigrateError {
     Docker(String),
     #[error("interrupted: the connection was closed, so the server rolled back the running migration and released the lock")]
     Interrupted,
+    #[error("cannot start the database session's runtime: {0}")]
+    Runtime(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
 }
 
 impl MigrateError {
     pub fn query(context: &str, e: &sqlx::Error) -> MigrateError {
-        let (sqlstate, message) = match db::db_error(e) {
+        let (sqlstate, message) = match conn::db_error(e) {
             Some((c, m)) => (Some(c), m),
             None => (None, e.to_string()),
         };
@@ -71,12 +82,6 @@ impl MigrateError {
             sqlstate,
             message,
         }
-    }
-}
-
-impl From<MigrateError> for Error {
-    fn from(e: MigrateError) -> Self {
-        Error::Migrate(Box::new(e))
     }
 }
 
@@ -127,6 +132,51 @@ pub struct MigrateOptions {
     pub passthrough: Vec<String>,
 }
 
+/// Where one migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// In the ledger with the file's checksum.
+    Applied,
+    /// A file not in the ledger yet.
+    Pending,
+    /// In the ledger with another checksum: the file changed after it was applied.
+    Modified,
+    /// In the ledger, but its file is gone.
+    Missing,
+    /// In the ledger with `success = false` (partially applied).
+    Dirty,
+    /// Applied by this run.
+    AppliedNow,
+    /// Failed in this run (rolled back).
+    Failed,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::Modified => "modified",
+            State::Missing => "missing",
+            State::Dirty => "dirty",
+            State::AppliedNow => "applied-now",
+            State::Failed => "failed",
+        }
+    }
+
+    /// The ledger no longer matches the files: nothing may be applied.
+    pub fn blocks(self) -> bool {
+        matches!(self, State::Modified | State::Missing | State::Dirty)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// One migration's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -134,8 +184,7 @@ pub struct Entry {
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// `applied`, `pending`, `modified`, `missing`, `dirty`, `applied-now`, `failed`.
-    pub state: &'static str,
+    pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,7 +220,7 @@ pub struct MigrateReport {
     pub target: String,
     pub origin: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub preflight: Option<db::Preflight>,
+    pub preflight: Option<preflight::Preflight>,
     pub migrations: Vec<Entry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -199,13 +248,13 @@ impl MigrateReport {
     }
 
     fn tally(&mut self) {
-        let count = |s: &str| self.migrations.iter().filter(|e| e.state == s).count();
+        let count = |s: State| self.migrations.iter().filter(|e| e.state == s).count();
         self.summary = Summary {
-            applied: count("applied") + count("applied-now"),
-            applied_now: count("applied-now"),
-            pending: count("pending"),
-            modified: count("modified"),
-            missing: count("missing") + count("dirty"),
+            applied: count(State::Applied) + count(State::AppliedNow),
+            applied_now: count(State::AppliedNow),
+            pending: count(State::Pending),
+            modified: count(State::Modified),
+            missing: count(State::Missing) + count(State::Dirty),
         };
     }
 
@@ -236,14 +285,14 @@ pub fn migrate(
     settings: &Settings,
     opts: &MigrateOptions,
     note: &mut dyn FnMut(Note),
-) -> Result<MigrateReport, Error> {
+) -> Result<MigrateReport, MigrateError> {
     let mut repos = target::Repos::new(settings);
     // The contour is looked up once, and only when something needs it.
     let mut contour: Option<Contour> = match &opts.contour {
         Some(n) => Some(settings.config.contour(n)?.clone()),
         None => None,
     };
-    let mut need_contour = |repos: &mut target::Repos<'_>| -> Result<Contour, Error> {
+    let mut need_contour = |repos: &mut target::Repos<'_>| -> Result<Contour, MigrateError> {
         if contour.is_none() {
             contour = Some(target::pick_contour(repos)?);
         }
@@ -253,7 +302,7 @@ pub fn migrate(
     let locals = dir::load(&dir)?;
 
     let mut report = MigrateReport::new(opts.action, opts.dry_run);
-    let db_rule = crate::rules::Rules::for_config(&settings.config)?.database_url;
+    let db_rule = settings.config.load_rules()?.database_url;
     let resolved = match &opts.database_url {
         Some(u) => target::Resolved {
             url: u.clone(),
@@ -289,12 +338,12 @@ pub fn migrate(
                 "docker (network {}, image {})",
                 c.network, opts.docker_image
             );
-            report.target = target::mask(&resolved.url);
+            report.target = crate::mask::url(&resolved.url);
             note(Note::info(format!(
                 "route: {}; target {} (from {})",
                 report.route, report.target, report.origin
             )));
-            return run_docker(opts, &c, &dir, &resolved.url, report);
+            return docker::run(opts, &c, &dir, &resolved.url, report);
         }
         _ => {
             report.route = if opts.via == Via::Auto {
@@ -308,13 +357,13 @@ pub fn migrate(
     if opts.via == Via::Auto && via == Via::Host {
         report.route = format!("{} (auto: {host} does not resolve here)", report.route);
     }
-    report.target = target::mask(&url);
+    report.target = crate::mask::url(&url);
     note(Note::info(format!(
         "route: {}; target {} (from {})",
         report.route, report.target, report.origin
     )));
     let (h, p) = target::host_port(&url);
-    let endpoint = db::Endpoint {
+    let endpoint = conn::Endpoint {
         host: h,
         port: p,
         route: via.to_string(),
@@ -322,7 +371,7 @@ pub fn migrate(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::io("tokio runtime", &e))?;
+        .map_err(|e| MigrateError::Runtime(e.to_string()))?;
     let session = session(&url, &endpoint, opts, &locals, &mut report, note);
     let result = rt.block_on(async {
         tokio::select! {
@@ -338,13 +387,13 @@ pub fn migrate(
 /// Everything that talks to the database, on one dedicated connection closed on every path.
 async fn session(
     url: &str,
-    ep: &db::Endpoint,
+    ep: &conn::Endpoint,
     opts: &MigrateOptions,
     locals: &[dir::Local],
     report: &mut MigrateReport,
     note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
-    let mut conn = db::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
+    let mut conn = conn::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
     let r = work(&mut conn, opts, locals, report, note).await;
     let _ = conn.close().await;
     r
@@ -358,11 +407,11 @@ async fn work(
     note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     if opts.action == Action::Status {
-        let applied = db::ledger(conn).await?.unwrap_or_default();
-        report.migrations = compare(locals, &applied);
+        let applied = ledger::read(conn).await?.unwrap_or_default();
+        report.migrations = ledger::compare(locals, &applied);
         return Ok(());
     }
-    let pre = db::preflight(conn).await?;
+    let pre = preflight::preflight(conn).await?;
     let ok = pre.ok();
     let database = pre.database.clone();
     if ok {
@@ -389,9 +438,13 @@ async fn work(
         return Ok(());
     }
     if opts.dry_run {
-        let applied = db::ledger(conn).await?.unwrap_or_default();
-        report.migrations = compare(locals, &applied);
-        for e in report.migrations.iter().filter(|e| e.state == "pending") {
+        let applied = ledger::read(conn).await?.unwrap_or_default();
+        report.migrations = ledger::compare(locals, &applied);
+        for e in report
+            .migrations
+            .iter()
+            .filter(|e| e.state == State::Pending)
+        {
             note(Note::info(format!(
                 "would apply {} {}",
                 e.version, e.description
@@ -399,7 +452,7 @@ async fn work(
         }
         return Ok(());
     }
-    let key = db::lock(
+    let key = lock::lock(
         conn,
         &database,
         Duration::from_secs(opts.lock_timeout),
@@ -407,7 +460,7 @@ async fn work(
     )
     .await?;
     let r = apply_all(conn, locals, report, note).await;
-    db::unlock(conn, key).await;
+    lock::unlock(conn, key).await;
     r
 }
 
@@ -420,12 +473,12 @@ async fn apply_all(
     conn.ensure_migrations_table()
         .await
         .map_err(|e| sqlx_migrate_error("creating _sqlx_migrations", e))?;
-    let applied = db::ledger(conn).await?.unwrap_or_default();
-    report.migrations = compare(locals, &applied);
+    let applied = ledger::read(conn).await?.unwrap_or_default();
+    report.migrations = ledger::compare(locals, &applied);
     let bad: Vec<&Entry> = report
         .migrations
         .iter()
-        .filter(|e| matches!(e.state, "modified" | "missing" | "dirty"))
+        .filter(|e| e.state.blocks())
         .collect();
     if !bad.is_empty() {
         note(Note::problem(
@@ -446,11 +499,11 @@ async fn apply_all(
         .migrations
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.state == "pending")
+        .filter(|(_, e)| e.state == State::Pending)
         .map(|(i, _)| i)
         .collect();
     let total = pending.len();
-    let mut timing: Option<db::Timing> = None;
+    let mut timing: Option<ledger::Timing> = None;
     for (n, idx) in pending.into_iter().enumerate() {
         let version = report.migrations[idx].version;
         let local = locals
@@ -460,14 +513,14 @@ async fn apply_all(
         let outcome = if local.migration.no_tx {
             // Outside a transaction: sqlx's own apply, statement by statement.
             if let Some(t) = timing.take() {
-                db::record_timing(conn, t).await;
+                ledger::record_timing(conn, t).await;
             }
             conn.apply(&local.migration).await
         } else {
-            db::apply_batched(conn, &local.migration, timing.take())
+            ledger::apply_batched(conn, &local.migration, timing.take())
                 .await
                 .inspect(|took| {
-                    timing = Some(db::Timing {
+                    timing = Some(ledger::Timing {
                         version,
                         nanos: i64::try_from(took.as_nanos()).unwrap_or(i64::MAX),
                     });
@@ -478,7 +531,7 @@ async fn apply_all(
             Ok(took) => {
                 let ms = took.as_secs_f64() * 1000.0;
                 let e = &mut report.migrations[idx];
-                e.state = "applied-now";
+                e.state = State::AppliedNow;
                 e.duration_ms = Some((ms * 10.0).round() / 10.0);
                 note(Note::info(format!(
                     "applied {}/{total} {} {} ({ms:.1} ms)",
@@ -490,14 +543,14 @@ async fn apply_all(
             Err(err) => {
                 let (sqlstate, message) = match &err {
                     sqlx::migrate::MigrateError::ExecuteMigration(e, _)
-                    | sqlx::migrate::MigrateError::Execute(e) => match db::db_error(e) {
+                    | sqlx::migrate::MigrateError::Execute(e) => match conn::db_error(e) {
                         Some((c, m)) => (Some(c), m),
                         None => (None, e.to_string()),
                     },
                     other => (None, other.to_string()),
                 };
                 let e = &mut report.migrations[idx];
-                e.state = "failed";
+                e.state = State::Failed;
                 let file = local.file_name();
                 note(Note::problem(format!(
                     "failed {} {} ({file}): {}{message}; rolled back{}",
@@ -524,7 +577,7 @@ async fn apply_all(
         }
     }
     if let Some(t) = timing {
-        db::record_timing(conn, t).await;
+        ledger::record_timing(conn, t).await;
     }
     Ok(())
 }
@@ -538,107 +591,4 @@ fn sqlx_migrate_error(context: &str, e: sqlx::migrate::MigrateError) -> MigrateE
             message: other.to_string(),
         },
     }
-}
-
-/// Local files against the ledger; both come sorted by version (the directory is read into a
-/// `BTreeMap`, the ledger `ORDER BY version`), so lookups are binary searches.
-pub fn compare(locals: &[dir::Local], applied: &[db::Applied]) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::new();
-    for l in locals {
-        let m = &l.migration;
-        let found = applied.binary_search_by_key(&m.version, |a| a.version);
-        let (state, note) = match found.ok().map(|i| &applied[i]) {
-            None => ("pending", None),
-            Some(a) if !a.success => (
-                "dirty",
-                Some("recorded with success = false (partially applied); fix the database by hand, then delete its row from _sqlx_migrations".to_string()),
-            ),
-            Some(a) if a.checksum == m.checksum.as_ref() => ("applied", None),
-            Some(a) => ("modified", Some(modified_note(&m.sql, &a.checksum))),
-        };
-        out.push(Entry {
-            version: m.version,
-            description: m.description.to_string(),
-            file: Some(l.file_name()),
-            state,
-            duration_ms: None,
-            note,
-        });
-    }
-    for a in applied {
-        if locals
-            .binary_search_by_key(&a.version, |l| l.migration.version)
-            .is_err()
-        {
-            out.push(Entry {
-                version: a.version,
-                description: a.description.clone(),
-                file: None,
-                state: "missing",
-                duration_ms: None,
-                note: Some(
-                    "applied to the database, but its file is gone from the migrations directory"
-                        .into(),
-                ),
-            });
-        }
-    }
-    out.sort_by_key(|e| e.version);
-    out
-}
-
-fn modified_note(sql: &str, applied: &[u8]) -> String {
-    let lf = sql.replace("\r\n", "\n");
-    let crlf = lf.replace('\n', "\r\n");
-    let same = |s: &str| Sha384::digest(s.as_bytes()).as_slice() == applied;
-    if same(&lf) {
-        "only line endings differ: it was applied with LF and now has CRLF (check core.autocrlf / .gitattributes); restore LF".into()
-    } else if same(&crlf) {
-        "only line endings differ: it was applied with CRLF and now has LF (check core.autocrlf / .gitattributes); restore CRLF".into()
-    } else {
-        "the file changed after it was applied (checksum differs); restore it and put the change in a new migration".into()
-    }
-}
-
-/// `--via docker`: hand the job to envsync inside a throwaway container on the contour's network.
-fn run_docker(
-    opts: &MigrateOptions,
-    c: &Contour,
-    dir: &std::path::Path,
-    url: &str,
-    mut report: MigrateReport,
-) -> Result<MigrateReport, Error> {
-    let binary = match &opts.docker_binary {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| MigrateError::Docker(format!("cannot find this binary: {e}")))?,
-    };
-    let binary = std::fs::canonicalize(&binary)
-        .map_err(|e| MigrateError::Docker(format!("{}: {e}", binary.display())))?;
-    let dir = std::fs::canonicalize(dir)
-        .map_err(|e| MigrateError::Docker(format!("{}: {e}", dir.display())))?;
-    let action = match opts.action {
-        Action::Run => "run",
-        Action::Status => "status",
-        Action::Preflight => "preflight",
-    };
-    let args = target::docker_args(
-        &c.network,
-        &opts.docker_image,
-        &binary,
-        &dir,
-        action,
-        &opts.passthrough,
-    );
-    let status = std::process::Command::new("docker")
-        .args(&args)
-        .env(target::URL_ENV, url)
-        .status()
-        .map_err(|e| {
-            MigrateError::Docker(format!(
-                "cannot run `docker` ({e}); install docker or use --via host"
-            ))
-        })?;
-    report.docker_exit = Some(status.code().unwrap_or(2));
-    Ok(report)
 }

@@ -6,17 +6,18 @@ use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
-use crate::check::{find_env, Found};
-use crate::config::{Config, Contour, Repo};
+use crate::config::Config;
 use crate::dialect::Dialect;
+use crate::model::{Contour, PerRepo, Repo};
 use crate::rules::has_reference;
 use crate::settings::Settings;
 use crate::source::Source;
+use crate::workspace::{find_env, Found};
 
 use super::MigrateError;
 
 /// How envsync reaches the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     /// `direct` if the URL's host resolves, else `host`.
@@ -48,34 +49,19 @@ pub struct Resolved {
     pub origin: String,
 }
 
-/// `postgresql://user:****@host:port/db`: the URL without its password.
-pub fn mask(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("****"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<a database URL that does not parse>".to_string(),
-    }
-}
-
 /// The two repos, each opened only when something needs it: migrating from the backend alone
 /// (no infra checkout) works whenever `DATABASE_URL` holds no `${VAR}` for infra to fill.
 #[derive(Debug)]
 pub struct Repos<'s> {
     pub settings: &'s Settings,
-    backend: Option<Source>,
-    infra: Option<Source>,
+    opened: PerRepo<Option<Source>>,
 }
 
 impl<'s> Repos<'s> {
     pub fn new(settings: &'s Settings) -> Repos<'s> {
         Repos {
             settings,
-            backend: None,
-            infra: None,
+            opened: PerRepo::default(),
         }
     }
 
@@ -84,19 +70,16 @@ impl<'s> Repos<'s> {
     }
 
     pub fn source(&mut self, repo: Repo) -> Result<&Source, MigrateError> {
-        let slot = match repo {
-            Repo::Backend => &mut self.backend,
-            Repo::Infra => &mut self.infra,
-        };
+        let slot = self.opened.get_mut(repo);
         if slot.is_none() {
-            let opened = Source::open(self.settings.spec(repo), repo.name(), false)
+            let opened = Source::open(self.settings.sources.get(repo), repo.name(), false)
                 .map_err(|e| MigrateError::Url(e.to_string()))?;
             *slot = Some(opened);
         }
         Ok(slot.as_ref().expect("just opened"))
     }
 
-    /// The contour's env file in `repo` (see [`crate::check::find_env`]).
+    /// The contour's env file in `repo` (see [`crate::workspace::find_env`]).
     pub fn find(&mut self, repo: Repo, contour: &Contour) -> Result<Option<Found>, MigrateError> {
         let config = self.config();
         find_env(config, repo, self.source(repo)?, contour)
@@ -259,48 +242,6 @@ pub fn resolves(host: &str, port: u16) -> bool {
         .unwrap_or(false)
 }
 
-/// The variable that carries the database URL into the container.
-pub const URL_ENV: &str = "ENVSYNC_DATABASE_URL";
-
-/// The arguments of `docker` for `--via docker`: a throwaway container on the contour's network,
-/// from an image already on this machine (`--pull never`), with this envsync binary and the
-/// migrations mounted read-only. The URL travels in the environment ([`URL_ENV`], passed as
-/// `-e NAME` without a value), never on the command line.
-pub fn docker_args(
-    network: &str,
-    image: &str,
-    binary: &Path,
-    migrations: &Path,
-    action: &str,
-    passthrough: &[String],
-) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--rm".into(),
-        "--pull".into(),
-        "never".into(),
-        "--network".into(),
-        network.into(),
-        "-e".into(),
-        URL_ENV.into(),
-        "-v".into(),
-        format!("{}:/usr/local/bin/envsync:ro", binary.display()),
-        "-v".into(),
-        format!("{}:/migrations:ro", migrations.display()),
-        "--entrypoint".into(),
-        "/usr/local/bin/envsync".into(),
-        image.into(),
-        "migrate".into(),
-        action.into(),
-        "--via".into(),
-        "direct".into(),
-        "--dir".into(),
-        "/migrations".into(),
-    ];
-    args.extend(passthrough.iter().cloned());
-    args
-}
-
 /// The migrations directory: `--dir`, else `migrations/` in the backend's working tree.
 pub fn migrations_dir(
     repos: &mut Repos<'_>,
@@ -323,15 +264,6 @@ pub fn migrations_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masking_hides_only_the_password() {
-        assert_eq!(
-            mask("postgresql://app:p%40ss@db:5432/x?sslmode=disable"),
-            "postgresql://app:****@db:5432/x?sslmode=disable"
-        );
-        assert_eq!(mask("postgres://db/x"), "postgres://db/x");
-    }
 
     #[test]
     fn host_route_swaps_only_the_compose_service() {

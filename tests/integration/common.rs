@@ -118,3 +118,62 @@ pub fn shown(file: &Path, dialect: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("show printed no JSON ({e}): {}{}", out.stdout, out.stderr));
     v["variables"].clone()
 }
+
+/// A program of the given name placed first on `PATH`: a shell script that records its
+/// arguments (one per line, then an empty line) in `calls()`, then runs `then`.
+pub struct Stub {
+    pub dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Stub {
+    pub fn new(name: &str, then: &str) -> Stub {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let record = dir.path().join(format!("{name}.calls"));
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\necho >> '{}'\n{then}\n",
+                record.display(),
+                record.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Stub {
+            dir,
+            name: name.to_string(),
+        }
+    }
+
+    /// `PATH` with the stub's directory first.
+    pub fn path_var(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap()
+        )
+    }
+
+    /// The argument lists of every call so far.
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{}.calls", self.name)))
+            .unwrap_or_default();
+        text.split("\n\n")
+            .filter(|c| !c.is_empty())
+            .map(|c| c.lines().map(str::to_string).collect())
+            .collect()
+    }
+}
+
+/// Where a program is found on the current `PATH`.
+pub fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}

@@ -3,7 +3,7 @@
 
 use envsync::source::{Source, SourceSpec};
 
-use crate::common::{envsync, fixtures, git, repo_from, run};
+use crate::common::{envsync, fixtures, git, repo_from, run, which, Stub};
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -118,11 +118,15 @@ fn fetched_into_a_cache(transport: &str) {
     git(&p.infra, &["checkout", "-q", "main"]);
     let cache = tempfile::tempdir().unwrap();
     let url = format!("git+file://{}", p.infra.display());
+    // A `git` on PATH that records each call and hands it to the real one.
+    let real_git = which("git");
+    let stub = Stub::new("git", &format!("exec '{}' \"$@\"", real_git.display()));
     // `check -c prod` of the backend against `infra` as the given source.
     let check = |infra: &str| {
         run(envsync(&p.backend)
             .env("ENVSYNC_CACHE_DIR", cache.path())
             .env("ENVSYNC_GIT_FETCH", transport)
+            .env("PATH", stub.path_var())
             .arg("check")
             .arg("--backend")
             .arg(&p.backend)
@@ -138,6 +142,16 @@ fn fetched_into_a_cache(transport: &str) {
     assert_eq!(head.code, 0, "{}{}", head.stdout, head.stderr);
     let missing = check("git+file:///no/such/repo");
     assert_eq!(missing.code, 2);
+    // Each fetch went through the transport asked for, and only through it.
+    let fetches = stub
+        .calls()
+        .into_iter()
+        .filter(|args| args.iter().any(|a| a == "fetch"))
+        .count();
+    match transport {
+        "cli" => assert_eq!(fetches, 4, "{:?}", stub.calls()),
+        _ => assert_eq!(stub.calls(), Vec::<Vec<String>>::new()),
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
+use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run, Stub};
 use crate::pg::{block_on, cluster};
 
 /// A migrations directory with `n` small migrations, each inserting one row into `hits`.
@@ -286,7 +286,7 @@ fn a_failing_migration_is_rolled_back_and_earlier_ones_stay() {
     assert_eq!(v["failure"]["version"], 3);
     assert_eq!(v["failure"]["sqlstate"], "42P01");
     // The lock was released on the failure path: a lock-free session can take it at once.
-    let key = envsync::migrate::db::lock_key("m_fail");
+    let key = envsync::migrate::lock::lock_key("m_fail");
     let free = pg.scalar(
         "m_fail",
         &format!("SELECT pg_try_advisory_lock({key})::text"),
@@ -337,7 +337,7 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
 fn a_held_lock_is_waited_for_and_named() {
     let pg = cluster();
     let url = pg.granted("m_lock");
-    let key = envsync::migrate::db::lock_key("m_lock");
+    let key = envsync::migrate::lock::lock_key("m_lock");
     let admin = pg.url("postgres", crate::pg::SUPERUSER_PASSWORD, "m_lock");
     let m = migrations(2);
     block_on(async {
@@ -562,29 +562,14 @@ fn envsync_and_sqlx_agree_on_the_ledger() {
 
 #[test]
 fn the_docker_route_builds_a_throwaway_container_command() {
-    let bin = tempfile::tempdir().unwrap();
-    let record = bin.path().join("args");
-    let stub = bin.path().join("docker");
-    fs::write(
-        &stub,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\nprintf '%s' \"$ENVSYNC_DATABASE_URL\" > {}.url\nexit 0\n",
-            record.display(),
-            record.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+    let stub = Stub::new(
+        "docker",
+        "printf '%s' \"$ENVSYNC_DATABASE_URL\" > \"$(dirname \"$0\")/url\"; exit 0",
+    );
     let m = migrations(1);
     let mut c = envsync(m.path());
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
-    );
     let r = run(c
-        .env("PATH", path)
+        .env("PATH", stub.path_var())
         .args(["migrate", "-c", "stage", "--via", "docker", "--dir"])
         .arg(m.path())
         .args([
@@ -592,8 +577,9 @@ fn the_docker_route_builds_a_throwaway_container_command() {
             "postgresql://app:S3cret%40@db:5432/gprod_stage",
         ]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let args = fs::read_to_string(&record).unwrap();
-    let args: Vec<&str> = args.lines().collect();
+    let calls = stub.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let args: Vec<&str> = calls[0].iter().map(String::as_str).collect();
     let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
     assert_eq!(args[0], "run");
     assert!(has(["--network", "gp-network-stage"]), "{args:?}");
@@ -617,7 +603,7 @@ fn the_docker_route_builds_a_throwaway_container_command() {
         !args.iter().any(|a| a.contains("S3cret")),
         "password on the command line: {args:?}"
     );
-    let url = fs::read_to_string(bin.path().join("args.url")).unwrap();
+    let url = fs::read_to_string(stub.dir.path().join("url")).unwrap();
     assert_eq!(url, "postgresql://app:S3cret%40@db:5432/gprod_stage");
     assert!(
         r.stdout.contains("route: docker (network gp-network-stage"),
@@ -656,33 +642,55 @@ fn no_transaction_migrations_and_execution_times_are_recorded_like_sqlx() {
     assert_eq!(count("m_notx", "SELECT count(*) FROM hits"), 2);
 }
 
-/// `--wait`: the database appears (here: a TCP forwarder to the test cluster starts listening)
-/// a second after envsync starts; envsync keeps retrying and then migrates.
-#[test]
-fn wait_retries_until_the_database_answers() {
+/// A forwarder to the test cluster on a port of its own, held from the start (nothing else can
+/// take it): the first `starting` connections are answered the way a starting PostgreSQL
+/// answers (FATAL, SQLSTATE 57P03 "the database system is starting up"), the rest forwarded.
+fn starting_forwarder(upstream: u16, starting: usize) -> u16 {
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    let pg = cluster();
-    pg.owned("m_wait"); // reached below through a forwarder on another port
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("postgresql://m_wait_app:pw@127.0.0.1:{port}/m_wait");
-    let m = migrations(2);
-    let child = envsync(m.path())
-        .args(["migrate", "--wait", "30", "--via", "direct", "--dir"])
-        .arg(m.path())
-        .args(["--database-url", &url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1200));
-    let upstream = pg.port;
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    fn read_message(c: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        c.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+        c.read_exact(&mut body).ok()?;
+        Some(body)
+    }
+    fn starting_up(mut c: TcpStream) {
+        let Some(first) = read_message(&mut c) else {
+            return;
+        };
+        // SSLRequest: decline TLS; the startup message follows.
+        if first.starts_with(&80877103u32.to_be_bytes()) {
+            let _ = c.write_all(b"N");
+            if read_message(&mut c).is_none() {
+                return;
+            }
+        }
+        let mut fields = Vec::new();
+        for (tag, text) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "57P03"),
+            (b'M', "the database system is starting up"),
+        ] {
+            fields.push(tag);
+            fields.extend_from_slice(text.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut msg = vec![b'E'];
+        msg.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+        msg.extend_from_slice(&fields);
+        let _ = c.write_all(&msg);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
+        for (n, client) in listener.incoming().flatten().enumerate() {
+            if n < starting {
+                starting_up(client);
+                continue;
+            }
             let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
             let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut c, mut s) = (client, server);
@@ -690,16 +698,35 @@ fn wait_retries_until_the_database_answers() {
             std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
         }
     });
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    port
+}
+
+/// `--wait`: while the database is starting, envsync keeps retrying and then migrates; without
+/// `--wait` the same answer ends the run with exit 2.
+#[test]
+fn wait_retries_until_the_database_answers() {
+    let pg = cluster();
+    pg.owned("m_wait"); // reached below through the forwarders
+    let m = migrations(2);
+    let migrate = |port: u16, wait: &[&str]| {
+        let url = format!("postgresql://m_wait_app:pw@127.0.0.1:{port}/m_wait");
+        run(envsync(m.path())
+            .arg("migrate")
+            .args(wait)
+            .args(["--via", "direct", "--dir"])
+            .arg(m.path())
+            .args(["--database-url", &url]))
+    };
+    let once = migrate(starting_forwarder(pg.port, 1), &[]);
+    assert_eq!(once.code, 2, "{}{}", once.stdout, once.stderr);
+    assert!(once.stderr.contains("57P03"), "{}", once.stderr);
+    let out = migrate(starting_forwarder(pg.port, 2), &["--wait", "30"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("waiting for the database at 127.0.0.1:"),
-        "{stdout}"
+        out.stdout
+            .contains("waiting for the database at 127.0.0.1:"),
+        "{}",
+        out.stdout
     );
     assert_eq!(count("m_wait", "SELECT count(*) FROM hits"), 1);
 }

@@ -92,7 +92,7 @@ proptest! {
     #[test]
     fn quoted_values_read_back_exactly_in_a_real_file(value in nasty_value(), (crlf, final_nl, bom) in context()) {
         use envsync::dialect::Dialect;
-        use envsync::quote::token_for;
+        use envsync::fix::quote::token_for;
         for d in Dialect::ALL {
             let Ok(token) = token_for(d, &value, None) else {
                 // Only node dotenv, which has no escapes, may have to give up: on a carriage

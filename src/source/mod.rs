@@ -1,14 +1,21 @@
-//! Sources: where a repo's files are read from. All git access in envsync goes through here.
+//! Sources: where a repo's files are read from. All git access in envsync goes through this
+//! module (libgit2 here and in [`checkout`], the `git` program for remote fetches in [`remote`]).
 //!
 //! A source is a working tree (symlinks followed), a commit of a local repository
 //! (`--backend-rev`), the index (`--staged`: tracked files from the index, untracked or ignored
 //! ones from the working tree), or a remote (`git+file://`, `git+https://`, `git+ssh://`) fetched
 //! into a bare cache repository. Reading never changes a working tree or an index.
 
+pub mod checkout;
+pub mod remote;
+
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Repository};
+
+pub use checkout::{Checkout, StagedChange};
+use remote::{fetch_into_cache, Transport};
 
 /// How a source is named on the command line or in `envsync.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +78,10 @@ pub enum SourceError {
     },
     #[error("{file} in {repo} is a symlink loop or points outside the repository")]
     BadLink { repo: String, file: String },
+    #[error("not inside a git repository ({0}); run `envsync hook install` from your repo")]
+    NoRepo(String),
+    #[error("git: {0}")]
+    Git(String),
 }
 
 /// An opened source.
@@ -168,10 +179,18 @@ impl Source {
         }
     }
 
-    /// The repository and the index this source reads, when it reads the index (`--staged`).
-    pub fn staged(&self) -> Option<(&Repository, &git2::Index)> {
+    /// What a commit would change (HEAD to the index), when this source reads the index of
+    /// the repository whose git directory is `git_dir`; `None` otherwise. Only paths `wanted`
+    /// accepts have their content read.
+    pub fn staged_changes(
+        &self,
+        git_dir: &Path,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Option<Result<Vec<StagedChange>, SourceError>> {
         match self {
-            Source::Index { repo, index, .. } => Some((repo, index)),
+            Source::Index { repo, index, .. } if repo.path() == git_dir => {
+                Some(checkout::staged_changes(repo, index, wanted))
+            }
             _ => None,
         }
     }
@@ -222,15 +241,6 @@ impl Source {
                     None => read_fs(root, rel, &self.to_string()),
                 }
             }
-        }
-    }
-
-    /// Is `rel` tracked in the index (for `--staged`) or present in the tree?
-    pub fn is_tracked(&self, rel: &str) -> bool {
-        match self {
-            Source::Index { index, .. } => index.get_path(Path::new(rel), 0).is_some(),
-            Source::Tree { .. } => matches!(self.read(rel), Ok(Some(_))),
-            Source::WorkTree { .. } => false,
         }
     }
 
@@ -309,103 +319,6 @@ fn resolve_tree(repo: &Repository, rev: &str, label: &str) -> Result<git2::Oid, 
             message: e.message().to_string(),
         })?;
     Ok(obj.id())
-}
-
-/// The cache directory: `$ENVSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/envsync`, else
-/// `~/.cache/envsync`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("ENVSYNC_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("envsync");
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache"))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("envsync")
-}
-
-/// How a remote is fetched into the cache. Reading is always libgit2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// libgit2's own transport: local `file://` repositories need no TLS or SSH.
-    Libgit2,
-    /// The `git` program (like cargo's `net.git-fetch-with-cli`): https and ssh with the user's
-    /// own credential helpers, `~/.ssh/config` and proxies, and no TLS library linked into
-    /// envsync, which keeps every run (the pre-commit hook included) free of OpenSSL's start-up.
-    GitCli,
-}
-
-impl Transport {
-    /// `file://` goes through libgit2, everything else through `git`;
-    /// `ENVSYNC_GIT_FETCH=cli` sends every URL through `git` (behind a proxy, say).
-    pub fn for_url(url: &str) -> Transport {
-        let force_cli = std::env::var_os("ENVSYNC_GIT_FETCH").is_some_and(|v| v == "cli");
-        if url.starts_with("file://") && !force_cli {
-            Transport::Libgit2
-        } else {
-            Transport::GitCli
-        }
-    }
-}
-
-/// The refspecs a cache repository mirrors: branches, tags and the remote's HEAD.
-const REFSPECS: [&str; 3] = [
-    "+refs/heads/*:refs/heads/*",
-    "+refs/tags/*:refs/tags/*",
-    "+HEAD:refs/envsync/HEAD",
-];
-
-/// Fetch `url` into its bare cache repository (created on first use) and open it.
-pub fn fetch_into_cache(url: &str, transport: Transport) -> Result<Repository, SourceError> {
-    use sha2::{Digest, Sha256};
-    let fail = |message: String| SourceError::Fetch {
-        url: url.to_string(),
-        message,
-    };
-    let digest = Sha256::digest(url.as_bytes());
-    let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let dir = cache_dir().join("git").join(name);
-    let repo = match Repository::open_bare(&dir) {
-        Ok(r) => r,
-        Err(_) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| fail(format!("cannot create cache {}: {e}", dir.display())))?;
-            Repository::init_bare(&dir).map_err(|e| fail(e.message().to_string()))?
-        }
-    };
-    match transport {
-        Transport::Libgit2 => {
-            let mut remote = repo
-                .remote_anonymous(url)
-                .map_err(|e| fail(e.message().to_string()))?;
-            remote
-                .fetch(&REFSPECS, None, None)
-                .map_err(|e| fail(e.message().to_string()))?;
-        }
-        Transport::GitCli => {
-            let out = std::process::Command::new("git")
-                .arg("--git-dir")
-                .arg(&dir)
-                .args(["fetch", "--quiet", "--no-write-fetch-head", "--", url])
-                .args(REFSPECS)
-                .env("GIT_TERMINAL_PROMPT", "0")
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|e| {
-                    fail(format!(
-                        "cannot run `git` ({e}); https and ssh sources are fetched with the git \
-                         program, install it or use a git+file:// source"
-                    ))
-                })?;
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
-                return Err(fail(format!("git fetch failed: {}", err.trim())));
-            }
-        }
-    }
-    Ok(repo)
 }
 
 #[cfg(test)]

@@ -1,0 +1,176 @@
+//! One function per command: settings in, the domain call, a renderer out, an exit status back.
+//! The binary only parses arguments, calls [`run`] and maps its result to an exit code.
+
+use std::io::{self, Write};
+
+use crate::cli::{
+    CheckArgs, Cli, Command, FixArgs, Format, HookAction, MigrateAction, MigrateArgs, ShowArgs,
+};
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::render;
+use crate::settings::Settings;
+use crate::workspace::{OpenOptions, Workspace};
+
+/// Run a parsed command line, printing to stdout (progress of `migrate --format json` to
+/// stderr). Errors are returned for the caller to print.
+pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", &e))?;
+    let settings = Settings::from_args(&cli.global, &cwd)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let color = render::use_color(settings.color);
+    match cli.command {
+        Command::Check(args) => check(args, &settings, color, &mut out),
+        Command::Fix(args) => fix(args, &settings, color, &mut out),
+        Command::Migrate(args) => migrate(*args, &settings, &mut out),
+        Command::Show(args) => show(args, &settings, &mut out),
+        Command::Init => {
+            let path = crate::init(&cwd)?;
+            if !settings.quiet {
+                writeln!(out, "wrote {}", path.display())?;
+            }
+            Ok(ExitStatus::Clean)
+        }
+        Command::Hook { action } => hook(action, &settings, color, &mut out),
+    }
+}
+
+fn check(
+    args: CheckArgs,
+    s: &Settings,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Error> {
+    let opts = OpenOptions {
+        staged: args.staged.then(|| s.current_repo()),
+        rev: None,
+    };
+    let ws = Workspace::open(s, &opts)?;
+    let mask = ws.rules.mask(args.show_values);
+    let report = crate::check::check(&ws, &mask, &args.contours)?;
+    match args.format {
+        Format::Json => render::json(&report, out)?,
+        Format::Text => render::check::text(&report, color, s.quiet, out)?,
+    }
+    Ok(ExitStatus::from_findings(report.has_errors()))
+}
+
+fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let opts = crate::fix::FixOptions {
+        contour: args.contour.trim().to_string(),
+        dry_run: args.dry_run,
+        prefer: args.prefer,
+        generate_secrets: args.generate_secrets,
+        backup: !args.no_backup,
+        show_values: args.show_values,
+    };
+    let outcome = crate::fix::fix(s, &opts)?;
+    match args.format {
+        Format::Json => render::json(&outcome, out)?,
+        Format::Text => render::fix::text(&outcome, color, s.quiet, out)?,
+    }
+    // A dry run answers "would fix change anything?"; a real run "is anything left?".
+    Ok(ExitStatus::from_findings(if outcome.dry_run {
+        outcome.changed()
+    } else {
+        outcome.remaining.has_errors()
+    }))
+}
+
+fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let bytes = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, &e))?;
+    let dialect = crate::show::dialect_for(&args.file, args.dialect, s);
+    let shown = crate::show::show(
+        &bytes,
+        dialect,
+        &crate::mask::Mask::everything(args.show_values),
+    );
+    match args.format {
+        Format::Json => render::json(&shown, out)?,
+        Format::Text => render::show::text(&shown, &args.file, out)?,
+    }
+    Ok(ExitStatus::from_findings(shown.error.is_some()))
+}
+
+fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    use crate::migrate::{Action, MigrateOptions};
+    let (action, f) = match args.action {
+        None => (Action::Run, args.run),
+        Some(MigrateAction::Run(f)) => (Action::Run, f),
+        Some(MigrateAction::Status(f)) => (Action::Status, f),
+        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f),
+    };
+    let json = f.format == Format::Json;
+    // `--via docker` hands these to the envsync in the container.
+    let mut passthrough = Vec::new();
+    if f.dry_run {
+        passthrough.push("--dry-run".to_string());
+    }
+    if let Some(w) = f.wait {
+        passthrough.extend(["--wait".to_string(), w.to_string()]);
+    }
+    passthrough.extend(["--lock-timeout".to_string(), f.lock_timeout.to_string()]);
+    if json {
+        passthrough.extend(["--format".to_string(), "json".to_string()]);
+    }
+    let opts = MigrateOptions {
+        action,
+        contour: f.contour,
+        dir: f.dir,
+        database_url: f.database_url,
+        via: f.via,
+        dry_run: f.dry_run,
+        wait: f.wait,
+        lock_timeout: f.lock_timeout,
+        docker_image: f.docker_image,
+        docker_binary: f.docker_binary,
+        passthrough,
+    };
+    // Progress is printed as it happens; the first write error ends the output, not the run.
+    let mut broken = None;
+    let report = crate::migrate::migrate(s, &opts, &mut |n| {
+        if broken.is_none() {
+            broken = render::migrate::note(&n, s.quiet, json, out).err();
+        }
+    })?;
+    if let Some(e) = broken {
+        return Err(e.into());
+    }
+    if report.docker_exit.is_none() {
+        if json {
+            render::json(&report, out)?;
+        } else {
+            render::migrate::text(&report, s.quiet, out)?;
+        }
+    }
+    Ok(report.status())
+}
+
+fn hook(
+    action: HookAction,
+    s: &Settings,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Error> {
+    match action {
+        HookAction::Install { force } => {
+            let binary = std::env::current_exe()
+                .and_then(std::fs::canonicalize)
+                .map_err(|e| Error::io("envsync", &e))?;
+            let done = crate::hook::install(&s.cwd, &binary, force)?;
+            render::hook::installed(&done, out)?;
+            Ok(ExitStatus::Clean)
+        }
+        HookAction::Uninstall => {
+            let removed = crate::hook::uninstall(&s.cwd)?;
+            render::hook::uninstalled(removed.as_deref(), out)?;
+            Ok(ExitStatus::Clean)
+        }
+        HookAction::Run => {
+            let report = crate::hook::run(s)?;
+            render::hook::run(&report, color, s.quiet, out)?;
+            Ok(ExitStatus::from_findings(report.has_errors()))
+        }
+    }
+}

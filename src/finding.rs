@@ -1,0 +1,161 @@
+//! What checking produces: rule codes, severities, findings with their locations, and the
+//! report that orders and counts them. A leaf module next to [`crate::model`]: rules create
+//! findings, renderers print them, and neither needs the other.
+
+use serde::Serialize;
+
+use crate::model::Repo;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// Where a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    pub repo: Repo,
+    pub file: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}:{}", self.repo, self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: RuleCode,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contour: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub message: String,
+    pub locations: Vec<Location>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// The result of `check` (and of the hook).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    /// The contours that were checked.
+    #[serde(skip)]
+    pub contours: Vec<String>,
+}
+
+impl Report {
+    pub fn new(mut findings: Vec<Finding>, contours: Vec<String>) -> Report {
+        // Contours in the order they were checked, errors first, then by place.
+        let rank = |c: &Option<String>| {
+            c.as_ref()
+                .and_then(|c| contours.iter().position(|x| x == c))
+                .unwrap_or(usize::MAX)
+        };
+        findings.sort_by(|a, b| {
+            (rank(&a.contour), b.severity, &a.locations, a.code.name()).cmp(&(
+                rank(&b.contour),
+                a.severity,
+                &b.locations,
+                b.code.name(),
+            ))
+        });
+        findings.dedup();
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        Report {
+            version: 1,
+            summary: Summary {
+                errors,
+                warnings: findings.len() - errors,
+            },
+            findings,
+            contours,
+        }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.summary.errors > 0
+    }
+}
+
+macro_rules! rule_codes {
+    ($($variant:ident => $name:literal, $default:ident, $doc:literal;)*) => {
+        /// Stable rule codes. Each has a page in `docs/rules/<code>.md`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RuleCode { $(#[doc = $doc] $variant,)* }
+
+        impl RuleCode {
+            pub const ALL: &'static [RuleCode] = &[$(RuleCode::$variant,)*];
+            pub fn name(self) -> &'static str {
+                match self { $(RuleCode::$variant => $name,)* }
+            }
+            pub fn default_severity(self) -> Severity {
+                match self { $(RuleCode::$variant => Severity::$default,)* }
+            }
+            pub fn summary(self) -> &'static str {
+                match self { $(RuleCode::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+rule_codes! {
+    MissingKey => "missing-key", Error, "a required variable is absent or empty";
+    ValueMismatch => "value-mismatch", Error, "a shared variable decodes to different values in the two repos";
+    DatabaseUrl => "database-url", Error, "backend DATABASE_URL is unparsable or disagrees with infra's POSTGRES_* and the compose host";
+    PortMismatch => "port-mismatch", Error, "PORT differs from the contour's API port";
+    WeakSecret => "weak-secret", Error, "a secret is too short or a placeholder";
+    ReusedSecret => "reused-secret", Error, "prod shares a secret with another contour";
+    DuplicateKey => "duplicate-key", Error, "a variable is assigned twice in one file";
+    DialectDivergence => "dialect-divergence", Warning, "a shared value would decode differently under the other repo's dialect";
+    Syntax => "syntax", Error, "a line no consumer can read";
+    ForeignContourKey => "foreign-contour-key", Warning, "a key prefixed with another contour's name (the app's loader falls back to it)";
+    StagedSecretFile => "staged-secret-file", Error, "a secret-bearing env file is staged for commit (hook)";
+    SecretInExample => "secret-in-example", Error, "an example or template file holds a real-looking secret (hook)";
+}
+
+impl std::str::FromStr for RuleCode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RuleCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let all: Vec<_> = RuleCode::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown rule `{s}`; known rules: {}", all.join(", "))
+            })
+    }
+}
+
+impl Serialize for RuleCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}

@@ -1,0 +1,202 @@
+//! Planning: the value each key should have in each repo of the contour.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::dialect::Dialect;
+use crate::model::{Contour, Repo};
+use crate::rules::{has_reference, parse_database_url, ContourFiles, LoadedFile, Rules};
+
+use super::{FixOptions, Want};
+
+/// RFC 3986 userinfo: everything but the unreserved characters is percent-encoded, so any
+/// password (`@ : / # ? % $ =` included) round-trips through every URL parser.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn is_reused(
+    key: &str,
+    value: &str,
+    contour: &Contour,
+    all: &[ContourFiles<'_>],
+    rules: &Rules,
+) -> bool {
+    rules.must_be_unique(key, contour)
+        && all
+            .iter()
+            .filter(|c| c.contour.name != contour.name)
+            .flat_map(|c| [c.backend.as_ref(), c.infra.as_ref()])
+            .flatten()
+            .any(|f| f.value(key) == Some(value))
+}
+
+/// Decide every intended value.
+pub(super) fn plan(
+    rules: &Rules,
+    contour: &Contour,
+    b: &LoadedFile,
+    i: &LoadedFile,
+    all: &[ContourFiles<'_>],
+    opts: &FixOptions,
+) -> Vec<Want> {
+    let side = |r: Repo| if r == Repo::Backend { b } else { i };
+    let present = |r: Repo, k: &str| side(r).value(k).filter(|v| !v.is_empty());
+    let mut keys: Vec<String> = rules.shared.clone();
+    for k in rules.owners.keys() {
+        if !keys.contains(k) && b.value(k).is_some() && i.value(k).is_some() {
+            keys.push(k.clone());
+        }
+    }
+    let mut wants = Vec::new();
+    let mut intended: BTreeMap<String, String> = BTreeMap::new();
+    for key in &keys {
+        let shared = rules.shared.contains(key);
+        let owner = opts.prefer.filter(|_| shared).or_else(|| rules.owner(key));
+        let (value, why) = if *key == rules.port_key {
+            (
+                Some(contour.api_port.to_string()),
+                format!("the {} contour's API port", contour.name),
+            )
+        } else {
+            let from_owner = owner.and_then(|o| present(o, key).map(|v| (v, o)));
+            let from_any = from_owner.or_else(|| {
+                // No owner, or the owner lacks it: only an unambiguous value can be copied.
+                match (present(Repo::Backend, key), present(Repo::Infra, key)) {
+                    (Some(x), Some(y)) if x != y => None,
+                    (Some(x), _) => Some((x, Repo::Backend)),
+                    (None, Some(y)) => Some((y, Repo::Infra)),
+                    (None, None) => None,
+                }
+            });
+            let stale = match from_any {
+                None => true,
+                Some((v, _)) => {
+                    rules.weakness(key, v).is_some() || is_reused(key, v, contour, all, rules)
+                }
+            };
+            if opts.generate_secrets && rules.is_secret(key) && stale {
+                (
+                    Some(crate::secret::generate()),
+                    "a new secret (--generate-secrets)".to_string(),
+                )
+            } else {
+                match from_any {
+                    Some((v, from)) => (Some(v.to_string()), format!("copied from {from}")),
+                    None => (None, String::new()),
+                }
+            }
+        };
+        let Some(value) = value else { continue };
+        intended.insert(key.clone(), value.clone());
+        for repo in Repo::BOTH {
+            let current = side(repo).value(key);
+            let wanted_here = current.is_some() || shared || rules.is_required(repo, key);
+            if wanted_here && current != Some(value.as_str()) {
+                wants.push(Want {
+                    repo,
+                    key: key.clone(),
+                    value: value.clone(),
+                    why: why.clone(),
+                });
+            }
+        }
+    }
+    if let Some(w) = database_url(rules, b, i, &intended) {
+        wants.push(w);
+    }
+    wants
+}
+
+/// `DATABASE_URL` for the backend, when the current one is missing, unparsable, holds an
+/// unexpanded reference, or disagrees with infra (after the fix).
+fn database_url(
+    rules: &Rules,
+    b: &LoadedFile,
+    i: &LoadedFile,
+    intended: &BTreeMap<String, String>,
+) -> Option<Want> {
+    let r = &rules.database_url;
+    let infra = |k: &str| {
+        intended
+            .get(k)
+            .map(String::as_str)
+            .or_else(|| i.value(k))
+            .filter(|v| !v.is_empty())
+    };
+    let user = infra(&r.user_key).unwrap_or(&r.default_user).to_string();
+    let password = infra(&r.password_key)?.to_string();
+    let current = b.value(&r.key).filter(|v| !v.is_empty());
+    let parsed = current
+        .filter(|v| !(b.dialect == Dialect::NodeDotenv && has_reference(v)))
+        .and_then(|v| parse_database_url(v).ok());
+    let database = infra(&r.database_key)
+        .map(str::to_string)
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .map(|p| p.database.clone())
+                .filter(|d| !d.is_empty())
+        })
+        .unwrap_or_else(|| user.clone());
+    if let Some(p) = &parsed {
+        let ok = p.host == r.host
+            && p.port.unwrap_or(5432) == r.port
+            && p.user == user
+            && p.password == password
+            && p.database == database;
+        if ok {
+            return None;
+        }
+    }
+    if b.value(&r.key).is_none() && !rules.is_required(Repo::Backend, &r.key) {
+        return None;
+    }
+    let scheme = parsed
+        .as_ref()
+        .map_or("postgresql", |p| p.scheme.as_str())
+        .to_string();
+    let query = current
+        .and_then(|v| url::Url::parse(v).ok())
+        .and_then(|u| u.query().map(str::to_string))
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let value = format!(
+        "{scheme}://{}:{}@{}:{}/{}{query}",
+        utf8_percent_encode(&user, USERINFO),
+        utf8_percent_encode(&password, USERINFO),
+        r.host,
+        r.port,
+        utf8_percent_encode(&database, USERINFO),
+    );
+    Some(Want {
+        repo: Repo::Backend,
+        key: r.key.clone(),
+        value,
+        why: format!(
+            "rebuilt from infra {}/{}/{}",
+            r.user_key, r.password_key, r.database_key
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_encoding_round_trips_url_special_characters() {
+        for pw in ["p@ss:w/rd#?%$=", "prd-Qz7#Lm2@Vx9!Kw4", "ü ñ+&;", "plain"] {
+            let url = format!(
+                "postgresql://u:{}@db:5432/x",
+                utf8_percent_encode(pw, USERINFO)
+            );
+            let parts = parse_database_url(&url).unwrap();
+            assert_eq!(parts.password, pw);
+            assert_eq!(parts.host, "db");
+        }
+    }
+}

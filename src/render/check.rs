@@ -1,0 +1,70 @@
+//! `check`'s report (and the hook's, and what `fix` leaves): one line per finding, then a
+//! summary line; or the report as JSON.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use crate::finding::{Report, Severity};
+
+use super::plural;
+
+/// `severity[code] contour: message (locations)`, then a summary line.
+pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> io::Result<()> {
+    for f in &report.findings {
+        if quiet && f.severity == Severity::Warning {
+            continue;
+        }
+        let head = format!("{}[{}]", f.severity.name(), f.code.name());
+        let head = match (color, f.severity) {
+            (false, _) => head,
+            (true, Severity::Error) => head.red().bold().to_string(),
+            (true, Severity::Warning) => head.yellow().bold().to_string(),
+        };
+        let contour = f
+            .contour
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        write!(out, "{head}{contour}: {}", f.message)?;
+        if !f.locations.is_empty() {
+            let locs: Vec<String> = f.locations.iter().map(ToString::to_string).collect();
+            let locs = locs.join(", ");
+            if color {
+                write!(out, " ({})", locs.dimmed())?;
+            } else {
+                write!(out, " ({locs})")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    let s = &report.summary;
+    let checked = if report.contours.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} checked: {})",
+            plural(report.contours.len(), "contour"),
+            report.contours.join(", ")
+        )
+    };
+    let line = if s.errors == 0 && s.warnings == 0 {
+        format!("no drift{checked}")
+    } else {
+        format!(
+            "{}, {}{checked}",
+            plural(s.errors, "error"),
+            plural(s.warnings, "warning")
+        )
+    };
+    if color {
+        let line = if s.errors > 0 {
+            line.red().to_string()
+        } else {
+            line.green().to_string()
+        };
+        writeln!(out, "{line}")
+    } else {
+        writeln!(out, "{line}")
+    }
+}

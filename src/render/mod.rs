@@ -1,0 +1,39 @@
+//! Every renderer: text and JSON for each command, written to a stream whose colour is decided
+//! once ([`use_color`]). Values reach this module already masked by [`crate::mask`].
+
+pub mod check;
+pub mod fix;
+pub mod hook;
+pub mod migrate;
+pub mod show;
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Colour stdout? `--color always|never` decide; `auto` follows the environment the way
+/// clap does (`CLICOLOR_FORCE`, `NO_COLOR`, `TERM=dumb`, then whether stdout is a terminal).
+pub fn use_color(choice: clap::ColorChoice) -> bool {
+    match choice {
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+        clap::ColorChoice::Auto => {
+            anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+        }
+    }
+}
+
+/// Any report as pretty JSON and a final newline.
+pub fn json<T: Serialize>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// `1 file`, `2 files`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

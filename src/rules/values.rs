@@ -1,0 +1,119 @@
+//! `value-mismatch`, `port-mismatch` and `dialect-divergence`: what the consumers receive.
+
+use crate::finding::RuleCode;
+use crate::mask::sanitize;
+
+use super::eval::{LoadedFile, Sink};
+use super::Rules;
+
+pub(super) fn mismatch(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &LoadedFile) {
+    for key in &rules.shared {
+        let (Some(bv), Some(iv)) = (b.value(key), i.value(key)) else {
+            continue;
+        };
+        if bv.is_empty() || iv.is_empty() || bv == iv {
+            continue;
+        }
+        let show = |v: &str| sink.show(key, v);
+        let owner = rules
+            .owner(key)
+            .map(|o| format!("; {o} owns it (`envsync fix` copies it)"))
+            .unwrap_or_default();
+        sink.push(
+            RuleCode::ValueMismatch,
+            Some(key),
+            format!(
+                "{key} differs: backend ({}) {} vs infra ({}) {}{owner}",
+                b.dialect,
+                show(bv),
+                i.dialect,
+                show(iv)
+            ),
+            vec![b.loc_of(key), i.loc_of(key)],
+        );
+    }
+}
+
+pub(super) fn port(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
+    let key = &rules.port_key;
+    let Some(v) = f.value(key) else { return };
+    if v.is_empty() || v == sink.contour.api_port.to_string() {
+        return;
+    }
+    sink.push(
+        RuleCode::PortMismatch,
+        Some(key),
+        format!(
+            "{key} in {} {} is `{}`, but the {} contour's API port is {}",
+            f.repo,
+            f.file,
+            sanitize(v),
+            sink.contour.name,
+            sink.contour.api_port
+        ),
+        vec![f.loc_of(key)],
+    );
+}
+
+pub(super) fn divergence(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
+    if f.dialect == f.other_dialect {
+        return;
+    }
+    let mut keys: Vec<&String> = rules.shared.iter().collect();
+    keys.push(&rules.database_url.key);
+    for key in keys {
+        let (Some(own), Some(other)) = (f.own.get(key), f.other.get(key)) else {
+            continue;
+        };
+        // DATABASE_URL with a ${VAR} under node is reported by database-url.
+        if own.value == other.value || (own.value.contains("${") && *key == rules.database_url.key)
+        {
+            continue;
+        }
+        let show = |v: &str| sink.show(key, v);
+        sink.push(
+            RuleCode::DialectDivergence,
+            Some(key),
+            format!(
+                "{key} in {} {} reads as {} under {} but {} under {}; quote it (single quotes) so both consumers agree",
+                f.repo, f.file, show(&own.value), f.dialect, show(&other.value), f.other_dialect
+            ),
+            vec![f.loc(own.line)],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+
+    #[test]
+    fn table() {
+        assert_table(vec![
+            (
+                good_backend(3200).replace(PW, "other-password-9"),
+                good_infra(3200),
+                "prod",
+                vec![("database-url", E), ("value-mismatch", E)],
+            ),
+            (
+                good_backend(3007),
+                good_infra(3007),
+                "prod",
+                vec![("port-mismatch", E), ("port-mismatch", E)],
+            ),
+            (
+                good_backend(3200).replace(PW, "ab#cd$ef-long-pw"),
+                good_infra(3200).replace(PW, "'ab#cd$ef-long-pw'"),
+                "prod",
+                vec![
+                    ("database-url", E),
+                    ("dialect-divergence", W),
+                    ("dialect-divergence", W),
+                    ("value-mismatch", E),
+                ],
+            ),
+            (good_backend(3100), good_infra(3100), "stage", vec![]),
+        ]);
+    }
+}

@@ -1,0 +1,219 @@
+//! The workspace: config, rules and the two opened sources, and each contour's env files found
+//! and decoded under both dialects. `check`, `fix` and the hook start here.
+
+use crate::config::{Config, ConfigError};
+use crate::model::{Contour, PerRepo, Repo};
+use crate::rules::{ContourFiles, LoadedFile, Rules, RulesError};
+use crate::settings::Settings;
+use crate::source::{Source, SourceError, SourceSpec};
+
+/// Why a workspace cannot be opened or a contour's files cannot be found.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("contour {contour}: no env file in {repo} ({source_name}); looked for {}. Create one, or set [repos.{repo}] env = [...] in envsync.toml", candidates.join(", "))]
+    MissingEnvFile {
+        contour: String,
+        repo: Repo,
+        source_name: String,
+        candidates: Vec<String>,
+    },
+    #[error("no env files found for any contour; looked in backend {backend} and infra {infra} for {}. Pass --backend/--infra, or run `envsync init`", candidates.join(", "))]
+    NoEnvFiles {
+        backend: String,
+        infra: String,
+        candidates: Vec<String>,
+    },
+}
+
+/// How to open the two sources, beyond what the settings say.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Read this repo's tracked files from the git index (`check --staged`, the hook).
+    pub staged: Option<Repo>,
+    /// Read this repo at a revision instead of its working tree (`[hook] other_rev`).
+    pub rev: Option<(Repo, String)>,
+}
+
+/// The first of `repo`'s candidate files for `contour` that exists in `source`.
+pub fn find_env(
+    config: &Config,
+    repo: Repo,
+    source: &Source,
+    contour: &Contour,
+) -> Result<Option<Found>, crate::source::SourceError> {
+    for (file, specific) in config.repo(repo).candidates(contour) {
+        if let Some(bytes) = source.read(&file)? {
+            return Ok(Some(Found {
+                file,
+                bytes,
+                specific,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Everything a command needs to read both repos.
+#[derive(Debug)]
+pub struct Workspace {
+    pub config: Config,
+    pub rules: Rules,
+    pub sources: PerRepo<Source>,
+}
+
+/// Where a contour's file was found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub file: String,
+    pub bytes: Vec<u8>,
+    /// Found through a `{contour}` candidate (not a shared fallback like `.env`).
+    pub specific: bool,
+}
+
+impl Workspace {
+    pub fn open(settings: &Settings, opts: &OpenOptions) -> Result<Workspace, WorkspaceError> {
+        let config = settings.config.clone();
+        let rules = config.load_rules()?;
+        let sources = PerRepo::try_from_fn(|repo| {
+            let mut spec = settings.sources.get(repo).clone();
+            if let (Some((r, rev)), SourceSpec::Path { rev: at, .. }) = (&opts.rev, &mut spec) {
+                if *r == repo {
+                    *at = Some(rev.clone());
+                }
+            }
+            Source::open(&spec, repo.name(), opts.staged == Some(repo))
+        })?;
+        Ok(Workspace {
+            config,
+            rules,
+            sources,
+        })
+    }
+
+    pub fn source(&self, repo: Repo) -> &Source {
+        self.sources.get(repo)
+    }
+
+    /// The first candidate that exists for `contour` in `repo`.
+    pub fn find(&self, repo: Repo, contour: &Contour) -> Result<Option<Found>, WorkspaceError> {
+        Ok(find_env(&self.config, repo, self.source(repo), contour)?)
+    }
+
+    pub fn load(&self, repo: Repo, found: &Found) -> LoadedFile {
+        LoadedFile::load(
+            repo,
+            found.file.clone(),
+            &found.bytes,
+            self.config.repo(repo).dialect,
+            self.config.repo(repo.other()).dialect,
+        )
+    }
+
+    fn missing(&self, repo: Repo, contour: &Contour) -> WorkspaceError {
+        WorkspaceError::MissingEnvFile {
+            contour: contour.name.clone(),
+            repo,
+            source_name: self.source(repo).to_string(),
+            candidates: self
+                .config
+                .repo(repo)
+                .candidates(contour)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect(),
+        }
+    }
+
+    /// Resolve `--contour` names (empty: every contour with a contour-specific file in either
+    /// repo) and load both repos' files for all contours.
+    pub fn select(&self, names: &[String]) -> Result<Selection<'_>, WorkspaceError> {
+        let mut all = Vec::new();
+        for contour in &self.config.contours {
+            let b = self.find(Repo::Backend, contour)?;
+            let i = self.find(Repo::Infra, contour)?;
+            all.push((contour, b, i));
+        }
+        let selected: Vec<&Contour> = if names.is_empty() {
+            let present: Vec<&Contour> = all
+                .iter()
+                .filter(|(_, b, i)| {
+                    b.as_ref().is_some_and(|f| f.specific) || i.as_ref().is_some_and(|f| f.specific)
+                })
+                .map(|(c, _, _)| *c)
+                .collect();
+            if present.is_empty() {
+                let mut candidates: Vec<String> = Vec::new();
+                for c in &self.config.contours {
+                    for repo in Repo::BOTH {
+                        for (f, _) in self.config.repo(repo).candidates(c) {
+                            if !candidates.contains(&f) {
+                                candidates.push(f);
+                            }
+                        }
+                    }
+                }
+                return Err(WorkspaceError::NoEnvFiles {
+                    backend: self.sources.backend.to_string(),
+                    infra: self.sources.infra.to_string(),
+                    candidates,
+                });
+            }
+            present
+        } else {
+            let mut v: Vec<&Contour> = Vec::new();
+            for n in names {
+                let c = self.config.contour(n)?;
+                if !v.iter().any(|x| x.name == c.name) {
+                    v.push(c);
+                }
+            }
+            v
+        };
+        for c in &selected {
+            let (_, b, i) = all
+                .iter()
+                .find(|(x, _, _)| x.name == c.name)
+                .expect("all contours loaded");
+            if b.is_none() {
+                return Err(self.missing(Repo::Backend, c));
+            }
+            if i.is_none() {
+                return Err(self.missing(Repo::Infra, c));
+            }
+        }
+        let files: Vec<ContourFiles<'_>> = all
+            .into_iter()
+            .map(|(contour, b, i)| ContourFiles {
+                contour,
+                backend: b.map(|f| self.load(Repo::Backend, &f)),
+                infra: i.map(|f| self.load(Repo::Infra, &f)),
+            })
+            .collect();
+        Ok(Selection {
+            selected: selected.iter().map(|c| c.name.clone()).collect(),
+            files,
+        })
+    }
+}
+
+/// The loaded files of every contour, and which ones were selected.
+#[derive(Debug)]
+pub struct Selection<'a> {
+    pub selected: Vec<String>,
+    pub files: Vec<ContourFiles<'a>>,
+}
+
+impl<'a> Selection<'a> {
+    /// The selected contours' files (borrowed: a 100k-line file is not copied).
+    pub fn selected_files(&self) -> impl Iterator<Item = &ContourFiles<'a>> {
+        self.files
+            .iter()
+            .filter(|f| self.selected.contains(&f.contour.name))
+    }
+}
