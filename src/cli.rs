@@ -1,13 +1,14 @@
-//! Command-line types (clap derive) only. [`crate::settings`] turns them into validated settings;
-//! [`crate::run`] dispatches them.
+//! Command-line types (clap derive) only: the commands and their flags. The global flags are
+//! [`GlobalArgs`], defined next to the settings they become; [`crate::run`] dispatches.
 
 use std::path::PathBuf;
 
-use clap::{Args, ColorChoice, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dialect::Dialect;
 use crate::migrate::Via;
 use crate::model::Repo;
+pub use crate::settings::GlobalArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,34 +22,6 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct GlobalArgs {
-    /// The app repo: a directory or git+file:// / git+https:// / git+ssh:// URL with optional #REV
-    #[arg(long, global = true, value_name = "SRC")]
-    pub backend: Option<String>,
-    /// The infra repo (default from config, else ../gybernaty-infra)
-    #[arg(long, global = true, value_name = "SRC")]
-    pub infra: Option<String>,
-    /// Read the backend at this commit, branch or tag instead of its working tree
-    #[arg(long, global = true, value_name = "REV")]
-    pub backend_rev: Option<String>,
-    /// Read the infra repo at this commit, branch or tag instead of its working tree
-    #[arg(long, global = true, value_name = "REV")]
-    pub infra_rev: Option<String>,
-    /// Config file (default: envsync.toml in the current directory or an ancestor)
-    #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Colour: auto colours only a terminal and honours NO_COLOR
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// Print less (errors only)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Print more detail
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -152,7 +125,7 @@ pub struct MigrateFlags {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// How to reach the database: direct, host (127.0.0.1:<contour DB port>), docker, or auto
+    /// How to reach the database: direct, host (127.0.0.1:CONTOUR_DB_PORT), docker, or auto
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
     /// List what would be applied; write nothing (exit 1 if something is pending)

@@ -2,7 +2,7 @@
 //!
 //! Owns where the two repos are, which files hold each contour's variables, which dialect each
 //! repo's consumer speaks, and the contour table (ports, networks). Precedence is
-//! flags > `envsync.toml` > preset; flags are applied by the caller ([`crate::settings`]).
+//! flags > `envsync.toml` > preset; flags are applied by the caller (`crate::settings`).
 //! Rule tuning in `envsync.toml` (`[rule.*]`, `[keys]`, …) is parsed here but interpreted by
 //! [`crate::rules`] ([`Config::load_rules`]).
 

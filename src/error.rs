@@ -1,6 +1,6 @@
 //! The crate-wide error, at the edge only: [`crate::run`] turns each domain's own error into it,
 //! and the binary prints it and exits with code 2 ("trouble"). Domain functions return their own
-//! types ([`crate::workspace::WorkspaceError`], [`crate::fix::FixError`], …).
+//! types (`crate::workspace::WorkspaceError`, [`crate::fix::FixError`], …).
 
 use std::path::PathBuf;
 

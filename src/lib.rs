@@ -1,11 +1,11 @@
 //! envsync: keep the env files of an app repo and an infra repo in sync, per contour.
 //!
 //! How data flows (see `docs/design.md`): command-line arguments ([`cli`]) become read-only
-//! [`settings`] (flags over `envsync.toml` over the preset, [`config`]); a [`workspace`] opens
+//! `settings` (flags over `envsync.toml` over the preset, [`config`]); a `workspace` opens
 //! both repos' [`source`]s (working tree, revision, index or remote) and finds each contour's
 //! env files; each file is kept byte for byte ([`envfile`]) and decoded the way its consumer
-//! reads it ([`dialect`]); [`rules`] turn the decoded files into [`finding`]s; [`check`], [`fix`]
-//! and [`hook`] build on that, [`migrate`] applies migrations; [`render`] prints every result
+//! reads it ([`dialect`]); [`rules`] turn the decoded files into [`finding`]s; `check`, [`fix`]
+//! and `hook` build on that, [`migrate`] applies migrations; `render` prints every result
 //! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
 pub mod cli;

@@ -6,11 +6,41 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::GlobalArgs;
+use clap::{Args, ColorChoice};
+
 use crate::config::{Config, ConfigError};
 use crate::model::{PerRepo, Repo};
 use crate::source::SourceSpec;
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The app repo: a directory or git+file:// / git+https:// / git+ssh:// URL with optional #REV
+    #[arg(long, global = true, value_name = "SRC")]
+    pub backend: Option<String>,
+    /// The infra repo (default from config, else ../gybernaty-infra)
+    #[arg(long, global = true, value_name = "SRC")]
+    pub infra: Option<String>,
+    /// Read the backend at this commit, branch or tag instead of its working tree
+    #[arg(long, global = true, value_name = "REV")]
+    pub backend_rev: Option<String>,
+    /// Read the infra repo at this commit, branch or tag instead of its working tree
+    #[arg(long, global = true, value_name = "REV")]
+    pub infra_rev: Option<String>,
+    /// Config file (default: envsync.toml in the current directory or an ancestor)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Colour: auto colours only a terminal and honours NO_COLOR
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print less (errors only)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// What every command reads: the global flags applied over the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: Config,

@@ -1,14 +1,15 @@
 //! `envsync fix --contour C`: repair drift in place, changing only the bytes it must.
 //!
-//! 1. [`plan`]: from both repos' decoded files, decide each key's intended value: the owner's
+//! 1. `plan`: from both repos' decoded files, decide each key's intended value: the owner's
 //!    (or `--prefer`'s) value for shared keys, the contour's API port for `PORT`, a fresh secret
 //!    for a missing, weak or reused one with `--generate-secrets`, and `DATABASE_URL` rebuilt
 //!    from infra's `POSTGRES_*`.
-//! 2. [`apply`]: edit the lossless [`EnvFile`]s (only the value token of the winning line, or
-//!    an appended line), quoting each value for the file's dialect, then decode the whole
-//!    rendered file again and refuse if any key would read back wrong.
-//! 3. [`fix`]: under a lock on both repos, write every changed file in one
-//!    [`crate::write::Transaction`], or print a masked diff (`--dry-run`).
+//! 2. `edit`: change the lossless [`EnvFile`](crate::envfile::EnvFile)s (only the value token
+//!    of the winning line, or an appended line), quoting each value for the file's dialect
+//!    ([`quote`]), then decode the whole rendered file again and refuse if any key would read
+//!    back wrong.
+//! 3. [`fix`]: under a lock on both repos, write every changed file in one transaction
+//!    (`crate::write`), or print a masked diff (`diff`, `--dry-run`).
 
 mod diff;
 mod edit;

@@ -1,6 +1,6 @@
-//! The git pre-commit hook: [`install`] and [`uninstall`] put a marked block into the hook git
+//! The git pre-commit hook: [`install()`] and [`uninstall()`] put a marked block into the hook git
 //! runs; [`run`] is what that block calls: `check --staged` of this repo against the other one,
-//! plus the [`guard`] over what the commit would contain. Nothing here writes the index or the
+//! plus the [`guard()`] over what the commit would contain. Nothing here writes the index or the
 //! working tree.
 
 mod guard;
@@ -35,7 +35,7 @@ fn io(path: &Path, e: std::io::Error) -> HookError {
     }
 }
 
-/// `envsync hook run`: `check --staged` of this repo against the other one, plus [`guard`].
+/// `envsync hook run`: `check --staged` of this repo against the other one, plus [`guard()`].
 pub fn run(settings: &Settings) -> Result<Report, HookError> {
     let checkout = Checkout::discover(&settings.cwd)?;
     if checkout.work_tree().is_none() {

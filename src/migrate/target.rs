@@ -44,7 +44,7 @@ impl fmt::Display for Via {
 /// The database URL and where it came from.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// Full URL, password included: never print it, use [`mask`].
+    /// Full URL, password included: never print it, use [`crate::mask::url`].
     pub url: String,
     pub origin: String,
 }
@@ -79,7 +79,7 @@ impl<'s> Repos<'s> {
         Ok(slot.as_ref().expect("just opened"))
     }
 
-    /// The contour's env file in `repo` (see [`crate::workspace::find_env`]).
+    /// The contour's env file in `repo` (see `crate::workspace::find_env`).
     pub fn find(&mut self, repo: Repo, contour: &Contour) -> Result<Option<Found>, MigrateError> {
         let config = self.config();
         find_env(config, repo, self.source(repo)?, contour)

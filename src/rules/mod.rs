@@ -5,7 +5,7 @@
 //! in [`schema`]) says which keys are shared, required, secret; who owns a value; what a
 //! placeholder looks like; and each rule's severity. [`eval`] turns decoded files into
 //! [`Finding`](crate::finding::Finding)s, one module per rule family; reading files is
-//! [`crate::workspace`]'s job and printing [`crate::render`]'s.
+//! `crate::workspace`'s job and printing `crate::render`'s.
 
 mod database_url;
 pub mod eval;
