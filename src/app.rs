@@ -94,12 +94,24 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
 }
 
 fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
-    use crate::migrate::{Action, MigrateOptions};
-    let (action, f) = match args.action {
-        None => (Action::Run, args.run),
-        Some(MigrateAction::Run(f)) => (Action::Run, f),
-        Some(MigrateAction::Status(f)) => (Action::Status, f),
-        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f),
+    use crate::migrate::{Action, MigrateOptions, Resolution};
+    let (action, f, resolution) = match args.action {
+        None => (Action::Run, args.run, None),
+        Some(MigrateAction::Run(f)) => (Action::Run, f, None),
+        Some(MigrateAction::Status(f)) => (Action::Status, f, None),
+        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f, None),
+        Some(MigrateAction::Resolve(r)) => {
+            let how = match (r.applied, r.rolled_back) {
+                (Some(n), _) => Resolution::Applied(n),
+                (None, Some(n)) => Resolution::RolledBack(n),
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "migrate resolve needs --applied NAME or --rolled-back NAME".into(),
+                    ))
+                }
+            };
+            (Action::Resolve, r.flags, Some(how))
+        }
     };
     let json = f.format == Format::Json;
     // `--via docker` hands these to the envsync in the container.
@@ -118,6 +130,8 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         action,
         contour: f.contour,
         dir: f.dir,
+        ledger: f.ledger,
+        resolution,
         database_url: f.database_url,
         via: f.via,
         dry_run: f.dry_run,

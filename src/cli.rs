@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dialect::Dialect;
-use crate::migrate::Via;
+use crate::migrate::{LedgerChoice, Via};
 use crate::model::Repo;
 pub use crate::settings::GlobalArgs;
 
@@ -37,7 +37,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Repair drift for one contour in place, changing only the bytes it must
     Fix(FixArgs),
-    /// Run sqlx migrations against the contour's PostgreSQL (after a privilege preflight)
+    /// Apply the backend's migrations (Prisma or sqlx) to the contour's PostgreSQL, after a privilege preflight
     Migrate(Box<MigrateArgs>),
     /// Decode one env file the way a consumer reads it
     Show(ShowArgs),
@@ -107,6 +107,21 @@ pub enum MigrateAction {
     Status(MigrateFlags),
     /// Check the migration user's privileges only; read-only
     Preflight(MigrateFlags),
+    /// Mark a failed migration applied or rolled back (as `prisma migrate resolve` does)
+    Resolve(ResolveArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["applied", "rolled_back"])))]
+pub struct ResolveArgs {
+    /// Record NAME as applied without running it (you completed it by hand)
+    #[arg(long, value_name = "NAME")]
+    pub applied: Option<String>,
+    /// Forget NAME's failed attempt, so the next run applies it again (after you undid what it did)
+    #[arg(long, value_name = "NAME")]
+    pub rolled_back: Option<String>,
+    #[command(flatten)]
+    pub flags: MigrateFlags,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -114,9 +129,12 @@ pub struct MigrateFlags {
     /// Contour whose DATABASE_URL, DB port and network are used (default: the one the backend's .env links to)
     #[arg(long = "contour", short = 'c', value_name = "C")]
     pub contour: Option<String>,
-    /// Migrations directory (default: migrations/ in the backend repo)
+    /// Migrations directory (default: prisma/migrations or migrations/ in the backend repo)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Which ledger: prisma (_prisma_migrations), sqlx (_sqlx_migrations), or auto from the layout
+    #[arg(long, value_enum, default_value_t = LedgerChoice::Auto)]
+    pub ledger: LedgerChoice,
     /// Use this URL instead of the backend's DATABASE_URL
     #[arg(
         long,

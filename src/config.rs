@@ -63,6 +63,8 @@ pub struct Config {
     text: String,
     /// `[hook] other_rev`: read the other repo at this ref during `hook run`.
     pub hook_other_rev: Option<String>,
+    /// `[migrate] ledger`: which ledger `migrate` uses when `--ledger` is not given.
+    pub migrate_ledger: Option<crate::migrate::LedgerChoice>,
 }
 
 impl Config {
@@ -139,6 +141,7 @@ impl Config {
             rule_overrides: RulesFile::default(),
             text: String::new(),
             hook_other_rev: None,
+            migrate_ledger: None,
         }
     }
 
@@ -262,6 +265,9 @@ impl Config {
         if let Some(hook) = file.hook {
             self.hook_other_rev = hook.other_rev;
         }
+        if let Some(m) = file.migrate {
+            self.migrate_ledger = m.ledger;
+        }
         Ok(())
     }
 
@@ -311,6 +317,7 @@ struct ConfigFile {
     repos: Option<ReposFile>,
     contours: Option<BTreeMap<String, Spanned<ContourFile>>>,
     hook: Option<HookFile>,
+    migrate: Option<MigrateFile>,
     // Rule tuning, the same tables a rules file has (serde cannot flatten with
     // deny_unknown_fields, so they are listed here).
     keys: Option<crate::rules::schema::KeysTable>,
@@ -353,6 +360,12 @@ struct ContourFile {
 #[serde(deny_unknown_fields)]
 struct HookFile {
     other_rev: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MigrateFile {
+    ledger: Option<crate::migrate::LedgerChoice>,
 }
 
 /// Problems with `envsync.toml`.

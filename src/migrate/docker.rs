@@ -5,11 +5,12 @@ use std::path::Path;
 
 use crate::model::Contour;
 
-use super::{Action, MigrateError, MigrateOptions, MigrateReport};
+use super::{Ledger, MigrateError, MigrateOptions, MigrateReport, Resolution};
 
 /// `--via docker`: hand the job to envsync inside a throwaway container on the contour's network.
 pub fn run(
     opts: &MigrateOptions,
+    ledger: Ledger,
     c: &Contour,
     dir: &std::path::Path,
     url: &str,
@@ -24,18 +25,21 @@ pub fn run(
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", binary.display())))?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", dir.display())))?;
-    let action = match opts.action {
-        Action::Run => "run",
-        Action::Status => "status",
-        Action::Preflight => "preflight",
-    };
+    // The ledger found here is the one the container uses, whatever its auto-detection says.
+    let mut passthrough = vec!["--ledger".to_string(), ledger.to_string()];
+    match &opts.resolution {
+        Some(Resolution::Applied(n)) => passthrough.extend(["--applied".into(), n.clone()]),
+        Some(Resolution::RolledBack(n)) => passthrough.extend(["--rolled-back".into(), n.clone()]),
+        None => {}
+    }
+    passthrough.extend(opts.passthrough.iter().cloned());
     let args = docker_args(
         &c.network,
         &opts.docker_image,
         &binary,
         &dir,
-        action,
-        &opts.passthrough,
+        opts.action.name(),
+        &passthrough,
     );
     let status = std::process::Command::new("docker")
         .args(&args)

@@ -1,5 +1,5 @@
-//! sqlx's advisory lock, taken with a deadline and its holder named, so two runners never
-//! interleave.
+//! The ledger's advisory lock (sqlx's key, or Prisma's), taken with a deadline and its holder
+//! named, so two runners never interleave.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::{MigrateError, Note};
 
 /// sqlx's advisory-lock key: `0x3d32ad9e * crc32(current_database())`.
-pub fn lock_key(database: &str) -> i64 {
+pub fn sqlx_key(database: &str) -> i64 {
     const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     0x3d32ad9e * i64::from(CRC.checksum(database.as_bytes()))
 }
@@ -38,14 +38,15 @@ async fn holder(conn: &mut PgConnection, key: i64) -> Option<String> {
     ))
 }
 
-/// Take sqlx's migration lock, polling with `pg_try_advisory_lock` until `timeout`.
+/// Take the advisory lock `key` (`name` in messages), polling with `pg_try_advisory_lock` until
+/// `timeout`.
 pub async fn lock(
     conn: &mut PgConnection,
-    database: &str,
+    key: i64,
+    name: &str,
     timeout: Duration,
     note: &mut dyn FnMut(Note),
-) -> Result<i64, MigrateError> {
-    let key = lock_key(database);
+) -> Result<(), MigrateError> {
     let deadline = Instant::now() + timeout;
     let mut told: Option<String> = None;
     let mut pause = Duration::from_millis(50);
@@ -56,20 +57,21 @@ pub async fn lock(
             .await
             .map_err(|e| MigrateError::query("taking the migration lock", &e))?;
         if got {
-            return Ok(key);
+            return Ok(());
         }
         let who = holder(conn, key)
             .await
             .unwrap_or_else(|| "another session".into());
         if Instant::now() >= deadline {
             return Err(MigrateError::LockTimeout {
+                lock: name.to_string(),
                 seconds: timeout.as_secs(),
                 holder: who,
             });
         }
         if told.as_deref() != Some(who.as_str()) {
             note(Note::info(format!(
-                "waiting up to {} s for the migration lock held by {who}",
+                "waiting up to {} s for the migration lock held by {who} ({name})",
                 timeout.as_secs()
             )));
             told = Some(who);
@@ -93,7 +95,7 @@ mod tests {
     #[test]
     fn the_lock_key_is_sqlx_s() {
         // crc32("postgres") = 0x156a8775 (CRC-32/ISO-HDLC, as zlib computes it).
-        assert_eq!(lock_key("postgres"), 0x3d32ad9e * 0x156a8775_i64);
-        assert!(lock_key("gprod_prod") > 0);
+        assert_eq!(sqlx_key("postgres"), 0x3d32ad9e * 0x156a8775_i64);
+        assert!(sqlx_key("gprod_prod") > 0);
     }
 }

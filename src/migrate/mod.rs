@@ -1,29 +1,29 @@
-//! `envsync migrate [run] | status | preflight`: sqlx migrations against the contour's
-//! PostgreSQL, after a privilege preflight, under sqlx's advisory lock.
+//! `envsync migrate [run] | status | preflight | resolve`: the backend's migrations applied to
+//! the contour's PostgreSQL, after a privilege preflight, under the ledger's advisory lock.
 //!
-//! - [`dir`]: the migrations, loaded with sqlx's `Migrator` and checked for what sqlx would
-//!   silently mishandle;
+//! - [`layout`]: which ledger (sqlx or Prisma) and where its migrations are;
+//! - [`sqlx`] and [`prisma`]: each ledger's migrations directory and table, read, compared and
+//!   written the way the real tool writes them;
 //! - [`target`]: the database URL (flag or the backend's `DATABASE_URL`) and the route to it;
 //!   [`docker`] hands the whole job to a container on the contour's network;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
-//!   lock; [`ledger`]: `_sqlx_migrations`, read, compared and written.
-//!
-//! Rows are written exactly as an app embedding `sqlx::migrate!` writes them.
+//!   lock.
 
 pub mod conn;
-pub mod dir;
 pub mod docker;
-pub mod ledger;
+pub mod layout;
 pub mod lock;
 pub mod preflight;
+pub mod prisma;
+pub mod sqlx;
 pub mod target;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ::sqlx::postgres::PgConnection;
+use ::sqlx::Connection;
 use serde::Serialize;
-use sqlx::migrate::Migrate;
-use sqlx::Connection;
 
 use crate::config::ConfigError;
 use crate::exit::ExitStatus;
@@ -31,6 +31,7 @@ use crate::model::Contour;
 use crate::rules::RulesError;
 use crate::settings::Settings;
 
+pub use layout::{Ledger, LedgerChoice};
 pub use target::Via;
 
 /// Trouble (exit 2). Findings (a refused preflight, a failed migration) are in the report.
@@ -57,8 +58,14 @@ pub enum MigrateError {
         sqlstate: Option<String>,
         message: String,
     },
-    #[error("the migration lock (sqlx's advisory lock) is still held by {holder} after {seconds} s; nothing was applied. Wait for that run to finish, or raise --lock-timeout")]
-    LockTimeout { seconds: u64, holder: String },
+    #[error("the migration lock ({lock}) is still held by {holder} after {seconds} s; nothing was applied. Wait for that run to finish, or raise --lock-timeout")]
+    LockTimeout {
+        lock: String,
+        seconds: u64,
+        holder: String,
+    },
+    #[error("migrate resolve: {0}")]
+    Resolve(String),
     #[error("--via docker: {0}")]
     Docker(String),
     #[error("interrupted: the connection was closed, so the server rolled back the running migration and released the lock")]
@@ -72,7 +79,7 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
-    pub fn query(context: &str, e: &sqlx::Error) -> MigrateError {
+    pub fn query(context: &str, e: &::sqlx::Error) -> MigrateError {
         let (sqlstate, message) = match conn::db_error(e) {
             Some((c, m)) => (Some(c), m),
             None => (None, e.to_string()),
@@ -114,6 +121,27 @@ pub enum Action {
     Run,
     Status,
     Preflight,
+    Resolve,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Run => "run",
+            Action::Status => "status",
+            Action::Preflight => "preflight",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
+/// `migrate resolve`: how to mark one migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Record it as applied without running it.
+    Applied(String),
+    /// Forget its failed attempt, so the next run applies it again.
+    RolledBack(String),
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +149,10 @@ pub struct MigrateOptions {
     pub action: Action,
     pub contour: Option<String>,
     pub dir: Option<PathBuf>,
+    /// `--ledger`, else `[migrate] ledger`, else auto.
+    pub ledger: LedgerChoice,
+    /// With [`Action::Resolve`].
+    pub resolution: Option<Resolution>,
     pub database_url: Option<String>,
     pub via: Via,
     pub dry_run: bool,
@@ -180,7 +212,12 @@ impl std::fmt::Display for State {
 /// One migration's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
-    pub version: i64,
+    /// sqlx: the version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// Prisma: the directory name (`migration_name` in the ledger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -191,10 +228,24 @@ pub struct Entry {
     pub note: Option<String>,
 }
 
+impl Entry {
+    /// How messages name it: `3 add roles` (sqlx), `20250503150000_add_roles_column` (Prisma).
+    pub fn label(&self) -> String {
+        match (&self.name, self.version) {
+            (Some(n), _) => n.clone(),
+            (None, Some(v)) => format!("{v} {}", self.description),
+            (None, None) => self.description.clone(),
+        }
+    }
+}
+
 /// The migration that failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
-    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub file: String,
     pub sqlstate: Option<String>,
     pub message: String,
@@ -214,6 +265,7 @@ pub struct Summary {
 pub struct MigrateReport {
     pub version: u32,
     pub action: Action,
+    pub ledger: Ledger,
     pub dry_run: bool,
     pub route: String,
     /// The URL with its password masked.
@@ -225,16 +277,20 @@ pub struct MigrateReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     pub summary: Summary,
+    /// `migrate resolve`: what was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// `--via docker`: the exit code of the envsync that ran in the container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_exit: Option<i32>,
 }
 
 impl MigrateReport {
-    fn new(action: Action, dry_run: bool) -> MigrateReport {
+    fn new(action: Action, ledger: Ledger, dry_run: bool) -> MigrateReport {
         MigrateReport {
             version: 1,
             action,
+            ledger,
             dry_run,
             route: String::new(),
             target: String::new(),
@@ -243,6 +299,7 @@ impl MigrateReport {
             migrations: Vec::new(),
             failure: None,
             summary: Summary::default(),
+            resolved: None,
             docker_exit: None,
         }
     }
@@ -298,10 +355,9 @@ pub fn migrate(
         }
         Ok(contour.clone().expect("just picked"))
     };
-    let dir = target::migrations_dir(&mut repos, opts.dir.as_deref(), &settings.cwd)?;
-    let locals = dir::load(&dir)?;
-
-    let mut report = MigrateReport::new(opts.action, opts.dry_run);
+    let (ledger, dir) = target::migrations_dir(&mut repos, opts, settings)?;
+    let migrations = Migrations::load(ledger, &dir)?;
+    let mut report = MigrateReport::new(opts.action, ledger, opts.dry_run);
     let db_rule = settings.config.load_rules()?.database_url;
     let resolved = match &opts.database_url {
         Some(u) => target::Resolved {
@@ -343,7 +399,7 @@ pub fn migrate(
                 "route: {}; target {} (from {})",
                 report.route, report.target, report.origin
             )));
-            return docker::run(opts, &c, &dir, &resolved.url, report);
+            return docker::run(opts, ledger, &c, &dir, &resolved.url, report);
         }
         _ => {
             report.route = if opts.via == Via::Auto {
@@ -372,7 +428,8 @@ pub fn migrate(
         .enable_all()
         .build()
         .map_err(|e| MigrateError::Runtime(e.to_string()))?;
-    let session = session(&url, &endpoint, opts, &locals, &mut report, note);
+    let migrations = migrations.with_schema(&url);
+    let session = session(&url, &endpoint, opts, &migrations, &mut report, note);
     let result = rt.block_on(async {
         tokio::select! {
             r = session => r,
@@ -389,37 +446,39 @@ async fn session(
     url: &str,
     ep: &conn::Endpoint,
     opts: &MigrateOptions,
-    locals: &[dir::Local],
+    migrations: &Migrations,
     report: &mut MigrateReport,
     note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     let mut conn = conn::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
-    let r = work(&mut conn, opts, locals, report, note).await;
+    let r = match migrations.on_connect(&mut conn).await {
+        Ok(()) => work(&mut conn, opts, migrations, report, note).await,
+        Err(e) => Err(e),
+    };
     let _ = conn.close().await;
     r
 }
 
 async fn work(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     opts: &MigrateOptions,
-    locals: &[dir::Local],
+    migrations: &Migrations,
     report: &mut MigrateReport,
     note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
     if opts.action == Action::Status {
-        let applied = ledger::read(conn).await?.unwrap_or_default();
-        report.migrations = ledger::compare(locals, &applied);
+        report.migrations = migrations.compare(conn).await?;
         return Ok(());
     }
-    let pre = preflight::preflight(conn).await?;
+    let pre = preflight::preflight(conn, migrations.table(), migrations.schema()).await?;
     let ok = pre.ok();
-    let database = pre.database.clone();
     if ok {
         note(Note::info(format!(
-            "preflight: OK ({} on {}, schema {})",
+            "preflight: OK ({} on {}, schema {}, ledger {})",
             pre.user,
             pre.database,
-            pre.schema.as_deref().unwrap_or("?")
+            pre.schema.as_deref().unwrap_or("?"),
+            migrations.table()
         )));
     } else {
         note(Note::problem(format!(
@@ -438,43 +497,61 @@ async fn work(
         return Ok(());
     }
     if opts.dry_run {
-        let applied = ledger::read(conn).await?.unwrap_or_default();
-        report.migrations = ledger::compare(locals, &applied);
+        report.migrations = migrations.compare(conn).await?;
         for e in report
             .migrations
             .iter()
             .filter(|e| e.state == State::Pending)
         {
-            note(Note::info(format!(
-                "would apply {} {}",
-                e.version, e.description
-            )));
+            note(Note::info(format!("would apply {}", e.label())));
         }
         return Ok(());
     }
-    let key = lock::lock(
+    let key = migrations.lock_key(
+        &report
+            .preflight
+            .as_ref()
+            .map_or(String::new(), |p| p.database.clone()),
+    );
+    lock::lock(
         conn,
-        &database,
+        key,
+        migrations.lock_name(),
         Duration::from_secs(opts.lock_timeout),
         note,
     )
     .await?;
-    let r = apply_all(conn, locals, report, note).await;
+    let r = match &opts.resolution {
+        Some(how) => resolve(conn, migrations, how, report, note).await,
+        None => apply_all(conn, migrations, report, note).await,
+    };
     lock::unlock(conn, key).await;
     r
 }
 
-async fn apply_all(
-    conn: &mut sqlx::PgConnection,
-    locals: &[dir::Local],
+async fn resolve(
+    conn: &mut PgConnection,
+    migrations: &Migrations,
+    how: &Resolution,
     report: &mut MigrateReport,
     note: &mut dyn FnMut(Note),
 ) -> Result<(), MigrateError> {
-    conn.ensure_migrations_table()
-        .await
-        .map_err(|e| sqlx_migrate_error("creating _sqlx_migrations", e))?;
-    let applied = ledger::read(conn).await?.unwrap_or_default();
-    report.migrations = ledger::compare(locals, &applied);
+    migrations.create(conn).await?;
+    let done = migrations.resolve(conn, how).await?;
+    note(Note::info(done.clone()));
+    report.resolved = Some(done);
+    report.migrations = migrations.compare(conn).await?;
+    Ok(())
+}
+
+async fn apply_all(
+    conn: &mut PgConnection,
+    migrations: &Migrations,
+    report: &mut MigrateReport,
+    note: &mut dyn FnMut(Note),
+) -> Result<(), MigrateError> {
+    migrations.create(conn).await?;
+    report.migrations = migrations.compare(conn).await?;
     let bad: Vec<&Entry> = report
         .migrations
         .iter()
@@ -482,113 +559,234 @@ async fn apply_all(
         .collect();
     if !bad.is_empty() {
         note(Note::problem(
-            "refusing to apply anything: applied migrations no longer match their files".into(),
+            "refusing to apply anything: the ledger no longer matches the migrations".into(),
         ));
         for e in bad {
             note(Note::problem(format!(
-                "  {} {} {}: {}",
+                "  {:<9} {}: {}",
                 e.state,
-                e.version,
-                e.file.as_deref().unwrap_or(&e.description),
+                e.file.as_deref().unwrap_or(&e.label()),
                 e.note.as_deref().unwrap_or("")
             )));
         }
         return Ok(());
     }
-    let pending: Vec<usize> = report
+    match migrations {
+        Migrations::Sqlx(locals) => sqlx::apply_pending(conn, locals, report, note).await,
+        Migrations::Prisma { locals, .. } => {
+            prisma::apply_pending(conn, locals, report, note).await
+        }
+    }
+}
+
+/// The migrations on disk, in the order they apply, and the ledger they are recorded in.
+#[derive(Debug)]
+pub enum Migrations {
+    Sqlx(Vec<sqlx::dir::Local>),
+    Prisma {
+        locals: Vec<prisma::dir::Local>,
+        /// `?schema=` of the URL: the ledger's and the migrations' schema.
+        schema: Option<String>,
+    },
+}
+
+impl Migrations {
+    /// Read and check the directory before anything is sent to the database.
+    pub fn load(ledger: Ledger, dir: &std::path::Path) -> Result<Migrations, MigrateError> {
+        Ok(match ledger {
+            Ledger::Sqlx => Migrations::Sqlx(sqlx::dir::load(dir)?),
+            Ledger::Prisma => Migrations::Prisma {
+                locals: prisma::dir::load(dir)?,
+                schema: None,
+            },
+        })
+    }
+
+    /// Prisma's convention: `?schema=NAME` in the URL is the schema to work in. sqlx ignores it.
+    fn with_schema(self, url: &str) -> Migrations {
+        match self {
+            Migrations::Prisma { locals, .. } => Migrations::Prisma {
+                locals,
+                schema: url::Url::parse(url).ok().and_then(|u| {
+                    u.query_pairs()
+                        .find(|(k, _)| k == "schema")
+                        .map(|(_, v)| v.into_owned())
+                        .filter(|v| !v.is_empty())
+                }),
+            },
+            other => other,
+        }
+    }
+
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            Migrations::Prisma { schema, .. } => schema.as_deref(),
+            Migrations::Sqlx(_) => None,
+        }
+    }
+
+    pub fn table(&self) -> &'static str {
+        match self {
+            Migrations::Sqlx(_) => sqlx::ledger::TABLE,
+            Migrations::Prisma { .. } => prisma::ledger::TABLE,
+        }
+    }
+
+    fn lock_key(&self, database: &str) -> i64 {
+        match self {
+            Migrations::Sqlx(_) => lock::sqlx_key(database),
+            Migrations::Prisma { .. } => prisma::ledger::LOCK_KEY,
+        }
+    }
+
+    fn lock_name(&self) -> &'static str {
+        match self {
+            Migrations::Sqlx(_) => "sqlx's advisory lock",
+            Migrations::Prisma { .. } => "Prisma's advisory lock 72707369",
+        }
+    }
+
+    /// Work in the URL's schema (Prisma): unqualified names, the ledger's included, resolve
+    /// there. A schema that does not exist yet changes nothing until `create`.
+    async fn on_connect(&self, conn: &mut PgConnection) -> Result<(), MigrateError> {
+        if let Some(s) = self.schema() {
+            use ::sqlx::Executor;
+            conn.execute(::sqlx::raw_sql(&format!(
+                "SET search_path TO {}",
+                prisma::ledger::quote_ident(s)
+            )))
+            .await
+            .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;
+        }
+        Ok(())
+    }
+
+    /// The ledger (and Prisma's schema), created when absent.
+    async fn create(&self, conn: &mut PgConnection) -> Result<(), MigrateError> {
+        match self {
+            Migrations::Sqlx(_) => sqlx::create(conn).await,
+            Migrations::Prisma { schema, .. } => {
+                prisma::ledger::create(conn, schema.as_deref()).await
+            }
+        }
+    }
+
+    /// Files against the ledger, read without creating anything.
+    async fn compare(&self, conn: &mut PgConnection) -> Result<Vec<Entry>, MigrateError> {
+        Ok(match self {
+            Migrations::Sqlx(locals) => {
+                let applied = sqlx::ledger::read(conn).await?.unwrap_or_default();
+                sqlx::ledger::compare(locals, &applied)
+            }
+            Migrations::Prisma { locals, .. } => {
+                let rows = prisma::ledger::read(conn).await?.unwrap_or_default();
+                prisma::ledger::compare(locals, &rows)
+            }
+        })
+    }
+
+    async fn resolve(
+        &self,
+        conn: &mut PgConnection,
+        how: &Resolution,
+    ) -> Result<String, MigrateError> {
+        match self {
+            Migrations::Sqlx(locals) => {
+                let applied = sqlx::ledger::read(conn).await?.unwrap_or_default();
+                match how {
+                    Resolution::Applied(n) => {
+                        sqlx::ledger::resolve_applied(conn, locals, &applied, n).await
+                    }
+                    Resolution::RolledBack(n) => {
+                        sqlx::ledger::resolve_rolled_back(conn, &applied, n).await
+                    }
+                }
+            }
+            Migrations::Prisma { locals, .. } => {
+                let rows = prisma::ledger::read(conn).await?.unwrap_or_default();
+                match how {
+                    Resolution::Applied(n) => {
+                        prisma::ledger::resolve_applied(conn, locals, &rows, n).await
+                    }
+                    Resolution::RolledBack(n) => {
+                        prisma::ledger::resolve_rolled_back(conn, &rows, n).await
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The pending migrations' indices in `report.migrations`, in the order they apply.
+fn pending(report: &MigrateReport) -> Vec<usize> {
+    report
         .migrations
         .iter()
         .enumerate()
         .filter(|(_, e)| e.state == State::Pending)
         .map(|(i, _)| i)
-        .collect();
-    let total = pending.len();
-    let mut timing: Option<ledger::Timing> = None;
-    for (n, idx) in pending.into_iter().enumerate() {
-        let version = report.migrations[idx].version;
-        let local = locals
-            .binary_search_by_key(&version, |l| l.migration.version)
-            .map(|i| &locals[i])
-            .expect("pending migrations are local");
-        let outcome = if local.migration.no_tx {
-            // Outside a transaction: sqlx's own apply, statement by statement.
-            if let Some(t) = timing.take() {
-                ledger::record_timing(conn, t).await;
-            }
-            conn.apply(&local.migration).await
-        } else {
-            ledger::apply_batched(conn, &local.migration, timing.take())
-                .await
-                .inspect(|took| {
-                    timing = Some(ledger::Timing {
-                        version,
-                        nanos: i64::try_from(took.as_nanos()).unwrap_or(i64::MAX),
-                    });
-                })
-                .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))
-        };
-        match outcome {
-            Ok(took) => {
-                let ms = took.as_secs_f64() * 1000.0;
-                let e = &mut report.migrations[idx];
-                e.state = State::AppliedNow;
-                e.duration_ms = Some((ms * 10.0).round() / 10.0);
-                note(Note::info(format!(
-                    "applied {}/{total} {} {} ({ms:.1} ms)",
-                    n + 1,
-                    e.version,
-                    e.description
-                )));
-            }
-            Err(err) => {
-                let (sqlstate, message) = match &err {
-                    sqlx::migrate::MigrateError::ExecuteMigration(e, _)
-                    | sqlx::migrate::MigrateError::Execute(e) => match conn::db_error(e) {
-                        Some((c, m)) => (Some(c), m),
-                        None => (None, e.to_string()),
-                    },
-                    other => (None, other.to_string()),
-                };
-                let e = &mut report.migrations[idx];
-                e.state = State::Failed;
-                let file = local.file_name();
-                note(Note::problem(format!(
-                    "failed {} {} ({file}): {}{message}; rolled back{}",
-                    e.version,
-                    e.description,
-                    sqlstate
-                        .as_deref()
-                        .map(|c| format!("SQLSTATE {c}: "))
-                        .unwrap_or_default(),
-                    if n > 0 {
-                        ", the migrations before it stay applied"
-                    } else {
-                        ""
-                    }
-                )));
-                report.failure = Some(Failure {
-                    version,
-                    file,
-                    sqlstate,
-                    message,
-                });
-                return Ok(());
-            }
-        }
-    }
-    if let Some(t) = timing {
-        ledger::record_timing(conn, t).await;
-    }
-    Ok(())
+        .collect()
 }
 
-fn sqlx_migrate_error(context: &str, e: sqlx::migrate::MigrateError) -> MigrateError {
-    match e {
-        sqlx::migrate::MigrateError::Execute(e) => MigrateError::query(context, &e),
-        other => MigrateError::Query {
-            context: context.into(),
-            sqlstate: None,
-            message: other.to_string(),
-        },
-    }
+/// Migration `idx` (the `n`-th of `total` in this run) applied in `took`.
+fn record_applied(
+    report: &mut MigrateReport,
+    idx: usize,
+    (n, total): (usize, usize),
+    took: Duration,
+    note: &mut dyn FnMut(Note),
+) {
+    let ms = took.as_secs_f64() * 1000.0;
+    let e = &mut report.migrations[idx];
+    e.state = State::AppliedNow;
+    e.duration_ms = Some((ms * 10.0).round() / 10.0);
+    note(Note::info(format!(
+        "applied {}/{total} {} ({ms:.1} ms)",
+        n + 1,
+        e.label()
+    )));
+}
+
+/// Migration `idx` (the `n`-th of this run) failed; `after` says what became of it.
+fn record_failure(
+    report: &mut MigrateReport,
+    idx: usize,
+    n: usize,
+    file: String,
+    (sqlstate, message): (Option<String>, String),
+    after: &str,
+    note: &mut dyn FnMut(Note),
+) {
+    let e = &mut report.migrations[idx];
+    e.state = State::Failed;
+    note(Note::problem(format!(
+        "failed {} ({file}): {}{message}; {after}{}",
+        e.label(),
+        sqlstate
+            .as_deref()
+            .map(|c| format!("SQLSTATE {c}: "))
+            .unwrap_or_default(),
+        if n > 0 {
+            ", the migrations before it stay applied"
+        } else {
+            ""
+        }
+    )));
+    report.failure = Some(Failure {
+        version: e.version,
+        name: e.name.clone(),
+        file,
+        sqlstate,
+        message,
+    });
+}
+
+/// Does `table` exist (resolved through the session's `search_path`)? Reading a ledger never
+/// creates it.
+async fn table_exists(conn: &mut PgConnection, table: &str) -> Result<bool, MigrateError> {
+    ::sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| MigrateError::query(&format!("reading {table}"), &e))
 }

@@ -19,7 +19,9 @@ pub struct Preflight {
     pub user: String,
     pub database: String,
     pub schema: Option<String>,
-    /// Whether `_sqlx_migrations` exists (it is never created by the preflight).
+    /// The ledger table checked (`_sqlx_migrations` or `_prisma_migrations`).
+    pub ledger: String,
+    /// Whether the ledger exists (it is never created by the preflight).
     pub ledger_exists: bool,
     pub missing: Vec<Missing>,
 }
@@ -30,15 +32,24 @@ impl Preflight {
     }
 }
 
-/// Everything the migration user needs, checked as that user, read-only.
-pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateError> {
+/// Everything the migration user needs, checked as that user, read-only. `ledger` is the
+/// ledger's table; `schema` the schema the URL names (Prisma's `?schema=`), which the session's
+/// `search_path` already points at and which a run creates when it does not exist.
+pub async fn preflight(
+    conn: &mut PgConnection,
+    ledger: &str,
+    url_schema: Option<&str>,
+) -> Result<Preflight, MigrateError> {
     let q = |e: sqlx::Error| MigrateError::query("the privilege preflight", &e);
     let row = sqlx::query(
         "SELECT current_database()::text, current_user::text, current_schema()::text,
                 has_database_privilege(current_database(), 'CONNECT'),
                 pg_is_in_recovery(), current_setting('transaction_read_only') = 'on',
-                quote_ident(current_user), quote_ident(current_database())",
+                quote_ident(current_user), quote_ident(current_database()),
+                has_database_privilege(current_database(), 'CREATE'),
+                $1::text IS NOT NULL AND to_regnamespace(quote_ident($1::text)) IS NULL",
     )
+    .bind(url_schema)
     .fetch_one(&mut *conn)
     .await
     .map_err(q)?;
@@ -47,6 +58,7 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
     let schema: Option<String> = row.get(2);
     let (connect, replica, read_only): (bool, bool, bool) = (row.get(3), row.get(4), row.get(5));
     let (role, db): (String, String) = (row.get(6), row.get(7));
+    let (create_schemas, schema_absent): (bool, bool) = (row.get(8), row.get(9));
     let mut missing = Vec::new();
     let mut need = |privilege: String, fix: String| missing.push(Missing { privilege, fix });
     if !connect {
@@ -68,6 +80,19 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
     }
     let mut ledger_exists = false;
     match &schema {
+        // The URL's schema does not exist yet: the run creates it, which needs CREATE on the
+        // database; there is nothing in it to check.
+        None if schema_absent => {
+            if !create_schemas {
+                let s = crate::migrate::prisma::ledger::quote_ident(
+                    url_schema.unwrap_or_default(),
+                );
+                need(
+                    format!("CREATE on database {db} (to create schema {s}, which ?schema= names)"),
+                    format!("GRANT CREATE ON DATABASE {db} TO {role};  -- or: CREATE SCHEMA {s} AUTHORIZATION {role};"),
+                );
+            }
+        }
         None => need(
             "a schema to create tables in (no schema of search_path exists; current_schema() is NULL, error 3F000)".into(),
             format!("CREATE SCHEMA {role} AUTHORIZATION {role};  -- or: ALTER ROLE {role} SET search_path = public;"),
@@ -93,26 +118,27 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
             // The ledger: each privilege by its own call (a list means "any of"), in one
             // round trip; `CASE` keeps the checks from running on a missing table.
             let r = sqlx::query(
-                "SELECT to_regclass('_sqlx_migrations') IS NOT NULL,
-                        coalesce(to_regclass('_sqlx_migrations')::text, '_sqlx_migrations'),
-                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
-                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'SELECT') END,
-                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
-                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'INSERT') END,
-                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
-                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'UPDATE') END,
-                        CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN true
-                             ELSE has_table_privilege(to_regclass('_sqlx_migrations'), 'DELETE') END",
+                "SELECT to_regclass($1) IS NOT NULL,
+                        coalesce(to_regclass($1)::text, $1),
+                        CASE WHEN to_regclass($1) IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass($1), 'SELECT') END,
+                        CASE WHEN to_regclass($1) IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass($1), 'INSERT') END,
+                        CASE WHEN to_regclass($1) IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass($1), 'UPDATE') END,
+                        CASE WHEN to_regclass($1) IS NULL THEN true
+                             ELSE has_table_privilege(to_regclass($1), 'DELETE') END",
             )
+            .bind(ledger)
             .fetch_one(&mut *conn)
             .await
             .map_err(q)?;
             ledger_exists = r.get(0);
-            let ledger: String = r.get(1);
+            let table: String = r.get(1);
             for (i, p) in ["SELECT", "INSERT", "UPDATE", "DELETE"].into_iter().enumerate() {
                 let has: bool = r.get(2 + i);
                 if !has {
-                    need(format!("{p} on {ledger}"), format!("GRANT {p} ON TABLE {ledger} TO {role};"));
+                    need(format!("{p} on {table}"), format!("GRANT {p} ON TABLE {table} TO {role};"));
                 }
             }
             // Relations of the schema the role cannot act as owner of.
@@ -122,7 +148,7 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
                   WHERE n.nspname = $1
                     AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
                     AND NOT pg_has_role(c.relowner, 'USAGE')
-                    AND c.oid IS DISTINCT FROM to_regclass('_sqlx_migrations')::oid
+                    AND c.oid IS DISTINCT FROM to_regclass($2)::oid
                     AND NOT (c.relkind = 'S' AND EXISTS (
                           SELECT 1 FROM pg_depend d
                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
@@ -130,6 +156,7 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
                   ORDER BY 2 LIMIT 100",
             )
             .bind(s)
+            .bind(ledger)
             .fetch_all(&mut *conn)
             .await
             .map_err(q)?;
@@ -152,7 +179,8 @@ pub async fn preflight(conn: &mut PgConnection) -> Result<Preflight, MigrateErro
     Ok(Preflight {
         user,
         database,
-        schema,
+        schema: schema.or_else(|| url_schema.map(str::to_string)),
+        ledger: ledger.to_string(),
         ledger_exists,
         missing,
     })

@@ -242,23 +242,27 @@ pub fn resolves(host: &str, port: u16) -> bool {
         .unwrap_or(false)
 }
 
-/// The migrations directory: `--dir`, else `migrations/` in the backend's working tree.
+/// The ledger and its migrations directory: `--dir`, else the backend working tree's
+/// `prisma/migrations` or `migrations/` (see [`super::layout::locate`]); `--ledger` wins over
+/// `[migrate] ledger` in envsync.toml.
 pub fn migrations_dir(
     repos: &mut Repos<'_>,
-    dir: Option<&Path>,
-    cwd: &Path,
-) -> Result<PathBuf, MigrateError> {
-    match dir {
-        Some(d) if d.is_absolute() => Ok(d.to_path_buf()),
-        Some(d) => Ok(cwd.join(d)),
+    opts: &super::MigrateOptions,
+    settings: &Settings,
+) -> Result<(super::Ledger, PathBuf), MigrateError> {
+    let choice = match opts.ledger {
+        super::LedgerChoice::Auto => settings.config.migrate_ledger.unwrap_or_default(),
+        chosen => chosen,
+    };
+    let dir = opts.dir.as_deref().map(|d| settings.cwd.join(d));
+    let root = match &dir {
+        Some(_) => None,
         None => repos
             .source(Repo::Backend)?
             .work_tree()
-            .map(|root| root.join("migrations"))
-            .ok_or_else(|| {
-                MigrateError::Usage("the backend is not a directory; pass --dir DIR".into())
-            }),
-    }
+            .map(Path::to_path_buf),
+    };
+    super::layout::locate(choice, dir.as_deref(), root.as_deref())
 }
 
 #[cfg(test)]

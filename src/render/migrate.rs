@@ -1,5 +1,6 @@
-//! `migrate`'s text output: the listing (`status`, `--dry-run`) or the migrations that stopped
-//! the run, then one summary line. Progress lines are printed as they happen ([`note`]).
+//! `migrate`'s text output: the listing (`status`, `--dry-run`), then one summary line.
+//! Progress lines, the migrations that stop a run included, are printed as they happen
+//! ([`note`]).
 
 use std::io::{self, Write};
 
@@ -27,20 +28,10 @@ pub fn text(r: &MigrateReport, quiet: bool, out: &mut dyn Write) -> io::Result<(
                 .as_deref()
                 .map(|n| format!("  ({n})"))
                 .unwrap_or_default();
-            writeln!(out, "{:<9} {} {}{note}", e.state, e.version, e.description)?;
-        }
-    } else if !quiet {
-        for e in r.migrations.iter().filter(|e| e.state.blocks()) {
-            let note = e.note.as_deref().unwrap_or("");
-            writeln!(
-                out,
-                "{:<9} {} {}: {note}",
-                e.state,
-                e.version,
-                e.file.as_deref().unwrap_or(&e.description)
-            )?;
+            writeln!(out, "{:<9} {}{note}", e.state, e.label())?;
         }
     }
+    // A run that refused lists the migrations in its progress lines already (`-q` keeps them).
     writeln!(out, "{}", summary(r))
 }
 
@@ -56,12 +47,16 @@ fn summary(r: &MigrateReport) -> String {
         _ if r.preflight.as_ref().is_some_and(|p| !p.ok()) => {
             "preflight refused: nothing was applied or created".to_string()
         }
+        Action::Resolve => match &r.resolved {
+            Some(done) => format!("resolved: {done}"),
+            None => "nothing was resolved".to_string(),
+        },
         _ if r.failure.is_some() => format!(
             "migration failed; {} applied in this run, {} pending",
             s.applied_now, s.pending
         ),
         _ if s.modified + s.missing > 0 => format!(
-            "{} modified, {} missing: nothing was applied",
+            "{} modified, {} missing or failed earlier: nothing was applied",
             s.modified, s.missing
         ),
         Action::Status => format!("{} applied, {} pending", s.applied, s.pending),

@@ -177,3 +177,32 @@ pub fn which(program: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
 }
+
+/// Run `n` copies of a `migrate` command at once; all must succeed. Returns how many
+/// migrations they applied together (their `applied i/n …` progress lines).
+pub fn applied_by_concurrent_runs(n: usize, command: impl Fn() -> Command) -> usize {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            command()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied += stdout
+            .lines()
+            .filter(|l| l.starts_with("applied ") && l.contains('/'))
+            .count();
+    }
+    applied
+}

@@ -10,4 +10,5 @@ mod git_sources;
 mod hook;
 mod migrate;
 mod pg;
+mod prisma;
 mod property;

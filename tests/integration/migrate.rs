@@ -286,7 +286,7 @@ fn a_failing_migration_is_rolled_back_and_earlier_ones_stay() {
     assert_eq!(v["failure"]["version"], 3);
     assert_eq!(v["failure"]["sqlstate"], "42P01");
     // The lock was released on the failure path: a lock-free session can take it at once.
-    let key = envsync::migrate::lock::lock_key("m_fail");
+    let key = envsync::migrate::lock::sqlx_key("m_fail");
     let free = pg.scalar(
         "m_fail",
         &format!("SELECT pg_try_advisory_lock({key})::text"),
@@ -299,32 +299,13 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
     let pg = cluster();
     let url = pg.granted("m_conc");
     let m = migrations(50);
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            envsync(m.path())
-                .args(["migrate", "--dir"])
-                .arg(m.path())
-                .args(["--database-url", &url])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied_total = 0;
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        applied_total += stdout
-            .lines()
-            .filter(|l| l.starts_with("applied ") && l.contains('/'))
-            .count();
-    }
+    let applied_total = crate::common::applied_by_concurrent_runs(8, || {
+        let mut c = envsync(m.path());
+        c.args(["migrate", "--dir"])
+            .arg(m.path())
+            .args(["--database-url", &url]);
+        c
+    });
     assert_eq!(
         applied_total, 50,
         "each migration applied by exactly one runner"
@@ -337,7 +318,7 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
 fn a_held_lock_is_waited_for_and_named() {
     let pg = cluster();
     let url = pg.granted("m_lock");
-    let key = envsync::migrate::lock::lock_key("m_lock");
+    let key = envsync::migrate::lock::sqlx_key("m_lock");
     let admin = pg.url("postgres", crate::pg::SUPERUSER_PASSWORD, "m_lock");
     let m = migrations(2);
     block_on(async {
@@ -756,5 +737,50 @@ fn the_backend_alone_is_enough_when_its_url_is_complete() {
         r.stdout
     );
     assert!(r.stdout.contains("applied 3 migrations"), "{}", r.stdout);
-    assert_eq!(count("m_alone", "SELECT count(*) FROM _sqlx_migrations"), 3);
+    assert_eq!(
+        count("m_alone", "SELECT count(*) FROM _prisma_migrations"),
+        3
+    );
+}
+
+/// sqlx's dirty row (`success = false`): refused, then `migrate resolve` either way.
+#[test]
+fn resolve_clears_a_dirty_sqlx_row_either_way() {
+    let pg = cluster();
+    let url = pg.granted("m_dirty");
+    let m = migrations(3);
+    assert_eq!(migrate(m.path(), &url, &[]).code, 0);
+    pg.admin(
+        "m_dirty",
+        "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3;",
+    );
+    let refused = migrate(m.path(), &url, &[]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("migrate resolve --rolled-back 3"),
+        "{}",
+        refused.stdout
+    );
+    // Rolled back: the row goes, the next run applies the migration again.
+    pg.admin("m_dirty", "DELETE FROM hits WHERE version = 3;");
+    let r = migrate(m.path(), &url, &["resolve", "--rolled-back", "3_hit_3.sql"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = migrate(m.path(), &url, &[]);
+    assert!(r.stdout.contains("applied 1/1 3 hit 3"), "{}", r.stdout);
+    // Applied: the row becomes a success without running anything.
+    pg.admin(
+        "m_dirty",
+        "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3;",
+    );
+    let r = migrate(m.path(), &url, &["resolve", "--applied", "3"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(migrate(m.path(), &url, &["status"]).code, 0);
+    assert_eq!(count("m_dirty", "SELECT count(*) FROM hits"), 2);
+    let again = migrate(m.path(), &url, &["resolve", "--applied", "3"]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("already recorded as applied"),
+        "{}",
+        again.stderr
+    );
 }

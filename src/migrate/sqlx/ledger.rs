@@ -1,6 +1,6 @@
-//! The ledger: `_sqlx_migrations` read without creating it, rows written exactly as sqlx's
-//! `Migrate::apply` writes them (one round trip per migration), and the comparison of the
-//! migrations directory against it.
+//! sqlx's ledger: `_sqlx_migrations` read without creating it, rows written exactly as sqlx's
+//! `Migrate::apply` writes them (one round trip per migration), the comparison of the
+//! migrations directory against it, and `migrate resolve` for a dirty row.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
 use super::dir::Local;
-use super::{Entry, MigrateError, State};
+use crate::migrate::{Entry, MigrateError, State};
+
+pub const TABLE: &str = "_sqlx_migrations";
 
 /// A ledger row.
 #[derive(Debug, Clone)]
@@ -23,11 +25,7 @@ pub struct Applied {
 /// The ledger, read without creating it (`None` when it does not exist).
 pub async fn read(conn: &mut PgConnection) -> Result<Option<Vec<Applied>>, MigrateError> {
     let q = |e: sqlx::Error| MigrateError::query("reading _sqlx_migrations", &e);
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(q)?;
-    if !exists {
+    if !crate::migrate::table_exists(conn, TABLE).await? {
         return Ok(None);
     }
     let rows = sqlx::query(
@@ -128,13 +126,14 @@ pub fn compare(locals: &[Local], applied: &[Applied]) -> Vec<Entry> {
             None => (State::Pending, None),
             Some(a) if !a.success => (
                 State::Dirty,
-                Some("recorded with success = false (partially applied); fix the database by hand, then delete its row from _sqlx_migrations".to_string()),
+                Some(format!("recorded with success = false (partially applied): fix the database by hand, then `envsync migrate resolve --rolled-back {v}` (it is applied again) or `--applied {v}` (if you completed it)", v = m.version)),
             ),
             Some(a) if a.checksum == m.checksum.as_ref() => (State::Applied, None),
             Some(a) => (State::Modified, Some(modified_note(&m.sql, &a.checksum))),
         };
         out.push(Entry {
-            version: m.version,
+            version: Some(m.version),
+            name: None,
             description: m.description.to_string(),
             file: Some(l.file_name()),
             state,
@@ -148,7 +147,8 @@ pub fn compare(locals: &[Local], applied: &[Applied]) -> Vec<Entry> {
             .is_err()
         {
             out.push(Entry {
-                version: a.version,
+                version: Some(a.version),
+                name: None,
                 description: a.description.clone(),
                 file: None,
                 state: State::Missing,
@@ -175,4 +175,89 @@ fn modified_note(sql: &str, applied: &[u8]) -> String {
     } else {
         "the file changed after it was applied (checksum differs); restore it and put the change in a new migration".into()
     }
+}
+
+/// The version `NAME` means: the number itself, or a migration file's name.
+fn version_of(name: &str) -> Option<i64> {
+    name.parse()
+        .ok()
+        .or_else(|| name.split_once('_').and_then(|(v, _)| v.parse().ok()))
+}
+
+/// `migrate resolve --rolled-back NAME`: a dirty row is deleted, so the next run applies the
+/// migration again.
+pub async fn resolve_rolled_back(
+    conn: &mut PgConnection,
+    applied: &[Applied],
+    name: &str,
+) -> Result<String, MigrateError> {
+    let v = version_of(name).ok_or_else(|| not_a_version(name))?;
+    match applied.iter().find(|a| a.version == v) {
+        Some(a) if !a.success => {
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1 AND NOT success")
+                .bind(v)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| MigrateError::query("writing _sqlx_migrations", &e))?;
+            Ok(format!(
+                "{v} marked as rolled back (its dirty row is deleted); the next `envsync migrate` applies it again"
+            ))
+        }
+        Some(_) => Err(MigrateError::Resolve(format!(
+            "{v} is recorded as applied, not dirty: there is nothing to roll back"
+        ))),
+        None => Err(MigrateError::Resolve(format!(
+            "{v} has no row in _sqlx_migrations: there is nothing to roll back"
+        ))),
+    }
+}
+
+/// `migrate resolve --applied NAME`: a dirty row becomes a successful one; a migration with no
+/// row is recorded as sqlx records an applied one, without running it.
+pub async fn resolve_applied(
+    conn: &mut PgConnection,
+    locals: &[Local],
+    applied: &[Applied],
+    name: &str,
+) -> Result<String, MigrateError> {
+    let v = version_of(name).ok_or_else(|| not_a_version(name))?;
+    let q = |e: sqlx::Error| MigrateError::query("writing _sqlx_migrations", &e);
+    match applied.iter().find(|a| a.version == v) {
+        Some(a) if a.success => Err(MigrateError::Resolve(format!(
+            "{v} is already recorded as applied"
+        ))),
+        Some(_) => {
+            sqlx::query("UPDATE _sqlx_migrations SET success = TRUE WHERE version = $1")
+                .bind(v)
+                .execute(&mut *conn)
+                .await
+                .map_err(q)?;
+            Ok(format!(
+                "{v} recorded as applied (its dirty row is now a success)"
+            ))
+        }
+        None => {
+            let Some(l) = locals.iter().find(|l| l.migration.version == v) else {
+                return Err(MigrateError::Resolve(format!(
+                    "there is no migration {v} in the migrations directory"
+                )));
+            };
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations ( version, description, success, checksum, execution_time ) VALUES ( $1, $2, TRUE, $3, -1 )",
+            )
+            .bind(v)
+            .bind(l.migration.description.as_ref())
+            .bind(l.migration.checksum.as_ref())
+            .execute(&mut *conn)
+            .await
+            .map_err(q)?;
+            Ok(format!("{v} recorded as applied (it was not run)"))
+        }
+    }
+}
+
+fn not_a_version(name: &str) -> MigrateError {
+    MigrateError::Resolve(format!(
+        "`{name}` names no sqlx migration: give its version (the number before `_`) or its file name"
+    ))
 }

@@ -1,0 +1,86 @@
+//! The sqlx ledger: `<version>_<description>.sql` files ([`dir`]) and `_sqlx_migrations`
+//! ([`ledger`]), written exactly as an app embedding `sqlx::migrate!` writes them.
+
+pub mod dir;
+pub mod ledger;
+
+use sqlx::migrate::Migrate;
+use sqlx::postgres::PgConnection;
+
+use super::{pending, record_applied, record_failure, MigrateError, MigrateReport, Note};
+
+/// `_sqlx_migrations`, created as sqlx creates it.
+pub async fn create(conn: &mut PgConnection) -> Result<(), MigrateError> {
+    conn.ensure_migrations_table()
+        .await
+        .map_err(|e| migrate_error("creating _sqlx_migrations", e))
+}
+
+/// Apply the pending migrations in order, stopping at the first failure (rolled back).
+pub async fn apply_pending(
+    conn: &mut PgConnection,
+    locals: &[dir::Local],
+    report: &mut MigrateReport,
+    note: &mut dyn FnMut(Note),
+) -> Result<(), MigrateError> {
+    let pending = pending(report);
+    let total = pending.len();
+    let mut timing: Option<ledger::Timing> = None;
+    for (n, idx) in pending.into_iter().enumerate() {
+        let version = report.migrations[idx]
+            .version
+            .expect("sqlx entries have versions");
+        let local = locals
+            .binary_search_by_key(&version, |l| l.migration.version)
+            .map(|i| &locals[i])
+            .expect("pending migrations are local");
+        let outcome = if local.migration.no_tx {
+            // Outside a transaction: sqlx's own apply, statement by statement.
+            if let Some(t) = timing.take() {
+                ledger::record_timing(conn, t).await;
+            }
+            conn.apply(&local.migration).await
+        } else {
+            ledger::apply_batched(conn, &local.migration, timing.take())
+                .await
+                .inspect(|took| {
+                    timing = Some(ledger::Timing {
+                        version,
+                        nanos: i64::try_from(took.as_nanos()).unwrap_or(i64::MAX),
+                    });
+                })
+                .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))
+        };
+        match outcome {
+            Ok(took) => record_applied(report, idx, (n, total), took, note),
+            Err(err) => {
+                let error = match &err {
+                    sqlx::migrate::MigrateError::ExecuteMigration(e, _)
+                    | sqlx::migrate::MigrateError::Execute(e) => match super::conn::db_error(e) {
+                        Some((c, m)) => (Some(c), m),
+                        None => (None, e.to_string()),
+                    },
+                    other => (None, other.to_string()),
+                };
+                let file = local.file_name();
+                record_failure(report, idx, n, file, error, "rolled back", note);
+                return Ok(());
+            }
+        }
+    }
+    if let Some(t) = timing {
+        ledger::record_timing(conn, t).await;
+    }
+    Ok(())
+}
+
+fn migrate_error(context: &str, e: sqlx::migrate::MigrateError) -> MigrateError {
+    match e {
+        sqlx::migrate::MigrateError::Execute(e) => MigrateError::query(context, &e),
+        other => MigrateError::Query {
+            context: context.into(),
+            sqlstate: None,
+            message: other.to_string(),
+        },
+    }
+}
