@@ -580,6 +580,8 @@ fn the_docker_route_builds_a_throwaway_container_command() {
         "{args:?}"
     );
     assert!(has(["--via", "direct"]), "{args:?}");
+    // The container uses the ledger found here, whatever its own detection would say.
+    assert!(has(["--ledger", "sqlx"]), "{args:?}");
     assert!(
         !args.iter().any(|a| a.contains("S3cret")),
         "password on the command line: {args:?}"
