@@ -79,7 +79,7 @@ fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<
 }
 
 fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
-    let bytes = std::fs::read(&args.file).map_err(|e| Error::io(&args.file, &e))?;
+    let bytes = crate::fsread::read(&args.file)?;
     let dialect = crate::show::dialect_for(&args.file, args.dialect, s);
     let shown = crate::show::show(
         &bytes,

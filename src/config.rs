@@ -156,10 +156,7 @@ impl Config {
         let Some(path) = path else {
             return Ok(config);
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
-            file: path.clone(),
-            message: e.to_string(),
-        })?;
+        let text = crate::fsread::read_to_string(&path)?;
         let t = TomlText {
             file: &path,
             text: &text,
@@ -197,17 +194,45 @@ impl Config {
                             )
                             .into());
                     }
+                    // Env files are named inside their repository; a path that leaves it
+                    // (`/etc/shadow`, `../other/.env`) is refused.
+                    if let Some(bad) = env.get_ref().iter().find(|p| leaves_repo(p)) {
+                        return Err(t
+                            .error_for(
+                                &env,
+                                format!(
+                                    "repos.{repo}.env: `{bad}` is outside the repository; name env files relative to its root"
+                                ),
+                            )
+                            .into());
+                    }
                     target.env = env.into_inner();
                 }
             }
         }
         for (name, over) in file.contours.unwrap_or_default() {
             let (at, over) = (over.span().start, over.into_inner());
+            // Ports are 1–65535: 0 would be written as `PORT=0` and published as "any port".
+            let port = |p: Option<Spanned<u16>>, key: &str| -> Result<Option<u16>, ConfigError> {
+                match p {
+                    Some(p) if *p.get_ref() == 0 => Err(t
+                        .error_for(
+                            &p,
+                            format!("contours.{name}.{key} must be a port from 1 to 65535"),
+                        )
+                        .into()),
+                    p => Ok(p.map(Spanned::into_inner)),
+                }
+            };
+            let api = port(over.api_port, "api_port")?;
+            let db = port(over.db_port, "db_port")?;
+            let adminer = port(over.adminer_port, "adminer_port")?;
+            let redis = port(over.redis_port, "redis_port")?;
             let existing = self.contours.iter().position(|c| c.answers_to(&name));
             let mut c = match existing {
                 Some(i) => self.contours.remove(i),
                 None => {
-                    let (Some(api_port), Some(db_port)) = (over.api_port, over.db_port) else {
+                    let (Some(api_port), Some(db_port)) = (api, db) else {
                         return Err(t
                             .error_at(
                                 at,
@@ -232,17 +257,17 @@ impl Config {
             if let Some(a) = over.aliases {
                 c.aliases = a;
             }
-            if let Some(p) = over.api_port {
+            if let Some(p) = api {
                 c.api_port = p;
             }
-            if let Some(p) = over.db_port {
+            if let Some(p) = db {
                 c.db_port = p;
             }
-            if over.adminer_port.is_some() {
-                c.adminer_port = over.adminer_port;
+            if adminer.is_some() {
+                c.adminer_port = adminer;
             }
-            if over.redis_port.is_some() {
-                c.redis_port = over.redis_port;
+            if redis.is_some() {
+                c.redis_port = redis;
             }
             if let Some(n) = over.network {
                 c.network = n;
@@ -302,6 +327,14 @@ impl Config {
     }
 }
 
+/// Does a configured file path leave its repository (absolute, or through `..`)?
+fn leaves_repo(p: &str) -> bool {
+    let p = Path::new(p);
+    p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// Look for `envsync.toml` in `start` and its ancestors.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     start
@@ -348,10 +381,10 @@ struct RepoFile {
 #[serde(deny_unknown_fields)]
 struct ContourFile {
     aliases: Option<Vec<String>>,
-    api_port: Option<u16>,
-    db_port: Option<u16>,
-    adminer_port: Option<u16>,
-    redis_port: Option<u16>,
+    api_port: Option<Spanned<u16>>,
+    db_port: Option<Spanned<u16>>,
+    adminer_port: Option<Spanned<u16>>,
+    redis_port: Option<Spanned<u16>>,
     network: Option<String>,
     volumes: Option<Vec<String>>,
 }
@@ -371,8 +404,8 @@ struct MigrateFile {
 /// Problems with `envsync.toml`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {message}", file.display())]
-    Read { file: PathBuf, message: String },
+    #[error("cannot read the configuration: {0}")]
+    Read(#[from] crate::fsread::ReadError),
     #[error(transparent)]
     Invalid(#[from] Located),
     #[error("unknown contour `{name}`; known contours: {known} (add one under [contours.NAME] in envsync.toml)")]
@@ -431,6 +464,18 @@ mod tests {
         assert!(e.to_string().contains("envsync.toml:5"), "{e}");
         let e = load_str("\n[contours.qa]\nnetwork = \"n\"\n").unwrap_err();
         assert!(e.to_string().contains("envsync.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn paths_stay_in_the_repo_and_ports_are_ports() {
+        let e = load_str("[repos.infra]\nenv = [\"/etc/shadow\"]\n").unwrap_err();
+        assert!(e.to_string().contains("outside the repository"), "{e}");
+        let e = load_str("[repos.backend]\nenv = [\"../x/.env\"]\n").unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:2"), "{e}");
+        let e = load_str("[contours.prod]\n\napi_port = 0\n").unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:3"), "{e}");
+        assert!(e.to_string().contains("1 to 65535"), "{e}");
+        assert!(load_str("[repos.infra]\nenv = [\"docker/.env\"]\n").is_ok());
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Error {
     Migrate(#[from] Box<MigrateError>),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{0}")]

@@ -24,6 +24,7 @@ pub mod source;
 
 mod app;
 pub(crate) mod check;
+pub mod fsread;
 pub(crate) mod hook;
 pub(crate) mod render;
 pub(crate) mod secret;

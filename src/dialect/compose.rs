@@ -81,7 +81,15 @@ fn parse<'t>(
             }
         }
         let Some((end, sep)) = key_end else {
-            return Err(err("unexpected end of file after a variable name".into()));
+            // compose-go reads a last line with no `=` and no line break as a value whose
+            // name is empty.
+            let (value, _) = extract_value(src, env, external, line, out)?;
+            out.assignments.push(Assignment {
+                key: String::new(),
+                value,
+                line,
+            });
+            return Ok(());
         };
         let key = src[..end].trim_end_matches(char::is_whitespace);
         if key.contains(' ') {
@@ -132,7 +140,7 @@ fn extract_value(
             };
             let raw = raw.split_once(" #").map_or(raw, |(v, _)| v);
             let raw = raw.trim_end_matches(char::is_whitespace);
-            let v = substitute(raw, env, external, line, out)?;
+            let v = substitute(raw, env, external, line, out, 0)?;
             return Ok((v, used));
         }
     };
@@ -159,7 +167,7 @@ fn extract_value(
         }
         let value = String::from_utf8_lossy(&chars).into_owned();
         let value = if quote == b'"' {
-            substitute(&expand_escapes(&value), env, external, line, out)?
+            substitute(&expand_escapes(&value), env, external, line, out, 0)?
         } else {
             value
         };
@@ -233,18 +241,33 @@ fn is_name_char(c: u8) -> bool {
     c == b'_' || c.is_ascii_alphanumeric()
 }
 
+/// How deep `${A:-${B:-…}}` may nest. compose has no limit; a file nested deeper than this is
+/// refused rather than walked with unbounded recursion (each level rescans its text, so the
+/// limit also keeps the work linear in the file's size).
+pub const MAX_NESTING: usize = 64;
+
 /// compose-go's `template.Substitute`: `$$`, `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`,
 /// `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`. Lookups go to `external` first, then to
-/// the file's earlier assignments, as compose does.
+/// the file's earlier assignments, as compose does. A `$` that starts no reference (`$`, `$1`,
+/// `$ x`, `$.`) is a literal `$`, as compose keeps it; only a broken `${…}` is an error.
 fn substitute(
     s: &str,
     env: &Env<'_>,
     external: &dyn Fn(&str) -> Option<String>,
     line: usize,
     out: &mut Decoded,
+    depth: usize,
 ) -> Result<String, DecodeError> {
     if !s.contains('$') {
         return Ok(s.to_string());
+    }
+    if depth > MAX_NESTING {
+        return Err(DecodeError {
+            line,
+            message: format!(
+                "`${{…}}` nested more than {MAX_NESTING} levels deep; envsync refuses such a value"
+            ),
+        });
     }
     let lookup = |name: &str, out: &Decoded| {
         external(name).or_else(|| env.get(name).map(|&i| out.assignments[i].value.clone()))
@@ -316,7 +339,7 @@ fn substitute(
                         }
                     },
                     '-' => {
-                        let d = substitute(arg, env, external, line, out)?;
+                        let d = substitute(arg, env, external, line, out, depth + 1)?;
                         if present(&value) {
                             value.unwrap_or_default()
                         } else {
@@ -324,7 +347,7 @@ fn substitute(
                         }
                     }
                     '+' => {
-                        let a = substitute(arg, env, external, line, out)?;
+                        let a = substitute(arg, env, external, line, out, depth + 1)?;
                         if present(&value) {
                             a
                         } else {
@@ -332,18 +355,21 @@ fn substitute(
                         }
                     }
                     _ => {
-                        let m = substitute(arg, env, external, line, out)?;
+                        // compose interpolates the message too (and fails on a broken one).
+                        substitute(arg, env, external, line, out, depth + 1)?;
                         if present(&value) {
                             value.unwrap_or_default()
                         } else {
+                            // The message as written, never as interpolated: references in
+                            // it may name secrets.
                             return Err(DecodeError {
                                 line,
                                 message: format!(
                                     "required variable {name} is missing a value{}",
-                                    if m.is_empty() {
+                                    if arg.is_empty() {
                                         String::new()
                                     } else {
-                                        format!(": {m}")
+                                        format!(" (its message: `{}`)", crate::mask::sanitize(arg))
                                     }
                                 ),
                             });
@@ -353,7 +379,10 @@ fn substitute(
                 res.push_str(&piece);
                 i = close + 1;
             }
-            _ => return Err(invalid()),
+            _ => {
+                res.push('$');
+                i += 1;
+            }
         }
         lit = i;
     }

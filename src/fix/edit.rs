@@ -90,6 +90,11 @@ fn set_at(file: &mut EnvFile, line: usize, key: &str, token: &[u8]) -> bool {
         if let Item::Entry(e) = item {
             if e.line == line && e.key == key {
                 e.value = token.to_vec();
+                // `KEY="abc"-rest`: what follows the token is part of what a consumer reads,
+                // so it goes with the old value; a comment stays.
+                if !super::diff::is_blank_or_comment(&e.trail) {
+                    e.trail.clear();
+                }
                 return true;
             }
         }

@@ -16,7 +16,7 @@ mod syntax;
 mod values;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use database_url::{has_reference, parse_database_url, DbUrlParts};
 pub use eval::{evaluate, ContourFiles, LoadedFile};
@@ -34,8 +34,8 @@ pub const GPROD_RULES: &str = include_str!("../../rules/gprod.toml");
 /// A rules file that cannot be read or is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("cannot read {}: {message}", file.display())]
-    Read { file: PathBuf, message: String },
+    #[error("cannot read the rules: {0}")]
+    Read(#[from] crate::fsread::ReadError),
     #[error(transparent)]
     Invalid(#[from] Located),
 }
@@ -160,10 +160,7 @@ impl Rules {
                 .into())
             }
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| RulesError::Read {
-                    file: p.to_path_buf(),
-                    message: e.to_string(),
-                })?;
+                let text = crate::fsread::read_to_string(p)?;
                 let t = TomlText {
                     file: p,
                     text: &text,

@@ -58,15 +58,18 @@ pub(super) fn duplicates(sink: &mut Sink, f: &LoadedFile) {
             lines.entry(e.key.as_str()).or_default().push(e.line);
         }
     }
+    // Each repeated key's decoded values, in one pass (not one scan per key).
+    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for a in &f.own.assignments {
+        if lines.contains_key(a.key.as_str()) {
+            values
+                .entry(a.key.as_str())
+                .or_default()
+                .insert(a.value.as_str());
+        }
+    }
     for (key, ls) in lines {
-        let values: BTreeSet<&str> = f
-            .own
-            .assignments
-            .iter()
-            .filter(|a| a.key == key)
-            .map(|a| a.value.as_str())
-            .collect();
-        let differ = if values.len() > 1 {
+        let differ = if values.get(key).is_some_and(|v| v.len() > 1) {
             " with different values"
         } else {
             ""

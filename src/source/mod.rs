@@ -298,9 +298,9 @@ fn normalize(p: &Path) -> Option<String> {
 }
 
 fn read_fs(root: &Path, rel: &str, label: &str) -> Result<Option<Vec<u8>>, SourceError> {
-    match std::fs::read(root.join(rel)) {
+    match crate::fsread::read(&root.join(rel)) {
         Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(SourceError::Read {
             repo: label.to_string(),
             file: rel.to_string(),

@@ -8,6 +8,7 @@ mod conformance;
 mod fix;
 mod git_sources;
 mod hook;
+mod hostile;
 mod migrate;
 mod pg;
 mod prisma;

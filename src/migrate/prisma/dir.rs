@@ -43,9 +43,9 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         message,
     };
     let lock = dir.join(LOCK_FILE);
-    let text = std::fs::read_to_string(&lock).map_err(|e| MigrateError::Dir {
+    let text = crate::fsread::read_to_string(&lock).map_err(|e| MigrateError::Dir {
         dir: dir.to_path_buf(),
-        message: format!("{LOCK_FILE}: {e}; Prisma writes it with the first migration (pass --dir DIR or --ledger sqlx)"),
+        message: format!("{e}; Prisma writes {LOCK_FILE} with the first migration (pass --dir DIR or --ledger sqlx)"),
     })?;
     #[derive(serde::Deserialize)]
     struct LockFile {
@@ -69,30 +69,29 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         let entry = entry.map_err(|e| invalid(e.to_string()))?;
         let path = entry.path();
         // Prisma lists directories (a symlink to one counts); files beside them are not
-        // migrations.
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
-            continue;
+        // migrations, but a link that leads nowhere may have been one: refuse it.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => continue,
+            Err(e) => {
+                return Err(invalid(format!(
+                    "{}: {e} (a symbolic link that leads nowhere?)",
+                    entry.file_name().to_string_lossy()
+                )))
+            }
         }
         let name = entry
             .file_name()
             .into_string()
             .map_err(|n| invalid(format!("{}: the name is not UTF-8", n.to_string_lossy())))?;
         let file = path.join("migration.sql");
-        match std::fs::metadata(&file) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                return Err(invalid(format!(
-                    "{name}/migration.sql is not a regular file"
-                )))
-            }
-            Err(_) => {
-                return Err(invalid(format!(
-                    "{name}/ has no migration.sql; Prisma refuses such a directory too. Remove the directory or add its migration"
-                )))
-            }
+        if std::fs::symlink_metadata(&file).is_err() {
+            return Err(invalid(format!(
+                "{name}/ has no migration.sql; Prisma refuses such a directory too. Remove the directory or add its migration"
+            )));
         }
-        let bytes =
-            std::fs::read(&file).map_err(|e| invalid(format!("{name}/migration.sql: {e}")))?;
+        // A FIFO, a directory or a link that leads nowhere is refused, naming it.
+        let bytes = crate::fsread::read(&file).map_err(|e| invalid(e.to_string()))?;
         let checksum = checksum(&bytes);
         let sql = String::from_utf8(bytes)
             .map_err(|_| invalid(format!("{name}/migration.sql is not valid UTF-8")))?;

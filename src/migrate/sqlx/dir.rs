@@ -63,21 +63,22 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
             continue;
         };
         let path = entry.path();
-        // d_type from the directory listing; a symlink is followed, as sqlx does.
-        let is_file = match entry.file_type() {
-            Ok(t) if t.is_file() => true,
-            Ok(t) if t.is_symlink() => std::fs::metadata(&path).is_ok_and(|m| m.is_file()),
-            _ => false,
-        };
-        if !is_file {
-            continue;
-        }
         let (version, down) = kind.map_err(invalid)?;
+        // A name sqlx takes for a migration must be a regular file (a symbolic link to one is
+        // followed): a directory, FIFO, device, dangling or looping link is refused, naming it,
+        // rather than skipped.
+        let sql = crate::fsread::read_to_string(&path).map_err(|e| {
+            invalid(format!(
+                "{name} is named like a migration but cannot be read: {}",
+                e.to_string()
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .unwrap_or(&e.to_string())
+            ))
+        })?;
         if down {
             downs.entry(version).or_default().push(path);
             continue;
         }
-        let sql = std::fs::read_to_string(&path).map_err(|e| invalid(format!("{name}: {e}")))?;
         check_no_transaction(&name, sql.as_bytes()).map_err(invalid)?;
         let rest = name.split_once('_').map_or("", |(_, r)| r);
         let kind = MigrationType::from_filename(rest);

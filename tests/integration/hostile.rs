@@ -1,0 +1,208 @@
+//! Hostile input: every malformed or odd file gives a finding or an error naming it, never a
+//! panic, a stack overflow or a hang; only regular files are read; values never leak through
+//! the paths that handle broken input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
+
+/// A copy of the in-sync GPROD pair.
+fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (b, i) = (d.path().join("backend"), d.path().join("infra"));
+    copy_tree(&fixtures().join("gprod/backend"), &b);
+    copy_tree(&fixtures().join("gprod/infra"), &i);
+    (d, b, i)
+}
+
+fn es(b: &Path, i: &Path, args: &[&str]) -> Run {
+    run(envsync(b)
+        .args(args)
+        .arg("--backend")
+        .arg(b)
+        .arg("--infra")
+        .arg(i))
+}
+
+/// Run with a deadline far above the normal time: a hang fails the test instead of the suite.
+fn within(limit: Duration, cmd: &mut std::process::Command) -> Run {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn ten_thousand_nested_references_are_a_finding_not_a_crash() {
+    let (_d, b, i) = pair();
+    for depth in [6_000, 100_000] {
+        let value = format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        let infra = i.join(".env.prod");
+        let text = fs::read_to_string(&infra).unwrap();
+        fs::write(&infra, format!("{text}DEEP={value}\n")).unwrap();
+        let r = within(
+            Duration::from_secs(60),
+            envsync(&b)
+                .args(["check", "-c", "prod", "--backend"])
+                .arg(&b)
+                .arg("--infra")
+                .arg(&i),
+        );
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("nested more than 64 levels"),
+            "{}",
+            r.stdout
+        );
+        let shown = within(
+            Duration::from_secs(60),
+            envsync(&b)
+                .args(["show", "--dialect", "compose"])
+                .arg(&infra),
+        );
+        assert_eq!(shown.code, 1, "{}{}", shown.stdout, shown.stderr);
+        fs::write(&infra, text).unwrap();
+    }
+}
+
+#[test]
+fn only_regular_files_are_read() {
+    let (_d, b, i) = pair();
+    // A FIFO as the infra env file: refused at once, not waited on.
+    let fifo = i.join(".env.prod");
+    fs::remove_file(&fifo).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let r = within(
+        Duration::from_secs(30),
+        envsync(&b)
+            .args(["check", "-c", "prod", "--backend"])
+            .arg(&b)
+            .arg("--infra")
+            .arg(&i),
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("not a regular file (a FIFO)"),
+        "{}",
+        r.stderr
+    );
+    let shown = within(Duration::from_secs(30), envsync(&b).arg("show").arg(&fifo));
+    assert_eq!(shown.code, 2, "{}", shown.stderr);
+    let config = within(
+        Duration::from_secs(30),
+        envsync(&b).args(["check", "--config"]).arg(&fifo),
+    );
+    assert_eq!(config.code, 2, "{}", config.stderr);
+    // A link to /dev/zero is a device, not an endless file.
+    fs::remove_file(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+    let r = within(Duration::from_secs(30), envsync(&b).arg("show").arg(&fifo));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("a device"), "{}", r.stderr);
+}
+
+#[test]
+fn migration_files_that_are_not_files_are_refused_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let m = d.path();
+    fs::write(m.join("1_create.sql"), "CREATE TABLE t (x int);\n").unwrap();
+    type Make<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Make); 4] = [
+        ("2_dangling.sql", &|p| {
+            std::os::unix::fs::symlink("nowhere.sql", p).unwrap()
+        }),
+        ("2_loop.sql", &|p| {
+            std::os::unix::fs::symlink(p.file_name().unwrap(), p).unwrap()
+        }),
+        ("2_dir.sql", &|p| fs::create_dir(p).unwrap()),
+        ("2_fifo.sql", &|p| {
+            assert!(std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success())
+        }),
+    ];
+    for (name, make) in cases {
+        let p = m.join(name);
+        make(&p);
+        let r = within(
+            Duration::from_secs(30),
+            envsync(m)
+                .args(["migrate", "status", "--dir"])
+                .arg(m)
+                .args(["--database-url", "postgresql://u:p@127.0.0.1:1/x"]),
+        );
+        assert_eq!(r.code, 2, "{name}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(name), "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("nothing was sent to the database"),
+            "{}",
+            r.stderr
+        );
+        if p.is_dir() {
+            fs::remove_dir(&p).unwrap();
+        } else {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+}
+
+#[test]
+fn fix_keeps_secrets_out_of_the_diff_and_writes_what_follows_a_quoted_value() {
+    let (_d, b, i) = pair();
+    let bf = b.join(".env.production");
+    set_line(
+        &bf,
+        "POSTGRES_PASSWORD",
+        "POSTGRES_PASSWORD=\"Leak-Canary-1\"-tail-canary",
+    );
+    let text = fs::read_to_string(&bf).unwrap();
+    fs::write(
+        &bf,
+        format!("#JWT_SECRET=commented-canary-secret-0123456789\n{text}"),
+    )
+    .unwrap();
+    let dry = es(
+        &b,
+        &i,
+        &["fix", "-c", "prod", "--prefer", "infra", "--dry-run"],
+    );
+    assert_eq!(dry.code, 1, "{}{}", dry.stdout, dry.stderr);
+    for canary in ["Leak-Canary-1", "tail-canary", "commented-canary"] {
+        assert!(
+            !dry.stdout.contains(canary),
+            "{canary} leaked:\n{}",
+            dry.stdout
+        );
+    }
+    let real = es(
+        &b,
+        &i,
+        &["fix", "-c", "prod", "--prefer", "infra", "--no-backup"],
+    );
+    assert_eq!(real.code, 0, "{}{}", real.stdout, real.stderr);
+    assert!(!fs::read_to_string(&bf).unwrap().contains("tail-canary"));
+    assert_eq!(es(&b, &i, &["check", "-c", "prod"]).code, 0);
+}
