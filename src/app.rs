@@ -81,11 +81,9 @@ fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<
 fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
     let bytes = crate::fsread::read(&args.file)?;
     let dialect = crate::show::dialect_for(&args.file, args.dialect, s);
-    let shown = crate::show::show(
-        &bytes,
-        dialect,
-        &crate::mask::Mask::everything(args.show_values),
-    );
+    // The same masking policy as `check`: the rules' secret, shared and secret-named keys.
+    let mask = s.config.load_rules()?.mask(args.show_values);
+    let shown = crate::show::show(&bytes, dialect, &mask);
     match args.format {
         Format::Json => render::json(&shown, out)?,
         Format::Text => render::show::text(&shown, &args.file, out)?,

@@ -24,6 +24,8 @@ pub enum Error {
     Hook(#[from] HookError),
     #[error(transparent)]
     Read(#[from] crate::fsread::ReadError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RulesError),
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{0}")]

@@ -35,35 +35,42 @@ const SECRET_WORDS: [&str; 8] = [
     "DSN",
 ];
 
+/// Is `key` named like a secret (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, `*_KEY`, `*URL*`, …)?
+pub fn secret_named(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+}
+
 /// Which values to hide, and whether the user asked to see them anyway.
+///
+/// A value is hidden when its key is declared secret (`[keys] secrets`, `*` patterns), is a
+/// shared key or a `[[weak_secret]]` key, or is named like a secret; `[keys] public` names
+/// the exceptions (GPROD: `PORT`, shared but no secret). The same policy serves every output:
+/// findings, `fix`'s diff and summary, `show`, JSON.
 #[derive(Debug, Clone, Default)]
 pub struct Mask {
     reveal: bool,
-    /// Every key counts as secret (`show`, which knows no rules).
-    all: bool,
     /// `[keys] secrets` patterns (`*` wildcards, case-insensitive).
     patterns: Vec<String>,
-    /// Keys named exactly (`[[weak_secret]] key`).
+    /// Keys named exactly: shared and weak-secret keys.
     names: Vec<String>,
+    /// Keys never hidden.
+    public: Vec<String>,
 }
 
 impl Mask {
     /// `reveal` is `--show-values`.
-    pub fn new(reveal: bool, patterns: Vec<String>, names: Vec<String>) -> Mask {
+    pub fn new(
+        reveal: bool,
+        patterns: Vec<String>,
+        names: Vec<String>,
+        public: Vec<String>,
+    ) -> Mask {
         Mask {
             reveal,
-            all: false,
             patterns,
             names,
-        }
-    }
-
-    /// Hide every value unless `reveal`.
-    pub fn everything(reveal: bool) -> Mask {
-        Mask {
-            reveal,
-            all: true,
-            ..Mask::default()
+            public,
         }
     }
 
@@ -72,11 +79,12 @@ impl Mask {
         self.reveal
     }
 
-    /// Do the rules declare `key` secret?
+    /// Is `key`'s value a secret under this policy?
     pub fn is_secret(&self, key: &str) -> bool {
-        self.all
-            || self.patterns.iter().any(|p| matches_pattern(p, key))
-            || self.names.iter().any(|k| k == key)
+        !self.public.iter().any(|k| k == key)
+            && (self.patterns.iter().any(|p| matches_pattern(p, key))
+                || self.names.iter().any(|k| k == key)
+                || secret_named(key))
     }
 
     /// Is `key`'s value replaced by its fingerprint in output?
@@ -94,24 +102,109 @@ impl Mask {
         }
     }
 
-    /// May a diff show `key`'s raw value? Not when declared secret or named like one.
+    /// May a diff show `key`'s raw value?
     pub fn shows_in_diff(&self, key: &str) -> bool {
-        let upper = key.to_ascii_uppercase();
-        self.reveal || (!self.is_secret(key) && !SECRET_WORDS.iter().any(|w| upper.contains(w)))
+        !self.hides(key)
     }
 }
 
-/// `postgresql://user:****@host:port/db`: a database URL without its password.
+/// Query parameters that carry a password (libpq's and the drivers' names).
+const PASSWORD_PARAMS: [&str; 2] = ["password", "sslpassword"];
+
+/// Did `url` parse, but not as the URL it was meant to be? An unencoded `@`, `/` or `?` in a
+/// password moves part of it into the path, query or fragment, which must then not be printed.
+pub fn misparsed(url: &url::Url) -> bool {
+    [
+        url.path(),
+        url.query().unwrap_or(""),
+        url.fragment().unwrap_or(""),
+    ]
+    .iter()
+    .any(|p| p.contains('@'))
+        || !url.has_authority()
+}
+
+/// `postgresql://user:****@host:port/db?sslmode=require&password=****`: a database URL without
+/// its passwords, in the userinfo and in the query. A URL that does not parse cleanly is not
+/// shown at all.
 pub fn url(url: &str) -> String {
     match url::Url::parse(url) {
+        Ok(u) if misparsed(&u) => "<a database URL that does not parse cleanly>".to_string(),
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("****"));
+            }
+            if u.query_pairs()
+                .any(|(k, _)| PASSWORD_PARAMS.contains(&k.as_ref()))
+            {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if PASSWORD_PARAMS.contains(&k.as_ref()) {
+                            "****".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
             }
             u.to_string()
         }
         Err(_) => "<a database URL that does not parse>".to_string(),
     }
+}
+
+/// The `user:password` part of `scheme://user:password@host/…`, found by position (also where
+/// a URL parser refuses the URL).
+pub fn userinfo(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    authority.rfind('@').map(|at| &authority[..at])
+}
+
+/// A git source URL as messages show it: userinfo hidden (a token is often the user name), except
+/// the conventional `git` user of ssh URLs.
+pub fn git_url(url: &str) -> String {
+    match userinfo(url) {
+        Some("git") | None => url.to_string(),
+        Some(info) => {
+            let start = url.find(info).unwrap_or(0);
+            let hidden = if info.contains(':') {
+                "****:****"
+            } else {
+                "****"
+            };
+            format!("{}{hidden}{}", &url[..start], &url[start + info.len()..])
+        }
+    }
+}
+
+/// The secret pieces of a URL's userinfo (the whole of it, and each part long enough not to be
+/// a common word; raw and percent-decoded), to scrub from messages other programs wrote.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let Some(info) = userinfo(url) else {
+        return Vec::new();
+    };
+    let mut pieces: Vec<&str> = vec![info];
+    pieces.extend(info.split(':').filter(|s| s.len() >= 4 && *s != "git"));
+    let mut out: Vec<String> = Vec::new();
+    for p in pieces {
+        for s in [
+            p.to_string(),
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ] {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    // Longest first, so a whole userinfo is replaced before its parts.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
 }
 
 #[cfg(test)]
@@ -128,27 +221,68 @@ mod tests {
     fn secrets_are_fingerprinted_unless_revealed() {
         let m = Mask::new(
             false,
-            vec!["*_SECRET".into()],
-            vec!["POSTGRES_PASSWORD".into()],
+            vec!["JWT_*".into()],
+            vec!["SMTP_PASS".into(), "SHARED_NAME".into(), "PORT".into()],
+            vec!["PORT".into()],
         );
         assert_eq!(m.value("JWT_SECRET", "abc"), "3 chars, sha256:ba7816bf");
-        assert_eq!(
-            m.value("POSTGRES_PASSWORD", "abc"),
-            "3 chars, sha256:ba7816bf"
-        );
+        // Declared, shared, or named like a secret: hidden; public or plain: shown.
+        for hidden in [
+            "SHARED_NAME",
+            "API_TOKEN",
+            "SMTP_PASS",
+            "SSL_KEY",
+            "REDIS_URL",
+        ] {
+            assert!(m.hides(hidden), "{hidden}");
+        }
         assert_eq!(m.value("PORT", "3000"), "`3000`");
-        assert!(!m.shows_in_diff("API_TOKEN") && m.shows_in_diff("PORT"));
-        let shown = Mask::new(true, vec!["*_SECRET".into()], vec![]);
+        assert_eq!(m.value("LOG_LEVEL", "debug"), "`debug`");
+        let shown = Mask::new(true, vec!["JWT_*".into()], vec![], vec![]);
         assert_eq!(shown.value("JWT_SECRET", "abc"), "`abc`");
         assert!(shown.shows_in_diff("API_TOKEN"));
     }
 
     #[test]
-    fn urls_lose_their_password() {
+    fn urls_lose_their_passwords() {
         assert_eq!(
             url("postgresql://u:pw@db:5432/x"),
             "postgresql://u:****@db:5432/x"
         );
+        assert_eq!(
+            url("postgresql://u@db/x?sslmode=require&password=Canary%231&sslpassword=c2"),
+            "postgresql://u@db/x?sslmode=require&password=****&sslpassword=****"
+        );
         assert_eq!(url("not a url"), "<a database URL that does not parse>");
+        // An unencoded `/` in the password: `123` became the port and the rest the path.
+        assert_eq!(
+            url("postgresql://postgres:123/Canary@db:5432/x"),
+            "<a database URL that does not parse cleanly>"
+        );
+    }
+
+    #[test]
+    fn git_urls_lose_their_credentials() {
+        assert_eq!(
+            git_url("https://user:Canary@example.org/infra.git"),
+            "https://****:****@example.org/infra.git"
+        );
+        assert_eq!(
+            git_url("https://ghp_Canary@example.org/infra.git"),
+            "https://****@example.org/infra.git"
+        );
+        assert_eq!(
+            git_url("ssh://git@example.org/infra.git"),
+            "ssh://git@example.org/infra.git"
+        );
+        assert_eq!(git_url("file:///srv/infra"), "file:///srv/infra");
+        assert_eq!(
+            git_url("file://u:Canary@/srv/infra"),
+            "file://****:****@/srv/infra"
+        );
+        assert_eq!(
+            url_secrets("https://u:p%40ss@h/x"),
+            ["u:p%40ss", "u:p@ss", "p%40ss", "p@ss"]
+        );
     }
 }

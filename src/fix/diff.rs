@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn commented_out_secrets_and_what_follows_a_value_are_hidden() {
-        let mask = Mask::new(false, vec!["*_SECRET".into()], vec![]);
+        let mask = Mask::new(false, vec!["*_SECRET".into()], vec![], vec![]);
         let file = EnvFile::parse(
             b"# JWT_SECRET=old-secret-1\n#PORT=1\nJWT_SECRET=\"abc\"-rest\nPORT=2 # two\n",
         );

@@ -26,12 +26,20 @@ pub struct DbUrlParts {
     pub database: String,
 }
 
+/// The parts of a database URL. Messages never quote the URL: a part that failed to parse may
+/// hold part of the password.
 pub fn parse_database_url(s: &str) -> Result<DbUrlParts, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("does not parse as a URL ({e})"))?;
+    let form = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE";
+    let url = url::Url::parse(s).map_err(|e| format!("does not parse as {form} ({e})"))?;
+    if crate::mask::misparsed(&url) {
+        return Err(format!(
+            "does not parse cleanly as {form}: a character in the user or password (`@ / ? #`) is not percent-encoded; encode it (`envsync fix` rebuilds the URL)"
+        ));
+    }
     if !matches!(url.scheme(), "postgres" | "postgresql") {
         return Err(format!(
             "has scheme `{}`, expected postgresql://",
-            url.scheme()
+            crate::mask::sanitize(url.scheme())
         ));
     }
     let decode = |p: &str| {
@@ -195,6 +203,14 @@ mod tests {
             ("db", Some(5433), "app")
         );
         assert!(parse_database_url("mysql://db/x").is_err());
+        // Never an echo of what did not parse.
+        for bad in [
+            "usr9:Canary@db/x",
+            "postgresql://postgres:123/Canary@db:5432/x",
+        ] {
+            let e = parse_database_url(bad).unwrap_err();
+            assert!(!e.contains("Canary") && !e.contains("usr9"), "{e}");
+        }
         assert!(has_reference("x${A}y") && has_reference("$A") && !has_reference("a$1"));
     }
 }

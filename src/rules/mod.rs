@@ -79,6 +79,8 @@ pub struct Rules {
     pub required: BTreeMap<Repo, Vec<String>>,
     pub secrets: Vec<String>,
     pub unique_in_prod: Vec<String>,
+    /// Keys whose values are never hidden (`[keys] public`).
+    pub public: Vec<String>,
     pub port_key: String,
     pub owners: BTreeMap<String, Repo>,
     pub database_url: DatabaseUrlRule,
@@ -114,6 +116,7 @@ impl Rules {
             required: BTreeMap::new(),
             secrets: vec![],
             unique_in_prod: vec![],
+            public: vec![],
             port_key: "PORT".into(),
             owners: BTreeMap::new(),
             database_url: DatabaseUrlRule {
@@ -202,6 +205,7 @@ impl Rules {
             );
             union(&mut self.secrets, keys.secrets);
             union(&mut self.unique_in_prod, keys.unique_in_prod);
+            union(&mut self.public, keys.public);
             if let Some(p) = keys.port {
                 self.port_key = p;
             }
@@ -273,13 +277,12 @@ impl Rules {
             || self.weak.iter().any(|(k, _)| k == key)
     }
 
-    /// The masking policy for these rules' secret keys; `reveal` is `--show-values`.
+    /// The masking policy for these rules (secret, shared, weak-secret and public keys);
+    /// `reveal` is `--show-values`.
     pub fn mask(&self, reveal: bool) -> Mask {
-        Mask::new(
-            reveal,
-            self.secrets.clone(),
-            self.weak.iter().map(|(k, _)| k.clone()).collect(),
-        )
+        let mut names: Vec<String> = self.weak.iter().map(|(k, _)| k.clone()).collect();
+        names.extend(self.shared.iter().cloned());
+        Mask::new(reveal, self.secrets.clone(), names, self.public.clone())
     }
 
     /// Must `repo` set `key` (`[keys] required_*`)?

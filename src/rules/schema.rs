@@ -30,6 +30,8 @@ pub struct KeysTable {
     pub required_infra: Option<Vec<String>>,
     pub secrets: Option<Vec<String>>,
     pub unique_in_prod: Option<Vec<String>>,
+    /// Keys never masked in output, though shared (GPROD: `PORT`).
+    pub public: Option<Vec<String>>,
     pub port: Option<String>,
 }
 

@@ -166,14 +166,19 @@ impl Source {
             SourceSpec::Remote { url, rev } => {
                 let repo = fetch_into_cache(url, Transport::for_url(url))?;
                 let rev_name = rev.clone().unwrap_or_else(|| "refs/envsync/HEAD".into());
-                let tree = resolve_tree(&repo, &rev_name, url).or_else(|e| {
+                let shown = crate::mask::git_url(url);
+                let tree = resolve_tree(&repo, &rev_name, &shown).or_else(|e| {
                     // A branch name fetched as refs/heads/NAME.
-                    resolve_tree(&repo, &format!("refs/heads/{rev_name}"), url).map_err(|_| e)
+                    resolve_tree(&repo, &format!("refs/heads/{rev_name}"), &shown).map_err(|_| e)
                 })?;
                 Ok(Source::Tree {
                     repo,
                     tree,
-                    label: format!("{url}#{}", rev.as_deref().unwrap_or("HEAD")),
+                    label: format!(
+                        "{}#{}",
+                        crate::mask::git_url(url),
+                        rev.as_deref().unwrap_or("HEAD")
+                    ),
                 })
             }
         }

@@ -56,9 +56,14 @@ const REFSPECS: [&str; 3] = [
 /// Fetch `url` into its bare cache repository (created on first use) and open it.
 pub fn fetch_into_cache(url: &str, transport: Transport) -> Result<Repository, SourceError> {
     use sha2::{Digest, Sha256};
+    // Messages name the URL without its credentials, and lose any copy of them the transport
+    // printed.
+    let secrets = crate::mask::url_secrets(url);
     let fail = |message: String| SourceError::Fetch {
-        url: url.to_string(),
-        message,
+        url: crate::mask::git_url(url),
+        message: secrets
+            .iter()
+            .fold(message, |m, s| m.replace(s.as_str(), "****")),
     };
     let digest = Sha256::digest(url.as_bytes());
     let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();

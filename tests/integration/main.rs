@@ -13,3 +13,4 @@ mod migrate;
 mod pg;
 mod prisma;
 mod property;
+mod secrets;

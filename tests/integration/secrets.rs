@@ -1,0 +1,210 @@
+//! One masking policy for every output: planted canary values must not appear in any message,
+//! diff, JSON document, URL or git source label, whichever path printed them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
+
+fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (b, i) = (d.path().join("backend"), d.path().join("infra"));
+    copy_tree(&fixtures().join("gprod/backend"), &b);
+    copy_tree(&fixtures().join("gprod/infra"), &i);
+    (d, b, i)
+}
+
+fn es(b: &Path, i: &Path, args: &[&str]) -> Run {
+    run(envsync(b)
+        .args(args)
+        .arg("--backend")
+        .arg(b)
+        .arg("--infra")
+        .arg(i))
+}
+
+fn append(file: &Path, line: &str) {
+    let mut text = fs::read_to_string(file).unwrap();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    fs::write(file, format!("{text}{line}\n")).unwrap();
+}
+
+fn assert_clean(r: &Run, canaries: &[&str], what: &str) {
+    for c in canaries {
+        assert!(
+            !r.stdout.contains(c) && !r.stderr.contains(c),
+            "{what} printed {c}:\n{}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn keys_declared_shared_are_masked_in_check_and_fix() {
+    let (d, b, i) = pair();
+    fs::write(
+        d.path().join("envsync.toml"),
+        "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\nshared = [\"API_ACCESS\"]\n",
+    )
+    .unwrap();
+    append(&b.join(".env.production"), "API_ACCESS=backend-Canary-1");
+    append(&i.join(".env.prod"), "API_ACCESS=infra-Canary-2");
+    let canaries = ["Canary-1", "Canary-2"];
+    for args in [
+        &["check", "-c", "prod"][..],
+        &["check", "-c", "prod", "--format", "json"],
+        &["check", "-c", "prod", "-q"],
+        &["fix", "-c", "prod", "--prefer", "backend", "--dry-run"],
+        &[
+            "fix",
+            "-c",
+            "prod",
+            "--prefer",
+            "backend",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &["show", "infra/.env.prod"],
+    ] {
+        let r = run(envsync(d.path()).args(args));
+        assert!(r.code <= 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert_clean(&r, &canaries, &format!("{args:?}"));
+    }
+    let check = run(envsync(d.path()).args(["check", "-c", "prod"]));
+    assert!(
+        check.stdout.contains("API_ACCESS differs"),
+        "{}",
+        check.stdout
+    );
+    // And --show-values is the one way to see them.
+    let shown = run(envsync(d.path()).args(["check", "-c", "prod", "--show-values"]));
+    assert!(shown.stdout.contains("Canary-1"), "{}", shown.stdout);
+}
+
+#[test]
+fn show_hides_what_check_hides_and_prints_what_check_prints() {
+    let (_d, b, _i) = pair();
+    let r = run(envsync(&b)
+        .args(["show", "--format", "json"])
+        .arg(b.join(".env.production")));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["variables"]["PORT"], "3200");
+    assert_eq!(v["variables"]["NODE_ENV"], "production");
+    for hidden in ["JWT_SECRET", "POSTGRES_PASSWORD", "DATABASE_URL"] {
+        assert!(
+            v["variables"][hidden].as_str().unwrap().contains("sha256:"),
+            "{hidden}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn url_passwords_never_reach_the_output() {
+    let (_d, b, i) = pair();
+    // In the query string: `migrate` prints the target before it connects.
+    for format in ["text", "json"] {
+        let r = run(envsync(&b).args([
+            "migrate",
+            "status",
+            "--via",
+            "direct",
+            "--format",
+            format,
+            "--database-url",
+            "postgresql://u@127.0.0.1:1/x?sslmode=disable&password=Query-Canary-3",
+        ]));
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("password=****") || r.stderr.contains("password=****"),
+            "{}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert_clean(&r, &["Query-Canary-3"], "migrate target");
+    }
+    // A password with an unencoded `/`: the parts that did not parse are never echoed.
+    set_line(
+        &b.join(".env.production"),
+        "DATABASE_URL",
+        "DATABASE_URL=postgresql://postgres:123/Slash-Canary-4@db:5432/gprod_prod",
+    );
+    let check = es(&b, &i, &["check", "-c", "prod"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(
+        check.stdout.contains("does not parse cleanly"),
+        "{}",
+        check.stdout
+    );
+    let migrate = es(
+        &b,
+        &i,
+        &["migrate", "status", "-c", "prod", "--via", "direct"],
+    );
+    assert_clean(&check, &["Slash-Canary-4"], "check");
+    assert_clean(&migrate, &["Slash-Canary-4"], "migrate");
+    // A scheme-looking user name is not a scheme to echo.
+    set_line(
+        &b.join(".env.production"),
+        "DATABASE_URL",
+        "DATABASE_URL=userCanary5:pw@db/x",
+    );
+    assert_clean(
+        &es(&b, &i, &["check", "-c", "prod"]),
+        &["userCanary5"],
+        "check",
+    );
+}
+
+#[test]
+fn git_source_credentials_are_masked() {
+    let (_d, b, _i) = pair();
+    let cache = tempfile::tempdir().unwrap();
+    for src in [
+        "git+https://user:Git-Canary-6@127.0.0.1:1/infra.git",
+        "git+https://ghp_TokenCanary7@127.0.0.1:1/infra.git",
+        "git+ssh://user:Git-Canary-6@127.0.0.1:1/infra.git",
+        "git+file://user:Git-Canary-6@/no/such/repo",
+    ] {
+        let r = run(envsync(&b)
+            .env("ENVSYNC_CACHE_DIR", cache.path())
+            .env("GIT_SSH_COMMAND", "false")
+            .args(["check", "-c", "prod", "--infra", src]));
+        assert_eq!(r.code, 2, "{src}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("****"), "{src}: {}", r.stderr);
+        assert_clean(&r, &["Git-Canary-6", "TokenCanary7"], src);
+    }
+}
+
+#[test]
+fn interpolation_errors_do_not_carry_interpolated_secrets() {
+    let (_d, b, i) = pair();
+    append(
+        &i.join(".env.prod"),
+        "GRAFANA_ADMIN_PASSWORD=${NOPE:?pw is $POSTGRES_PASSWORD}",
+    );
+    let secret = "prd-Qz7#Lm2@Vx9!Kw4";
+    for args in [
+        &["check", "-c", "prod"][..],
+        &["fix", "-c", "prod", "--dry-run"],
+    ] {
+        let r = es(&b, &i, args);
+        assert_clean(&r, &[secret], &format!("{args:?}"));
+        assert!(
+            r.stdout.contains("NOPE is missing a value")
+                || r.stderr.contains("NOPE is missing a value"),
+            "{args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    let shown = run(envsync(&b)
+        .args(["show", "--dialect", "compose"])
+        .arg(i.join(".env.prod")));
+    assert_clean(&shown, &[secret], "show");
+}
