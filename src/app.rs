@@ -70,12 +70,16 @@ fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<
         Format::Json => render::json(&outcome, out)?,
         Format::Text => render::fix::text(&outcome, color, s.quiet, out)?,
     }
-    // A dry run answers "would fix change anything?"; a real run "is anything left?".
-    Ok(ExitStatus::from_findings(if outcome.dry_run {
-        outcome.changed()
-    } else {
-        outcome.remaining.has_errors()
-    }))
+    // A dry run answers "would fix change anything?"; a real run "is anything left?". A
+    // refused key is drift left either way.
+    Ok(ExitStatus::from_findings(
+        !outcome.refused.is_empty()
+            || if outcome.dry_run {
+                outcome.changed()
+            } else {
+                outcome.remaining.has_errors()
+            },
+    ))
 }
 
 fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {

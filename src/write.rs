@@ -117,15 +117,32 @@ impl std::fmt::Debug for Transaction {
 /// The prefix of every temporary name envsync uses (covered by `.env.*` ignore rules).
 const TEMP_PREFIX: &str = ".env.envsync-tmp.";
 
-/// Delete temporary files a killed run left in `dir`. Call it only under the repo lock: then
-/// no other run is between staging and renaming.
+/// Clean up after a run that was killed in `dir`: staged new files are deleted; a kept old file
+/// (`….bak.<name>`, the only copy of `<name>`'s previous content when the kill fell between the
+/// two renames) becomes `<name>`'s backup. Call it only under the repo lock: then no other run
+/// is between staging and renaming.
 pub fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            let _ = fs::remove_file(e.path());
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+            continue;
+        };
+        let kept_for = rest.split_once(".bak.").map(|(_, target)| target);
+        match kept_for {
+            Some(target) if !target.is_empty() && !target.contains('/') => {
+                let backup = backup_path(&dir.join(target));
+                let promoted = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o600))
+                    .and_then(|()| fs::rename(e.path(), &backup));
+                if promoted.is_err() {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+            _ => {
+                let _ = fs::remove_file(e.path());
+            }
         }
     }
 }
@@ -161,20 +178,36 @@ fn stage(
     Ok(temp)
 }
 
-/// A second name for `target`'s current inode in `dir` (or, where hard links are not
-/// supported, a private fsynced copy of `old`).
+/// The old content of `target`, kept in `dir` under a temporary name that says whose it is
+/// (`.env.envsync-tmp.<pid>.<n>.bak.<name>`): a second name for the current inode (no copy, no
+/// extra fsync), or a private fsynced copy of `old` when the inode has other names too (a
+/// hard link elsewhere must keep its mode) or hard links are not supported.
 fn keep_old(target: &Path, dir: &Path, old: &[u8]) -> Result<PathBuf, WriteError> {
-    for n in 0..100u32 {
-        let name = dir.join(format!("{TEMP_PREFIX}{}.{n}.bak", std::process::id()));
-        match fs::hard_link(target, &name) {
-            Ok(()) => return Ok(name),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(_) => break,
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let shared_inode = fs::metadata(target).map(|m| m.nlink() > 1).unwrap_or(true);
+    if !shared_inode {
+        for n in 0..100u32 {
+            let kept = dir.join(format!(
+                "{TEMP_PREFIX}{}.{n}.bak.{name}",
+                std::process::id()
+            ));
+            match fs::hard_link(target, &kept) {
+                Ok(()) => return Ok(kept),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(_) => break,
+            }
         }
     }
     let copy = stage(dir, old, None, 0o600)?;
-    let (_, path) = copy.keep().map_err(|e| io(dir, e.error))?;
-    Ok(path)
+    let kept = dir.join(format!(
+        "{TEMP_PREFIX}{}.copy.bak.{name}",
+        std::process::id()
+    ));
+    copy.persist(&kept).map_err(|e| io(&kept, e.error))?;
+    Ok(kept)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WriteError> {
@@ -202,6 +235,18 @@ impl Transaction {
         let dir = target.parent().unwrap_or(Path::new("."));
         let meta = fs::metadata(target).map_err(|e| io(target, e))?;
         let backup = backup.then(|| backup_path(target));
+        // Found now, not halfway through the commit: a backup name taken by something that is
+        // not a regular file.
+        if let Some(b) = &backup {
+            if let Ok(m) = fs::symlink_metadata(b) {
+                if !m.is_file() {
+                    return Err(WriteError::Io {
+                        path: b.clone(),
+                        message: "the backup name is taken by something that is not a regular file; move it away, or run fix with --no-backup".into(),
+                    });
+                }
+            }
+        }
         let temp = stage(dir, bytes, Some(&meta), 0o644)?;
         self.staged.push(Staged {
             target: target.to_path_buf(),
@@ -212,43 +257,47 @@ impl Transaction {
         Ok(())
     }
 
-    /// Rename every staged file into place. If one rename fails, the files already replaced
-    /// get their old content back and the error is returned.
+    /// Rename every staged file into place. If anything fails, every file already replaced,
+    /// the current one included, gets its old content back and the error is returned: an error
+    /// means no file changed.
     pub fn commit(self) -> Result<Vec<PathBuf>, WriteError> {
         let mut done: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
         for s in self.staged {
             let dir = s.target.parent().unwrap_or(Path::new(".")).to_path_buf();
-            // The backup is the old file itself: a hard link taken before the rename (no
-            // copy, no extra fsync: its data is already on disk), made private once the rename
-            // has left it as the only name of the old inode.
-            let link = match &s.backup {
-                Some(b) => Some((keep_old(&s.target, &dir, &s.old)?, b.clone())),
+            // The backup is the old file itself, kept under a temporary name before the rename
+            // and moved to its own name after it.
+            let kept = match &s.backup {
+                Some(b) => match keep_old(&s.target, &dir, &s.old) {
+                    Ok(k) => Some((k, b.clone())),
+                    Err(err) => {
+                        restore(&done);
+                        return Err(err);
+                    }
+                },
                 None => None,
             };
-            let replaced = s
-                .temp
-                .persist(&s.target)
-                .map(|_| ())
-                .map_err(|e| io(&s.target, e.error));
-            let result = replaced.and_then(|()| match &link {
-                Some((tmp, backup)) => fs::set_permissions(tmp, fs::Permissions::from_mode(0o600))
-                    .and_then(|()| fs::rename(tmp, backup))
-                    .map_err(|e| io(backup, e)),
-                None => Ok(()),
-            });
-            if let Err(err) = result {
-                if let Some((tmp, _)) = &link {
-                    let _ = fs::remove_file(tmp);
+            if let Err(e) = s.temp.persist(&s.target) {
+                if let Some((k, _)) = &kept {
+                    let _ = fs::remove_file(k);
                 }
-                for (path, old) in done.iter().rev() {
-                    let dir = path.parent().unwrap_or(Path::new("."));
-                    let meta = fs::metadata(path).ok();
-                    if let Ok(t) = stage(dir, old, meta.as_ref(), 0o644) {
-                        let _ = t.persist(path);
+                restore(&done);
+                return Err(io(&s.target, e.error));
+            }
+            if let Some((k, backup)) = &kept {
+                // Private now: the kept inode's only other name was the file just replaced.
+                let moved = fs::set_permissions(k, fs::Permissions::from_mode(0o600))
+                    .and_then(|()| fs::rename(k, backup));
+                if let Err(e) = moved {
+                    // Put the current file back from the kept old content, then the others.
+                    let meta = fs::metadata(&s.target).ok();
+                    if let Ok(t) = stage(&dir, &s.old, meta.as_ref(), 0o644) {
+                        let _ = t.persist(&s.target);
                     }
+                    let _ = fs::remove_file(k);
+                    restore(&done);
+                    return Err(io(backup, e));
                 }
-                return Err(err);
             }
             if !dirs.contains(&dir) {
                 dirs.push(dir);
@@ -259,6 +308,17 @@ impl Transaction {
             sync_dir(d)?;
         }
         Ok(done.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
+/// Put back the old content of files already replaced, newest first.
+fn restore(done: &[(PathBuf, Vec<u8>)]) {
+    for (path, old) in done.iter().rev() {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let meta = fs::metadata(path).ok();
+        if let Ok(t) = stage(dir, old, meta.as_ref(), 0o644) {
+            let _ = t.persist(path);
+        }
     }
 }
 
@@ -308,6 +368,49 @@ mod tests {
             })
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_second_hard_link_keeps_its_mode_and_a_killed_runs_old_file_becomes_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(".env.prod");
+        let other = dir.path().join("elsewhere.env");
+        fs::write(&f, "A=1\n").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::hard_link(&f, &other).unwrap();
+        let mut t = Transaction::new();
+        t.stage(&f, b"A=1\n", b"A=2\n", true).unwrap();
+        t.commit().unwrap();
+        assert_eq!(fs::metadata(&other).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(fs::read(&other).unwrap(), b"A=1\n");
+        assert_eq!(fs::read(backup_path(&f)).unwrap(), b"A=1\n");
+        // What a kill between the two renames leaves behind.
+        let kept = dir.path().join(format!("{TEMP_PREFIX}999.0.bak..env.prod"));
+        fs::write(&kept, "A=0\n").unwrap();
+        let staged = dir.path().join(format!("{TEMP_PREFIX}x1y2"));
+        fs::write(&staged, "A=9\n").unwrap();
+        remove_leftovers(dir.path());
+        assert_eq!(fs::read(backup_path(&f)).unwrap(), b"A=0\n");
+        assert!(!kept.exists() && !staged.exists());
+    }
+
+    #[test]
+    fn a_failure_after_the_first_rename_leaves_every_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join(".env.a"), dir.path().join(".env.b"));
+        fs::write(&a, "A=1\n").unwrap();
+        fs::write(&b, "B=1\n").unwrap();
+        let mut t = Transaction::new();
+        t.stage(&a, b"A=1\n", b"A=2\n", true).unwrap();
+        t.stage(&b, b"B=1\n", b"B=2\n", true).unwrap();
+        // The second backup's name becomes a directory after staging: its rename fails.
+        fs::create_dir(backup_path(&b)).unwrap();
+        assert!(t.commit().is_err());
+        assert_eq!(fs::read(&a).unwrap(), b"A=1\n");
+        assert_eq!(fs::read(&b).unwrap(), b"B=1\n");
+        // Known before staging, it is refused before anything happens.
+        let mut t = Transaction::new();
+        assert!(t.stage(&b, b"B=1\n", b"B=2\n", true).is_err());
     }
 
     #[test]

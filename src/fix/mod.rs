@@ -121,6 +121,8 @@ pub struct FixOutcome {
     pub dry_run: bool,
     pub changes: Vec<Change>,
     pub files: Vec<FileChange>,
+    /// Keys not touched because their value cannot be trusted or their line cannot be edited.
+    pub refused: Vec<Refusal>,
     pub warnings: Vec<String>,
     /// `check` of the contour on the fixed files.
     pub remaining: Report,
@@ -130,6 +132,16 @@ impl FixOutcome {
     pub fn changed(&self) -> bool {
         !self.changes.is_empty()
     }
+}
+
+/// A key fix would not touch, and why (exit 1: drift remains).
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub repo: Repo,
+    pub file: String,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
 }
 
 /// An intended value for one key in one repo.
@@ -193,7 +205,7 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
             }
         }
     }
-    let wants = plan::plan(&ws.rules, contour, b, i, &sel.files, opts);
+    let (wants, refused) = plan::plan(&ws.rules, contour, b, i, &sel.files, opts, &mask);
     let mut warnings = Vec::new();
     let mut changes = Vec::new();
     let mut new_sides: BTreeMap<Repo, LoadedFile> = BTreeMap::new();
@@ -277,12 +289,36 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         }
         tx.commit()?;
     }
+    if !opts.generate_secrets {
+        let secrets = remaining
+            .findings
+            .iter()
+            .filter(|f| {
+                f.severity == crate::finding::Severity::Error
+                    && matches!(
+                        f.code,
+                        crate::finding::RuleCode::WeakSecret
+                            | crate::finding::RuleCode::ReusedSecret
+                    )
+            })
+            .count();
+        if secrets > 0 {
+            warnings.push(format!(
+                "{} weak or reused secret{} remain{}: fix copies values but makes new secrets only when asked: `envsync fix --contour {} --generate-secrets` replaces them in both repos",
+                secrets,
+                if secrets == 1 { "" } else { "s" },
+                if secrets == 1 { "s" } else { "" },
+                contour.name
+            ));
+        }
+    }
     Ok(FixOutcome {
         version: 1,
         contour: contour.name.clone(),
         dry_run: opts.dry_run,
         changes,
         files,
+        refused,
         warnings,
         remaining,
     })

@@ -8,7 +8,7 @@ use crate::dialect::Dialect;
 use crate::model::{Contour, Repo};
 use crate::rules::{has_reference, parse_database_url, ContourFiles, LoadedFile, Rules};
 
-use super::{FixOptions, Want};
+use super::{FixOptions, Refusal, Want};
 
 /// RFC 3986 userinfo: everything but the unreserved characters is percent-encoded, so any
 /// password (`@ : / # ? % $ =` included) round-trips through every URL parser.
@@ -34,7 +34,97 @@ fn is_reused(
             .any(|f| f.value(key) == Some(value))
 }
 
-/// Decide every intended value.
+/// Does a token hold a `$NAME` or `${…}` reference (a `$` not escaped as `$$`)?
+fn has_unescaped_reference(token: &[u8]) -> bool {
+    let mut i = 0;
+    while i < token.len() {
+        if token[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        let run = token[i..].iter().take_while(|&&c| c == b'$').count();
+        let next = token.get(i + run);
+        if run % 2 == 1 && next.is_some_and(|&c| c == b'{' || c == b'_' || c.is_ascii_alphabetic())
+        {
+            return true;
+        }
+        i += run;
+    }
+    false
+}
+
+/// Why `key`'s value in `f` cannot be copied: its line is not valid, or (unless the user chose
+/// this side with `--prefer`) its consumer reads something other than what is written there: a
+/// `$` that compose interpolates, a `#` that cuts the value short.
+fn untrusted(f: &LoadedFile, key: &str, chosen: bool, mask: &crate::mask::Mask) -> Option<Refusal> {
+    let a = f.own.get(key)?;
+    let refusal = |message: String| Refusal {
+        repo: f.repo,
+        file: f.file.clone(),
+        line: a.line,
+        key: key.to_string(),
+        message,
+    };
+    if let Some((_, problem)) = f.parsed.invalid().find(|(l, _)| *l == a.line) {
+        return Some(refusal(format!(
+            "its line is not valid ({problem}), so its value cannot be trusted; repair the line first"
+        )));
+    }
+    if chosen {
+        return None;
+    }
+    let e = f
+        .parsed
+        .entries()
+        .find(|e| e.line == a.line && e.key == key)?;
+    let quote = e.quote();
+    let comment_cut = quote.is_none()
+        && mask.is_secret(key)
+        && e.trail.first().is_some_and(u8::is_ascii_whitespace)
+        && e.trail.trim_ascii_start().starts_with(b"#");
+    let why = match f.dialect {
+        crate::dialect::Dialect::Compose | crate::dialect::Dialect::Dotenvy
+            if quote != Some(b'\'') && has_unescaped_reference(&e.value) =>
+        {
+            format!("a `$` that {} interpolates", f.dialect)
+        }
+        crate::dialect::Dialect::NodeDotenv if quote.is_none() && e.value.contains(&b'#') => {
+            "a `#` that starts a comment for node dotenv".to_string()
+        }
+        _ if comment_cut => "a ` #` that ends the value as a comment".to_string(),
+        _ => return None,
+    };
+    let mut written = String::from_utf8_lossy(&e.value).into_owned();
+    if comment_cut {
+        written.push_str(&String::from_utf8_lossy(&e.trail));
+    }
+    Some(refusal(format!(
+        "{} reads it as {}, but the line holds {} ({why}), so it is not copied. Decide which is meant: quote the line (single quotes keep it as written), or choose a side with --prefer backend|infra",
+        f.dialect,
+        mask.value(key, &a.value),
+        mask.value(key, &written),
+    )))
+}
+
+/// A line the consumer reads `key` from but envsync cannot edit (`KEY: value`).
+fn uneditable(f: &LoadedFile, key: &str) -> Option<Refusal> {
+    let a = f.own.get(key)?;
+    if f.parsed.entries().any(|e| e.line == a.line && e.key == key) {
+        return None;
+    }
+    Some(Refusal {
+        repo: f.repo,
+        file: f.file.clone(),
+        line: a.line,
+        key: key.to_string(),
+        message: format!(
+            "{} reads {key} from this line, which is not in the KEY=value form envsync edits; rewrite it as {key}=… and run fix again",
+            f.dialect
+        ),
+    })
+}
+
+/// Decide every intended value, and the keys refused.
 pub(super) fn plan(
     rules: &Rules,
     contour: &Contour,
@@ -42,7 +132,9 @@ pub(super) fn plan(
     i: &LoadedFile,
     all: &[ContourFiles<'_>],
     opts: &FixOptions,
-) -> Vec<Want> {
+    mask: &crate::mask::Mask,
+) -> (Vec<Want>, Vec<Refusal>) {
+    let mut refused: Vec<Refusal> = Vec::new();
     let side = |r: Repo| if r == Repo::Backend { b } else { i };
     let present = |r: Repo, k: &str| side(r).value(k).filter(|v| !v.is_empty());
     let mut keys: Vec<String> = rules.shared.clone();
@@ -72,6 +164,14 @@ pub(super) fn plan(
                     (None, None) => None,
                 }
             });
+            // A value copied from a line that cannot be trusted is refused, not spread.
+            if let Some((_, from)) = from_any {
+                let chosen = opts.prefer == Some(from) && shared;
+                if let Some(r) = untrusted(side(from), key, chosen, mask) {
+                    refused.push(r);
+                    continue;
+                }
+            }
             let stale = match from_any {
                 None => true,
                 Some((v, _)) => {
@@ -105,10 +205,27 @@ pub(super) fn plan(
             }
         }
     }
-    if let Some(w) = database_url(rules, b, i, &intended) {
-        wants.push(w);
+    // DATABASE_URL is rebuilt only from values that were not refused.
+    let r = &rules.database_url;
+    let refused_parts = [&r.user_key, &r.password_key, &r.database_key]
+        .iter()
+        .any(|k| refused.iter().any(|x| &x.key == *k));
+    if !refused_parts {
+        if let Some(w) = database_url(rules, b, i, &intended) {
+            wants.push(w);
+        }
     }
-    wants
+    // A value the consumer reads from a line envsync cannot edit: refused, not appended twice.
+    wants.retain(|w| match uneditable(side(w.repo), &w.key) {
+        Some(r) => {
+            if !refused.iter().any(|x| x.key == r.key && x.repo == r.repo) {
+                refused.push(r);
+            }
+            false
+        }
+        None => true,
+    });
+    (wants, refused)
 }
 
 /// `DATABASE_URL` for the backend, when the current one is missing, unparsable, holds an

@@ -39,6 +39,18 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
             )?;
         }
     }
+    for r in &o.refused {
+        let head = if color {
+            "refused".red().bold().to_string()
+        } else {
+            "refused".into()
+        };
+        writeln!(
+            out,
+            "{head} {} {}:{}: {}: {}",
+            r.repo, r.file, r.line, r.key, r.message
+        )?;
+    }
     for w in &o.warnings {
         let head = if color {
             "warning".yellow().bold().to_string()
@@ -54,6 +66,11 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
     let files = plural(o.files.len(), "file");
     let values = plural(o.changes.len(), "value");
     let line = match (o.dry_run, o.changed()) {
+        (_, false) if o.remaining.has_errors() || !o.refused.is_empty() => format!(
+            "nothing fix can change in the {} contour; {} remain (above)",
+            o.contour,
+            plural(o.remaining.summary.errors.max(o.refused.len()), "problem")
+        ),
         (_, false) => format!("nothing to fix in the {} contour", o.contour),
         (true, true) => format!("would change {values} in {files} (dry run: nothing written)"),
         (false, true) => {

@@ -59,7 +59,6 @@ fn fix_repairs_each_drifted_set_and_a_second_run_changes_nothing() {
         "port-drift",
         "sed-rewrite",
         "interpolated-password",
-        "crlf-dollar",
     ] {
         let (_d, b, i) = copy_set(set);
         for contour in ["dev", "stage", "prod"] {
@@ -332,6 +331,12 @@ fn secrets_are_generated_only_when_asked() {
 fn a_missing_key_is_appended_in_the_files_own_line_endings() {
     let (_d, b, i) = copy_set("crlf-dollar");
     let p = i.join(".env.prod");
+    // The set's infra password line is one fix refuses to copy from; make it agree first.
+    set_line(
+        &p,
+        "POSTGRES_PASSWORD",
+        "POSTGRES_PASSWORD='prd-Qz7#Lm2@Vx9!Kw4'",
+    );
     let text = fs::read(&p).unwrap();
     let kept: Vec<&[u8]> = lines(&text)
         .into_iter()
@@ -343,7 +348,12 @@ fn a_missing_key_is_appended_in_the_files_own_line_endings() {
         without.pop();
     }
     fs::write(&p, &without).unwrap();
-    let r = es(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
+    // infra's password line is one fix refuses to copy from; the backend decides it here.
+    let r = es(
+        &b,
+        &i,
+        &["fix", "-c", "prod", "--no-backup", "--prefer", "backend"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let after = fs::read(&p).unwrap();
     assert!(after.starts_with(&without), "existing bytes kept");
@@ -490,4 +500,126 @@ fn sigkill_at_any_moment_leaves_old_or_new_content() {
             .collect();
         assert!(left.is_empty(), "leftovers: {left:?}");
     }
+}
+
+/// An owner value its consumer reads otherwise than it is written is refused, not spread: the
+/// crlf-dollar set's infra password `prd-Qz7$Lm2 #Vx9` is `prd-Qz7` to compose.
+#[test]
+fn a_value_the_consumers_read_differently_is_refused_with_both_readings() {
+    let (_d, b, i) = copy_set("crlf-dollar");
+    let before = snapshot(&b, &i);
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("refused infra .env.prod:")
+            && r.stdout
+                .contains("POSTGRES_PASSWORD: compose reads it as 7 chars")
+            && r.stdout.contains("but the line holds 16 chars")
+            && r.stdout.contains("a `$` that compose interpolates")
+            && r.stdout.contains("--prefer backend|infra"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("prd-Qz7"), "{}", r.stdout);
+    let pw = |f: &Path| {
+        fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("POSTGRES_PASSWORD=") || l.starts_with("DATABASE_URL="))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let after = snapshot(&b, &i);
+    let password_lines = |snap: &[(PathBuf, Vec<u8>, bool)]| {
+        snap.iter()
+            .filter(|(p, _, l)| !l && p.is_file())
+            .map(|(p, _, _)| pw(p))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        password_lines(&before),
+        password_lines(&after),
+        "no password spread"
+    );
+    // Choosing a side is deciding: then it is copied.
+    let chosen = es(&b, &i, &["fix", "-c", "prod", "--prefer", "backend"]);
+    assert_eq!(chosen.code, 0, "{}{}", chosen.stdout, chosen.stderr);
+}
+
+/// A value from a line `check` reports as `syntax` is never copied.
+#[test]
+fn a_value_from_an_invalid_line_is_refused() {
+    let (_d, b, i) = copy_set("gprod");
+    let f = b.join(".env.production");
+    let text = fs::read(&f).unwrap();
+    let jwt = text
+        .split(|&c| c == b'\n')
+        .find(|l| l.starts_with(b"JWT_SECRET="))
+        .unwrap()
+        .to_vec();
+    let mut broken = b"JWT_SECRET=\xff\xfe".to_vec();
+    broken.extend_from_slice(&jwt[11..]);
+    let bytes: Vec<u8> = text
+        .split(|&c| c == b'\n')
+        .map(|l| {
+            if l == jwt.as_slice() {
+                broken.clone()
+            } else {
+                l.to_vec()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    fs::write(&f, bytes).unwrap();
+    let infra_before = fs::read(i.join(".env.prod")).unwrap();
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("JWT_SECRET: its line is not valid (invalid UTF-8"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(fs::read(i.join(".env.prod")).unwrap(), infra_before);
+}
+
+/// `PORT: 3999` is read by compose as PORT; fix refuses to add a second PORT line.
+#[test]
+fn a_line_fix_cannot_edit_is_refused_not_duplicated() {
+    let (_d, b, i) = copy_set("gprod");
+    set_line(&i.join(".env.prod"), "PORT", "PORT: 3999");
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("rewrite it as PORT="), "{}", r.stdout);
+    let text = fs::read_to_string(i.join(".env.prod")).unwrap();
+    assert_eq!(
+        text.matches("PORT").filter(|_| true).count(),
+        text.matches("PORT").count()
+    );
+    assert!(!text.contains("PORT=3200"), "{text}");
+}
+
+/// Exit 2 means no file changed, even when the failure comes after the first rename.
+#[test]
+fn a_backup_name_taken_by_a_directory_changes_nothing() {
+    let (_d, b, i) = copy_set("password-mismatch");
+    fs::create_dir(b.join(".env.production.envsync.bak")).unwrap();
+    let before = snapshot(&b, &i);
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--no-backup"), "{}", r.stderr);
+    assert_eq!(snapshot(&b, &i), before);
+}
+
+/// Weak or reused secrets are not invented without the flag, and the output says how.
+#[test]
+fn remaining_weak_or_reused_secrets_point_to_generate_secrets() {
+    let (_d, b, i) = copy_set("weak-reused");
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("--generate-secrets` replaces them"),
+        "{}",
+        r.stdout
+    );
 }
