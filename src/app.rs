@@ -33,6 +33,19 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             Ok(ExitStatus::Clean)
         }
         Command::Hook { action } => hook(action, &settings, color, &mut out),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into a buffer first: the generator panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "envsync", &mut script);
+            out.write_all(&script)?;
+            Ok(ExitStatus::Clean)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Ok(ExitStatus::Clean)
+        }
     }
 }
 
@@ -46,9 +59,13 @@ fn check(
         staged: args.staged.then(|| s.current_repo()),
         rev: None,
     };
+    let started = std::time::Instant::now();
     let ws = Workspace::open(s, &opts)?;
     let mask = ws.rules.mask(args.show_values);
     let report = crate::check::check(&ws, &mask, &args.contours)?;
+    if s.verbose > 0 {
+        render::verbose(&report.read, started, &mut io::stderr())?;
+    }
     match args.format {
         Format::Json => render::json(&report, out)?,
         Format::Text => render::check::text(&report, color, s.quiet, out)?,
@@ -92,16 +109,27 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
         Format::Json => render::json(&shown, out)?,
         Format::Text => render::show::text(&shown, &args.file, out)?,
     }
-    Ok(ExitStatus::from_findings(shown.error.is_some()))
+    // One verdict per file and dialect: the consumer rejects it, or a line is one `check`
+    // reports as `syntax`.
+    Ok(ExitStatus::from_findings(
+        shown.error.is_some() || !shown.invalid_lines.is_empty(),
+    ))
 }
 
 fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
     use crate::migrate::{Action, MigrateOptions, Resolution};
-    let (action, f, resolution) = match args.action {
-        None => (Action::Run, args.run, None),
-        Some(MigrateAction::Run(f)) => (Action::Run, f, None),
-        Some(MigrateAction::Status(f)) => (Action::Status, f, None),
-        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f, None),
+    // (action, connection flags, dry run, lock timeout, resolution)
+    let (action, f, dry_run, lock_timeout, resolution) = match args.action {
+        None => (
+            Action::Run,
+            args.run.flags,
+            args.run.dry_run,
+            args.run.lock.lock_timeout,
+            None,
+        ),
+        Some(MigrateAction::Run(r)) => (Action::Run, r.flags, r.dry_run, r.lock.lock_timeout, None),
+        Some(MigrateAction::Status(f)) => (Action::Status, f, false, 0, None),
+        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f, false, 0, None),
         Some(MigrateAction::Resolve(r)) => {
             let how = match (r.applied, r.rolled_back) {
                 (Some(n), _) => Resolution::Applied(n),
@@ -112,19 +140,27 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
                     ))
                 }
             };
-            (Action::Resolve, r.flags, Some(how))
+            (
+                Action::Resolve,
+                r.flags,
+                false,
+                r.lock.lock_timeout,
+                Some(how),
+            )
         }
     };
     let json = f.format == Format::Json;
     // `--via docker` hands these to the envsync in the container.
     let mut passthrough = Vec::new();
-    if f.dry_run {
+    if dry_run {
         passthrough.push("--dry-run".to_string());
     }
     if let Some(w) = f.wait {
         passthrough.extend(["--wait".to_string(), w.to_string()]);
     }
-    passthrough.extend(["--lock-timeout".to_string(), f.lock_timeout.to_string()]);
+    if matches!(action, Action::Run | Action::Resolve) {
+        passthrough.extend(["--lock-timeout".to_string(), lock_timeout.to_string()]);
+    }
     if json {
         passthrough.extend(["--format".to_string(), "json".to_string()]);
     }
@@ -136,9 +172,9 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         resolution,
         database_url: f.database_url,
         via: f.via,
-        dry_run: f.dry_run,
+        dry_run,
         wait: f.wait,
-        lock_timeout: f.lock_timeout,
+        lock_timeout,
         docker_image: f.docker_image,
         docker_binary: f.docker_binary,
         passthrough,
@@ -176,6 +212,9 @@ fn hook(
                 .map_err(|e| Error::io("envsync", &e))?;
             let done = crate::hook::install(&s.cwd, &binary, force)?;
             render::hook::installed(&done, out)?;
+            if let Some(problem) = crate::hook::other_repo_problem(s) {
+                writeln!(io::stderr(), "envsync: warning: {problem}")?;
+            }
             Ok(ExitStatus::Clean)
         }
         HookAction::Uninstall => {
@@ -184,7 +223,11 @@ fn hook(
             Ok(ExitStatus::Clean)
         }
         HookAction::Run => {
+            let started = std::time::Instant::now();
             let report = crate::hook::run(s)?;
+            if s.verbose > 0 {
+                render::verbose(&report.read, started, &mut io::stderr())?;
+            }
             render::hook::run(&report, color, s.quiet, out)?;
             Ok(ExitStatus::from_findings(report.has_errors()))
         }

@@ -9,5 +9,19 @@ use crate::workspace::{Workspace, WorkspaceError};
 pub fn check(ws: &Workspace, mask: &Mask, contours: &[String]) -> Result<Report, WorkspaceError> {
     let sel = ws.select(contours)?;
     let findings = evaluate(&ws.rules, mask, sel.selected_files(), &sel.files);
-    Ok(Report::new(findings, sel.selected.clone()))
+    let mut report = Report::new(findings, sel.selected.clone());
+    for cf in sel.selected_files() {
+        for f in [&cf.backend, &cf.infra].into_iter().flatten() {
+            report.read.push(format!(
+                "{}: {} {} from {} ({}, {} lines)",
+                cf.contour.name,
+                f.repo,
+                f.file,
+                ws.source(f.repo),
+                f.dialect,
+                f.parsed.items.len()
+            ));
+        }
+    }
+    Ok(report)
 }

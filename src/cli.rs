@@ -24,6 +24,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The `--color` value among raw arguments (the last one wins, as clap would take it), so that
+/// clap's own help and errors follow it; `auto` when absent or not understood.
+pub fn color_from_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> clap::ColorChoice {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut choice = clap::ColorChoice::Auto;
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.strip_prefix("--color=") {
+            Some(v) => Some(v),
+            None if a == "--color" => args.get(i + 1).map(String::as_str),
+            None => None,
+        };
+        if let Some(c) = value.and_then(|v| clap::ColorChoice::from_str(v, true).ok()) {
+            choice = c;
+        }
+    }
+    choice
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     #[default]
@@ -48,6 +69,13 @@ pub enum Command {
     },
     /// Write a commented envsync.toml with the GPROD defaults
     Init,
+    /// Print a completion script for SHELL (e.g. `envsync completions bash > /etc/bash_completion.d/envsync`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `envsync man > envsync.1`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -96,19 +124,38 @@ pub struct MigrateArgs {
     pub action: Option<MigrateAction>,
     /// `migrate` alone is `migrate run`
     #[command(flatten)]
-    pub run: MigrateFlags,
+    pub run: RunFlags,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Apply pending migrations (the default)
-    Run(MigrateFlags),
+    Run(RunFlags),
     /// List applied, pending, modified and missing migrations; read-only
     Status(MigrateFlags),
     /// Check the migration user's privileges only; read-only
     Preflight(MigrateFlags),
     /// Mark a failed migration applied or rolled back (as `prisma migrate resolve` does)
     Resolve(ResolveArgs),
+}
+
+/// `migrate run`: what writes.
+#[derive(Debug, Args, Clone)]
+pub struct RunFlags {
+    /// List what would be applied; write nothing (exit 1 if something is pending)
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockFlags,
+    #[command(flatten)]
+    pub flags: MigrateFlags,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LockFlags {
+    /// Give up waiting for another runner's migration lock after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -121,9 +168,12 @@ pub struct ResolveArgs {
     #[arg(long, value_name = "NAME")]
     pub rolled_back: Option<String>,
     #[command(flatten)]
+    pub lock: LockFlags,
+    #[command(flatten)]
     pub flags: MigrateFlags,
 }
 
+/// What every `migrate` action takes: where the migrations and the database are.
 #[derive(Debug, Args, Clone)]
 pub struct MigrateFlags {
     /// Contour whose DATABASE_URL, DB port and network are used (default: the one the backend's .env links to)
@@ -146,15 +196,9 @@ pub struct MigrateFlags {
     /// How to reach the database: direct, host (127.0.0.1:CONTOUR_DB_PORT), docker, or auto
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
-    /// List what would be applied; write nothing (exit 1 if something is pending)
-    #[arg(long)]
-    pub dry_run: bool,
     /// Keep retrying the connection for up to SECS while the database starts
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
-    /// Give up waiting for another runner's migration lock after SECS
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub lock_timeout: u64,
     /// --via docker: an image already on this machine to run envsync in (glibc-based unless --docker-binary is static)
     #[arg(long, value_name = "IMAGE", default_value = "gprod-backend:latest")]
     pub docker_image: String,
@@ -200,6 +244,59 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_color_flag_is_found_before_parsing() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            color_from_args(args(&["envsync", "--color", "never", "--help"])),
+            clap::ColorChoice::Never
+        );
+        assert_eq!(
+            color_from_args(args(&["envsync", "check", "--color=always"])),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(
+            color_from_args(args(&["envsync", "--color"])),
+            clap::ColorChoice::Auto
+        );
+    }
+
+    #[test]
+    fn read_only_migrate_actions_take_no_writing_flags() {
+        for args in [
+            &["envsync", "migrate", "status", "--dry-run"][..],
+            &["envsync", "migrate", "preflight", "--lock-timeout", "5"],
+            &[
+                "envsync",
+                "migrate",
+                "resolve",
+                "--dry-run",
+                "--applied",
+                "x",
+            ],
+            &["envsync", "migrate", "resolve"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        assert!(
+            Cli::try_parse_from(["envsync", "migrate", "--dry-run", "--lock-timeout", "5"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn the_man_page_in_docs_is_the_one_envsync_man_prints() {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut page)
+            .unwrap();
+        let shipped = std::fs::read(format!("{}/docs/envsync.1", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_default();
+        assert!(
+            page == shipped,
+            "docs/envsync.1 is stale: regenerate it with `cargo run -- man > docs/envsync.1`"
+        );
     }
 
     #[test]

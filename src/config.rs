@@ -21,6 +21,8 @@ use crate::tomlfile::{Located, TomlText};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
     pub path: String,
+    /// `path` comes from envsync.toml, not from the preset.
+    pub path_configured: bool,
     pub rev: Option<String>,
     pub dialect: Dialect,
     /// Candidate file names in order; `{contour}` expands to the name, then each alias.
@@ -106,12 +108,14 @@ impl Config {
             repos: PerRepo::new(
                 RepoConfig {
                     path: ".".into(),
+                    path_configured: false,
                     rev: None,
                     dialect: Dialect::NodeDotenv,
                     env: vec![".env.{contour}".into()],
                 },
                 RepoConfig {
                     path: "../gybernaty-infra".into(),
+                    path_configured: false,
                     rev: None,
                     dialect: Dialect::Compose,
                     env: vec![".env.{contour}".into(), ".env".into()],
@@ -178,6 +182,7 @@ impl Config {
                 let target = self.repos.get_mut(repo);
                 if let Some(p) = over.path {
                     target.path = p;
+                    target.path_configured = true;
                 }
                 if over.rev.is_some() {
                     target.rev = over.rev;

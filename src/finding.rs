@@ -65,6 +65,9 @@ pub struct Report {
     /// The contours that were checked.
     #[serde(skip)]
     pub contours: Vec<String>,
+    /// What was read, one line per file (`-v`).
+    #[serde(skip)]
+    pub read: Vec<String>,
 }
 
 impl Report {
@@ -96,6 +99,7 @@ impl Report {
             },
             findings,
             contours,
+            read: Vec::new(),
         }
     }
 

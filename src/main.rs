@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use envsync::cli::Cli;
 use envsync::ExitStatus;
@@ -12,7 +12,12 @@ use envsync::ExitStatus;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--color` covers clap's own help and usage errors too, so it is read before parsing.
+    let command = Cli::command().color(envsync::cli::color_from_args(std::env::args_os()));
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -46,6 +46,9 @@ pub struct Settings {
     pub config: Config,
     /// Where each repo is read from.
     pub sources: PerRepo<SourceSpec>,
+    /// Whether each repo's place was given (flag or envsync.toml) rather than the preset's
+    /// default: only such a place says which repo a file belongs to (`show`).
+    pub located: PerRepo<bool>,
     pub color: clap::ColorChoice,
     pub quiet: bool,
     pub verbose: u8,
@@ -74,9 +77,13 @@ impl Settings {
                 ),
             }
         });
+        let located = PerRepo::from_fn(|repo| {
+            flags.get(repo).0.is_some() || config.repo(repo).path_configured
+        });
         Ok(Settings {
             config,
             sources,
+            located,
             color: g.color,
             quiet: g.quiet,
             verbose: g.verbose,

@@ -29,7 +29,9 @@ pub struct ShownError {
     pub message: String,
 }
 
-/// Pick the dialect: `--dialect`, else that of the repo the file lies in, else compose.
+/// Pick the dialect: `--dialect`, else that of the repo the file lies in (by the `--backend` /
+/// `--infra` paths and envsync.toml, never by the preset's defaults, which are relative to the
+/// current directory), else compose.
 pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) -> Dialect {
     if let Some(d) = explicit {
         return d;
@@ -38,6 +40,7 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
     // The deepest repo root that contains the file wins (the backend is often `.`).
     let owner = Repo::BOTH
         .into_iter()
+        .filter(|&repo| *settings.located.get(repo))
         .filter_map(|repo| {
             let root = std::fs::canonicalize(settings.repo_path(repo)?).ok()?;
             abs.starts_with(&root)

@@ -3,7 +3,7 @@
 
 use crate::dialect::Dialect;
 use crate::envfile::{EnvFile, Problem};
-use crate::finding::{Finding, Location, RuleCode, Severity};
+use crate::finding::{Finding, Location, RuleCode};
 use crate::model::Repo;
 use crate::rules::Rules;
 use crate::source::StagedChange;
@@ -43,24 +43,29 @@ pub fn guard(
     dialect: Dialect,
     rules: &Rules,
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let finding = |code, key: Option<&str>, message: String, file: &str, line| Finding {
-        code,
-        severity: Severity::Error,
-        contour: None,
-        key: key.map(str::to_string),
-        message,
-        locations: vec![Location {
-            repo: repo_kind,
-            file: file.to_string(),
-            line,
-        }],
+    let mut out: Vec<Finding> = Vec::new();
+    // `[rule.*]` settings apply here too: a disabled rule finds nothing, a severity is kept.
+    let mut push = |code: RuleCode, key: Option<&str>, message: String, file: &str, line| {
+        if let Some(severity) = rules.base_severity(code) {
+            out.push(Finding {
+                code,
+                severity,
+                contour: None,
+                key: key.map(str::to_string),
+                message,
+                locations: vec![Location {
+                    repo: repo_kind,
+                    file: file.to_string(),
+                    line,
+                }],
+            });
+        }
     };
     for change in staged {
         let path = change.path.as_str();
         let Some(kind) = classify(path) else { continue };
         if kind == EnvKind::Secret {
-            out.push(finding(
+            push(
                 RuleCode::StagedSecretFile,
                 None,
                 format!(
@@ -68,7 +73,7 @@ pub fn guard(
                 ),
                 path,
                 1,
-            ));
+            );
             continue;
         }
         let Some(content) = change.content.as_deref() else {
@@ -77,19 +82,19 @@ pub fn guard(
         let parsed = EnvFile::parse(content);
         for (line, problem) in parsed.invalid() {
             if problem == Problem::ConflictMarker {
-                out.push(finding(
+                push(
                     RuleCode::Syntax,
                     None,
                     format!("{path}:{line}: merge-conflict marker staged; resolve the conflict and `git add` the file again"),
                     path,
                     line,
-                ));
+                );
             }
         }
         let decoded = dialect.decode(content, &|_| None);
         for a in decoded.variables() {
             if rules.is_secret(&a.key) && crate::secret::looks_real(&a.value, &rules.placeholders) {
-                out.push(finding(
+                push(
                     RuleCode::SecretInExample,
                     Some(&a.key),
                     format!(
@@ -101,7 +106,7 @@ pub fn guard(
                     ),
                     path,
                     a.line,
-                ));
+                );
             }
         }
     }

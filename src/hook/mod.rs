@@ -35,6 +35,19 @@ fn io(path: &Path, e: std::io::Error) -> HookError {
     }
 }
 
+/// Can the repo the hook compares against be opened? `hook install` warns when it cannot: every
+/// commit would be blocked until it can.
+pub fn other_repo_problem(settings: &Settings) -> Option<String> {
+    let other = settings.current_repo().other();
+    let spec = settings.sources.get(other);
+    match crate::source::Source::open(spec, other.name(), false) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "the {other} repo cannot be read ({e}); until it can, `hook run` stops every commit. Clone it there, or set `[repos.{other}] path` in an envsync.toml of this repo (the hook reads it)"
+        )),
+    }
+}
+
 /// `envsync hook run`: `check --staged` of this repo against the other one, plus [`guard()`].
 pub fn run(settings: &Settings) -> Result<Report, HookError> {
     let checkout = Checkout::discover(&settings.cwd)?;
@@ -52,10 +65,10 @@ pub fn run(settings: &Settings) -> Result<Report, HookError> {
     };
     let ws = Workspace::open(settings, &opts)?;
     let mask = ws.rules.mask(false);
-    let (mut findings, contours) = match crate::check::check(&ws, &mask, &[]) {
-        Ok(report) => (report.findings, report.contours),
+    let (mut findings, contours, read) = match crate::check::check(&ws, &mask, &[]) {
+        Ok(report) => (report.findings, report.contours, report.read),
         // A repo with no env files at all has nothing to compare; the guard still runs.
-        Err(WorkspaceError::NoEnvFiles { .. }) => (Vec::new(), Vec::new()),
+        Err(WorkspaceError::NoEnvFiles { .. }) => (Vec::new(), Vec::new(), Vec::new()),
         Err(e) => return Err(e.into()),
     };
     findings.retain(|f| f.severity == Severity::Error);
@@ -67,5 +80,7 @@ pub fn run(settings: &Settings) -> Result<Report, HookError> {
     };
     let dialect = ws.config.repo(this).dialect;
     findings.extend(guard(&staged, this, dialect, &ws.rules));
-    Ok(Report::new(findings, contours))
+    let mut report = Report::new(findings, contours);
+    report.read = read;
+    Ok(report)
 }

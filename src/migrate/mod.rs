@@ -497,14 +497,8 @@ async fn work(
         return Ok(());
     }
     if opts.dry_run {
+        // The listing says what would be applied (`pending`), once.
         report.migrations = migrations.compare(conn).await?;
-        for e in report
-            .migrations
-            .iter()
-            .filter(|e| e.state == State::Pending)
-        {
-            note(Note::info(format!("would apply {}", e.label())));
-        }
         return Ok(());
     }
     let key = migrations.lock_key(

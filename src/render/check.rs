@@ -39,6 +39,10 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
         writeln!(out)?;
     }
     let s = &report.summary;
+    // `-q`: a clean run prints nothing.
+    if quiet && s.errors == 0 {
+        return Ok(());
+    }
     let checked = if report.contours.is_empty() {
         String::new()
     } else {

@@ -29,6 +29,22 @@ pub fn json<T: Serialize>(value: &T, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// `-v`: what was read, and how long it took (on stderr, so JSON on stdout stays clean).
+pub fn verbose(
+    read: &[String],
+    started: std::time::Instant,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for line in read {
+        writeln!(out, "read {line}")?;
+    }
+    writeln!(
+        out,
+        "took {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    )
+}
+
 /// `1 file`, `2 files`.
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {

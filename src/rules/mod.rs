@@ -268,6 +268,14 @@ impl Rules {
         )
     }
 
+    /// The severity of `code` for findings that belong to no contour (the hook's guard over
+    /// staged files), or `None` when the rule is disabled.
+    pub fn base_severity(&self, code: RuleCode) -> Option<Severity> {
+        let s = self.settings.get(&code)?;
+        s.enabled
+            .then(|| s.severity.unwrap_or_else(|| code.default_severity()))
+    }
+
     pub fn owner(&self, key: &str) -> Option<Repo> {
         self.owners.get(key).copied()
     }

@@ -78,7 +78,7 @@ pub enum SourceError {
     },
     #[error("{file} in {repo} is a symlink loop or points outside the repository")]
     BadLink { repo: String, file: String },
-    #[error("not inside a git repository ({0}); run `envsync hook install` from your repo")]
+    #[error("not inside a git repository ({0}); run envsync from the working tree of your app or infra repo")]
     NoRepo(String),
     #[error("git: {0}")]
     Git(String),

@@ -215,3 +215,83 @@ fn malformed_files_give_findings_with_file_and_line_never_a_panic() {
         r.stdout
     );
 }
+
+#[test]
+fn show_takes_the_dialect_from_the_configured_repos_never_from_the_current_directory() {
+    let dir = fixtures().join("gprod");
+    let dialect = |args: &[&str]| {
+        let r = run(envsync(&dir).args(["show", "--format", "json"]).args(args));
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["dialect"].as_str().unwrap().to_string()
+    };
+    // No flags, no envsync.toml: the preset's `.` is not a claim on every file below it.
+    assert_eq!(dialect(&["infra/.env.prod"]), "compose");
+    assert_eq!(dialect(&["backend/.env.production"]), "compose");
+    assert_eq!(
+        dialect(&[
+            "--backend",
+            "backend",
+            "--infra",
+            "infra",
+            "backend/.env.production"
+        ]),
+        "node-dotenv"
+    );
+    assert_eq!(
+        dialect(&[
+            "--backend",
+            "backend",
+            "--infra",
+            "infra",
+            "infra/.env.prod"
+        ]),
+        "compose"
+    );
+}
+
+#[test]
+fn show_gives_the_verdict_check_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("logo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01").unwrap();
+    let r = run(envsync(dir.path())
+        .args(["show", "--dialect", "node-dotenv"])
+        .arg(&png));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/sbin/nologin\n",
+    )
+    .unwrap();
+    let r = run(envsync(dir.path())
+        .args(["show", "--dialect", "compose"])
+        .arg(&passwd));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("# line 1:"), "{}", r.stdout);
+}
+
+#[test]
+fn completions_for_every_shell_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = run(envsync(&root()).args(["completions", shell]));
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("envsync"), "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("envsync.bash");
+    std::fs::write(
+        &script,
+        run(envsync(&root()).args(["completions", "bash"])).stdout,
+    )
+    .unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "the bash completion script parses");
+    let man = run(envsync(&root()).arg("man"));
+    assert_eq!(man.code, 0);
+    assert!(man.stdout.starts_with(".ie") && man.stdout.contains(".TH envsync 1"));
+}

@@ -230,3 +230,46 @@ fn drift_against_the_other_repo_blocks_the_commit() {
     assert!(!ok, "{out}");
     assert!(out.contains("port-mismatch"), "{out}");
 }
+
+#[test]
+fn install_warns_when_the_other_repo_is_missing_and_run_outside_a_repo_says_where_to_run() {
+    let p = pair();
+    std::fs::remove_dir_all(p.backend.parent().unwrap().join("gybernaty-infra")).unwrap();
+    let r = install(&p.backend, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("warning: the infra repo cannot be read"),
+        "{}",
+        r.stderr
+    );
+    let outside = tempfile::tempdir().unwrap();
+    let r = run(envsync(outside.path()).args(["hook", "run"]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("not inside a git repository"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hook install"), "{}", r.stderr);
+}
+
+#[test]
+fn rule_settings_apply_to_the_hook_s_own_findings() {
+    let p = pair();
+    install(&p.backend, &[]);
+    std::fs::write(p.backend.join(".gitignore"), "").unwrap();
+    git(&p.backend, &["add", ".gitignore"]);
+    git(&p.backend, &["commit", "-qm", "no ignore"]);
+    git(&p.backend, &["add", "-f", ".env.production"]);
+    let (ok, out) = commit(&p.backend, "secret file");
+    assert!(!ok, "{out}");
+    assert!(out.contains("staged-secret-file"), "{out}");
+    std::fs::write(
+        p.backend.join("envsync.toml"),
+        "[repos.infra]\npath = \"../gybernaty-infra\"\n[rule.staged-secret-file]\nenabled = false\n",
+    )
+    .unwrap();
+    git(&p.backend, &["add", "envsync.toml"]);
+    let (ok, out) = commit(&p.backend, "secret file, rule disabled");
+    assert!(ok, "{out}");
+}

@@ -179,7 +179,12 @@ fn status_and_dry_run_are_read_only() {
     );
     let dry = migrate(m.path(), &url, &["run", "--dry-run"]);
     assert_eq!(dry.code, 1, "{}{}", dry.stdout, dry.stderr);
-    assert!(dry.stdout.contains("would apply 4 hit 4"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("pending   4 hit 4"), "{}", dry.stdout);
+    assert!(
+        !dry.stdout.contains("would apply"),
+        "listed once: {}",
+        dry.stdout
+    );
     assert!(
         !ledger_exists("m_status"),
         "status or dry-run created the ledger"
