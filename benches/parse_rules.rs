@@ -3,7 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use envsync::config::Config;
-use envsync::dialect::Dialect;
+use envsync::dialect::{Dialect, Env};
 use envsync::envfile::EnvFile;
 use envsync::model::{Contour, Repo};
 use envsync::rules::{evaluate, ContourFiles, LoadedFile, Rules};
@@ -31,15 +31,15 @@ fn pair<'c>(contour: &'c Contour, backend: &[u8], infra: &[u8]) -> ContourFiles<
             Repo::Backend,
             "backend".into(),
             backend,
-            Dialect::NodeDotenv,
-            Dialect::Compose,
+            (Dialect::NodeDotenv, Dialect::Compose),
+            Env::Isolated,
         )),
         infra: Some(LoadedFile::load(
             Repo::Infra,
             "infra".into(),
             infra,
-            Dialect::Compose,
-            Dialect::NodeDotenv,
+            (Dialect::Compose, Dialect::NodeDotenv),
+            Env::Isolated,
         )),
     }
 }

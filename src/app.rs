@@ -104,7 +104,7 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
     let dialect = crate::show::dialect_for(&args.file, args.dialect, s);
     // The same masking policy as `check`: the rules' secret, shared and secret-named keys.
     let mask = s.config.load_rules()?.mask(args.show_values);
-    let shown = crate::show::show(&bytes, dialect, &mask);
+    let shown = crate::show::show(&bytes, dialect, &mask, s.env);
     match args.format {
         Format::Json => render::json(&shown, out)?,
         Format::Text => render::show::text(&shown, &args.file, out)?,

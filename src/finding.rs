@@ -142,6 +142,7 @@ rule_codes! {
     ForeignContourKey => "foreign-contour-key", Warning, "a key prefixed with another contour's name (the app's loader falls back to it)";
     StagedSecretFile => "staged-secret-file", Error, "a secret-bearing env file is staged for commit (hook)";
     SecretInExample => "secret-in-example", Error, "an example or template file holds a real-looking secret (hook)";
+    UnsetReference => "unset-reference", Warning, "a ${VAR} reference names a variable nothing defines (read as empty)";
 }
 
 impl std::str::FromStr for RuleCode {

@@ -35,9 +35,13 @@ pub struct GlobalArgs {
     /// Print less (errors only)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more detail
+    /// Print more detail: the files read, and how long it took
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Let ${VAR} references a file does not define fall back to this process's environment,
+    /// as compose and dotenvy do when they run (off: results never depend on the shell)
+    #[arg(long, global = true)]
+    pub env_from_process: bool,
 }
 
 /// What every command reads: the global flags applied over the configuration.
@@ -52,6 +56,8 @@ pub struct Settings {
     pub color: clap::ColorChoice,
     pub quiet: bool,
     pub verbose: u8,
+    /// `--env-from-process`.
+    pub env: crate::dialect::Env,
     pub cwd: PathBuf,
 }
 
@@ -87,6 +93,11 @@ impl Settings {
             color: g.color,
             quiet: g.quiet,
             verbose: g.verbose,
+            env: if g.env_from_process {
+                crate::dialect::Env::Process
+            } else {
+                crate::dialect::Env::Isolated
+            },
             cwd: cwd.to_path_buf(),
         })
     }

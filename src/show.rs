@@ -54,8 +54,8 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
 }
 
 /// Decode `bytes` as `dialect` reads them; values go through `mask`.
-pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask) -> Shown {
-    let decoded = dialect.decode(bytes, &|_| None);
+pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask, env: crate::dialect::Env) -> Shown {
+    let decoded = dialect.decode(bytes, &|n| env.lookup(n));
     let mut variables = serde_json::Map::new();
     if decoded.error.is_none() {
         for a in decoded.variables() {

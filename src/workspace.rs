@@ -2,6 +2,7 @@
 //! and decoded under both dialects. `check`, `fix` and the hook start here.
 
 use crate::config::{Config, ConfigError};
+use crate::dialect::Env;
 use crate::model::{Contour, PerRepo, Repo};
 use crate::rules::{ContourFiles, LoadedFile, Rules, RulesError};
 use crate::settings::Settings;
@@ -65,6 +66,8 @@ pub struct Workspace {
     pub config: Config,
     pub rules: Rules,
     pub sources: PerRepo<Source>,
+    /// `--env-from-process`.
+    pub env: Env,
 }
 
 /// Where a contour's file was found.
@@ -93,6 +96,7 @@ impl Workspace {
             config,
             rules,
             sources,
+            env: settings.env,
         })
     }
 
@@ -110,8 +114,11 @@ impl Workspace {
             repo,
             found.file.clone(),
             &found.bytes,
-            self.config.repo(repo).dialect,
-            self.config.repo(repo.other()).dialect,
+            (
+                self.config.repo(repo).dialect,
+                self.config.repo(repo.other()).dialect,
+            ),
+            self.env,
         )
     }
 

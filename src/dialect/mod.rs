@@ -47,7 +47,7 @@ impl Dialect {
         match self {
             Dialect::Compose => compose::decode(bytes, external),
             Dialect::NodeDotenv => node::decode(bytes),
-            Dialect::Dotenvy => dotenvy::decode(bytes),
+            Dialect::Dotenvy => dotenvy::decode(bytes, external),
         }
     }
 }
@@ -55,6 +55,27 @@ impl Dialect {
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Where a `${VAR}` reference that the file does not define is looked up. compose and dotenvy
+/// read the environment they run in; envsync does so only with `--env-from-process`, so that a
+/// result never depends on the shell that runs envsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Env {
+    /// Nowhere: the reference is unset (and reported as such).
+    #[default]
+    Isolated,
+    /// envsync's own process environment.
+    Process,
+}
+
+impl Env {
+    pub fn lookup(self, name: &str) -> Option<String> {
+        match self {
+            Env::Isolated => None,
+            Env::Process => std::env::var(name).ok(),
+        }
     }
 }
 

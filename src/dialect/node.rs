@@ -122,9 +122,54 @@ fn simple_line(
     Some((key, start + after_eq..start + end, nl))
 }
 
+/// dotenv's LINE regex where `^` and `$` also stand at U+2028 and U+2029, which end a line in
+/// JavaScript's multiline mode (the character classes are unchanged: `[^#\r\n]` still takes
+/// them). Needs look-around, so it runs only on the rare file that holds one.
+fn js_line_regex() -> &'static fancy_regex::Regex {
+    static RE: OnceLock<fancy_regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let p = line_pattern();
+        let body = p
+            .strip_prefix("(?m)^")
+            .and_then(|b| b.strip_suffix('$'))
+            .expect("the LINE pattern is ^…$");
+        fancy_regex::Regex::new(&format!(
+            r"(?m)(?:^|(?<=[\x{{2028}}\x{{2029}}])){body}(?:$|(?=[\x{{2028}}\x{{2029}}]))"
+        ))
+        .expect("node dotenv LINE regex with JavaScript line ends compiles")
+    })
+}
+
+/// A file with U+2028 or U+2029: every match of the look-around regex, in order.
+fn decode_js_lines(lines: &str) -> Decoded {
+    let re = js_line_regex();
+    let mut out = Decoded::default();
+    let mut counter = LineCounter::new(lines);
+    let mut at = 0;
+    while at <= lines.len() {
+        let Ok(Some(caps)) = re.captures_from_pos(lines, at) else {
+            break;
+        };
+        let m = caps.get(0).expect("group 0");
+        let key = caps.get(1).expect("group 1 always matches");
+        let raw = caps.get(2).map_or("", |g| g.as_str());
+        out.assignments.push(Assignment {
+            key: key.as_str().to_string(),
+            value: value_of(raw),
+            line: counter.line_at(key.start()),
+        });
+        // A match is never empty (a key has at least one character).
+        at = m.end().max(m.start() + 1);
+    }
+    out.finish(false)
+}
+
 pub fn decode(bytes: &[u8]) -> Decoded {
     let text = lossy(bytes);
     let lines = normalise_line_breaks(&text);
+    if lines.contains(['\u{2028}', '\u{2029}']) {
+        return decode_js_lines(&lines);
+    }
     let hay = lines.as_bytes();
     let mut out = Decoded::default();
     let mut counter = LineCounter::new(&lines);
@@ -200,6 +245,11 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 pub(crate) fn decode_reference(bytes: &[u8]) -> Decoded {
     let text = lossy(bytes);
     let lines = normalise_line_breaks(&text);
+    // Files with U+2028/U+2029 take the look-around path in both; that path is checked against
+    // npm dotenv itself by the differential fuzz (tests/integration/differential.rs).
+    if lines.contains(['\u{2028}', '\u{2029}']) {
+        return decode_js_lines(&lines);
+    }
     let mut out = Decoded::default();
     let mut counter = LineCounter::new(&lines);
     let re = regex::Regex::new(&line_pattern()).unwrap();

@@ -66,7 +66,7 @@ pub(super) fn apply(
         });
     }
     // Read the result back as the consumer will.
-    let decoded = side.dialect.decode(&file.render(), &|_| None);
+    let decoded = side.dialect.decode(&file.render(), &|n| side.env.lookup(n));
     for w in wants {
         if decoded.error.is_some()
             || decoded.get(&w.key).map(|a| a.value.as_str()) != Some(w.value.as_str())

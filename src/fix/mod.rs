@@ -243,8 +243,8 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
                 side.repo,
                 side.file.clone(),
                 &after,
-                side.dialect,
-                side.other_dialect,
+                (side.dialect, side.other_dialect),
+                side.env,
             ),
         );
         changes.extend(side_changes);

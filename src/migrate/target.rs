@@ -163,10 +163,14 @@ pub fn from_backend(
         })?
         .map(|f| config.repo(Repo::Infra).dialect.decode(&f.bytes, &|_| None))
         .unwrap_or_default();
+    // compose reads its own environment first (only with --env-from-process for envsync).
+    let env = repos.settings.env;
     let lookup = |name: &str| -> Option<String> {
-        own.get(name)
-            .or_else(|| infra.get(name))
-            .map(|a| a.value.clone())
+        env.lookup(name).or_else(|| {
+            own.get(name)
+                .or_else(|| infra.get(name))
+                .map(|a| a.value.clone())
+        })
     };
     let line = own.get(key).map_or(0, |a| a.line);
     let as_compose = Dialect::Compose.decode(&bytes, &lookup);

@@ -1,7 +1,7 @@
 //! Evaluation: one repo's decoded file per contour ([`LoadedFile`]), the contour's pair
 //! ([`ContourFiles`]), and [`evaluate`], which runs every rule family over them.
 
-use crate::dialect::{Decoded, Dialect};
+use crate::dialect::{Decoded, Dialect, Env};
 use crate::envfile::EnvFile;
 use crate::finding::{Finding, Location, RuleCode};
 use crate::mask::Mask;
@@ -25,6 +25,8 @@ pub struct LoadedFile {
     /// Decoded as the other repo's consumer would read the same bytes.
     pub other: Decoded,
     pub other_dialect: Dialect,
+    /// Where references the file does not define were looked up.
+    pub env: Env,
 }
 
 impl LoadedFile {
@@ -32,10 +34,10 @@ impl LoadedFile {
         repo: Repo,
         file: String,
         bytes: &[u8],
-        dialect: Dialect,
-        other_dialect: Dialect,
+        (dialect, other_dialect): (Dialect, Dialect),
+        env: Env,
     ) -> LoadedFile {
-        let none = |_: &str| None;
+        let none = move |name: &str| env.lookup(name);
         let other = || {
             if other_dialect == dialect {
                 Decoded::default()
@@ -63,6 +65,7 @@ impl LoadedFile {
             other,
             dialect,
             other_dialect,
+            env,
         }
     }
 
@@ -163,6 +166,7 @@ pub fn evaluate<'s, 'c: 's>(
             secrets::weak(&mut sink, rules, side);
             keys::foreign_contour_keys(&mut sink, side, all);
             values::divergence(&mut sink, rules, side);
+            values::unset_references(&mut sink, side);
         }
         if let (Some(b), Some(i)) = (&cf.backend, &cf.infra) {
             values::mismatch(&mut sink, rules, b, i);

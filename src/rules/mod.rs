@@ -351,15 +351,15 @@ pub(crate) mod testkit {
                 Repo::Backend,
                 ".env.test".into(),
                 backend.as_bytes(),
-                Dialect::NodeDotenv,
-                Dialect::Compose,
+                (Dialect::NodeDotenv, Dialect::Compose),
+                crate::dialect::Env::Isolated,
             )),
             infra: Some(LoadedFile::load(
                 Repo::Infra,
                 ".env".into(),
                 infra.as_bytes(),
-                Dialect::Compose,
-                Dialect::NodeDotenv,
+                (Dialect::Compose, Dialect::NodeDotenv),
+                crate::dialect::Env::Isolated,
             )),
         }
     }

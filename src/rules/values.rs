@@ -1,5 +1,7 @@
 //! `value-mismatch`, `port-mismatch` and `dialect-divergence`: what the consumers receive.
 
+use std::collections::BTreeSet;
+
 use crate::finding::RuleCode;
 use crate::mask::sanitize;
 
@@ -79,6 +81,25 @@ pub(super) fn divergence(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
                 f.repo, f.file, show(&own.value), f.dialect, show(&other.value), f.other_dialect
             ),
             vec![f.loc(own.line)],
+        );
+    }
+}
+
+/// `unset-reference`: a reference the consumer resolves from its own environment.
+pub(super) fn unset_references(sink: &mut Sink, f: &LoadedFile) {
+    let mut seen = BTreeSet::new();
+    for (line, name) in &f.own.unset_refs {
+        if !seen.insert((line, name)) {
+            continue;
+        }
+        sink.push(
+            RuleCode::UnsetReference,
+            None,
+            format!(
+                "`${{{name}}}` in {} {} names a variable the file does not define: {} takes it from the environment it runs in, envsync reads it as empty (define it, give a default with `${{{name}:-…}}`, or run envsync with --env-from-process)",
+                f.repo, f.file, f.dialect
+            ),
+            vec![f.loc(*line)],
         );
     }
 }

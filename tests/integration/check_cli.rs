@@ -295,3 +295,41 @@ fn completions_for_every_shell_and_a_man_page() {
     assert_eq!(man.code, 0);
     assert!(man.stdout.starts_with(".ie") && man.stdout.contains(".TH envsync 1"));
 }
+
+#[test]
+fn the_process_environment_is_read_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join(".env");
+    std::fs::write(&f, "GREETING=\"hello ${ZQ_FROM_SHELL}\"\n").unwrap();
+    let show = |extra: &[&str]| {
+        let r = run(envsync(dir.path())
+            .env("ZQ_FROM_SHELL", "world")
+            .args(["show", "--show-values", "--format", "json"])
+            .args(extra)
+            .arg(&f));
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["variables"].clone()
+    };
+    for dialect in ["compose", "dotenvy"] {
+        let isolated = show(&["--dialect", dialect][..]);
+        assert_eq!(isolated["GREETING"], "hello ", "{dialect}");
+        let from_env = show(&["--env-from-process", "--dialect", dialect][..]);
+        assert_eq!(from_env["GREETING"], "hello world", "{dialect}");
+    }
+    // check says so when a reference is left unset.
+    let set = fixtures().join("drift/crlf-dollar");
+    let r = check(&set, &["-c", "prod"]);
+    assert!(
+        r.stdout
+            .contains("warning[unset-reference] prod: `${Lm2}` in infra .env.prod"),
+        "{}",
+        r.stdout
+    );
+    let r = run(envsync(&root())
+        .env("Lm2", "x")
+        .args(["--env-from-process", "check", "-c", "prod", "--backend"])
+        .arg(set.join("backend"))
+        .arg("--infra")
+        .arg(set.join("infra")));
+    assert!(!r.stdout.contains("unset-reference"), "{}", r.stdout);
+}

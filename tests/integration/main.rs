@@ -5,6 +5,7 @@ mod common;
 
 mod check_cli;
 mod conformance;
+mod differential;
 mod fix;
 mod git_sources;
 mod hook;

