@@ -206,3 +206,14 @@ pub fn applied_by_concurrent_runs(n: usize, command: impl Fn() -> Command) -> us
     }
     applied
 }
+
+/// Where `scripts/install-readers` put the real readers (npm dotenv, docker compose, Prisma).
+pub fn readers() -> PathBuf {
+    let dir = root().join(".readers");
+    assert!(
+        dir.join("node_modules/dotenv/package.json").is_file()
+            && dir.join("venv/bin/docker-compose").is_file(),
+        "the real readers are not installed: run scripts/install-readers (scripts/test does)"
+    );
+    dir
+}

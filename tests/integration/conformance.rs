@@ -6,17 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{envsync, root, run};
-
-fn readers() -> PathBuf {
-    let dir = root().join(".readers");
-    assert!(
-        dir.join("node_modules/dotenv/package.json").is_file()
-            && dir.join("venv/bin/docker-compose").is_file(),
-        "the real readers are not installed: run scripts/install-readers (scripts/test does)"
-    );
-    dir
-}
+use crate::common::{envsync, readers, root, run};
 
 fn corpus() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/conformance/corpus"))

@@ -13,7 +13,7 @@ use envsync::dialect::Dialect;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::common::root;
+use crate::common::readers;
 
 type Vars = BTreeMap<String, String>;
 /// What a reader made of a file: its variables, or `None` when it refused the file.
@@ -107,16 +107,6 @@ fn ours(text: &str, d: Dialect) -> Reading {
             .map(|a| (a.key.clone(), a.value.clone()))
             .collect(),
     )
-}
-
-fn readers() -> PathBuf {
-    let dir = root().join(".readers");
-    assert!(
-        dir.join("node_modules/dotenv/package.json").is_file()
-            && dir.join("venv/bin/docker-compose").is_file(),
-        "the real readers are not installed: run scripts/install-readers (scripts/test does)"
-    );
-    dir
 }
 
 /// npm dotenv 16 on many files in one node process.
