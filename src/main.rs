@@ -8,9 +8,6 @@ use clap::{CommandFactory, FromArgMatches};
 use envsync::cli::Cli;
 use envsync::ExitStatus;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // `--color` covers clap's own help and usage errors too, so it is read before parsing.
     let command = Cli::command().color(envsync::cli::color_from_args(std::env::args_os()));

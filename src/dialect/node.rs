@@ -102,9 +102,18 @@ fn simple_line(
     while v < line.len() && blank(line[v]) {
         v += 1;
     }
-    let first = *line.get(v)?;
+    let Some(&first) = line.get(v) else {
+        // `KEY=` and nothing else: empty, unless the quoted alternatives' `\s*` can run over
+        // the line break into a quote on a following line (or a non-ASCII space hides one).
+        let next = hay[nl..].iter().find(|&&b| !is_ascii_js_space(b));
+        return match next {
+            Some(&b) if b == b'\'' || b == b'"' || b == b'`' || !b.is_ascii() => None,
+            _ => Some((key, start + line.len()..start + line.len(), nl)),
+        };
+    };
     let end = match first {
-        b'#' => return None, // empty value: `\s*` may run into the next lines
+        // `KEY=#…` or `KEY= #…`: the comment takes the rest of the line; the value is empty.
+        b'#' => v,
         b'\'' | b'"' | b'`' => {
             let close = (v + 1..line.len()).find(|&c| line[c] == first && line[c - 1] != b'\\')?;
             let tail = &line[close + 1..];
