@@ -124,7 +124,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(parse_rules, benches);
 criterion_main!(parse_rules);
-
-// The allocator the binary uses.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
