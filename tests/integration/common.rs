@@ -217,3 +217,22 @@ pub fn readers() -> PathBuf {
     );
     dir
 }
+
+/// A writable copy of the in-sync GPROD pair: (its directory, backend, infra).
+pub fn gprod_pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (b, i) = (d.path().join("backend"), d.path().join("infra"));
+    copy_tree(&fixtures().join("gprod/backend"), &b);
+    copy_tree(&fixtures().join("gprod/infra"), &i);
+    (d, b, i)
+}
+
+/// `envsync ARGS --backend B --infra I`, run from the backend.
+pub fn on_pair(b: &Path, i: &Path, args: &[&str]) -> Run {
+    run(envsync(b)
+        .args(args)
+        .arg("--backend")
+        .arg(b)
+        .arg("--infra")
+        .arg(i))
+}

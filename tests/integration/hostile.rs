@@ -3,28 +3,10 @@
 //! the paths that handle broken input.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
-
-/// A copy of the in-sync GPROD pair.
-fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let (b, i) = (d.path().join("backend"), d.path().join("infra"));
-    copy_tree(&fixtures().join("gprod/backend"), &b);
-    copy_tree(&fixtures().join("gprod/infra"), &i);
-    (d, b, i)
-}
-
-fn es(b: &Path, i: &Path, args: &[&str]) -> Run {
-    run(envsync(b)
-        .args(args)
-        .arg("--backend")
-        .arg(b)
-        .arg("--infra")
-        .arg(i))
-}
+use crate::common::{envsync, gprod_pair, on_pair, set_line, Run};
 
 /// Run with a deadline far above the normal time: a hang fails the test instead of the suite.
 fn within(limit: Duration, cmd: &mut std::process::Command) -> Run {
@@ -51,7 +33,7 @@ fn within(limit: Duration, cmd: &mut std::process::Command) -> Run {
 
 #[test]
 fn ten_thousand_nested_references_are_a_finding_not_a_crash() {
-    let (_d, b, i) = pair();
+    let (_d, b, i) = gprod_pair();
     for depth in [6_000, 100_000] {
         let value = format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
         let infra = i.join(".env.prod");
@@ -84,7 +66,7 @@ fn ten_thousand_nested_references_are_a_finding_not_a_crash() {
 
 #[test]
 fn only_regular_files_are_read() {
-    let (_d, b, i) = pair();
+    let (_d, b, i) = gprod_pair();
     // A FIFO as the infra env file: refused at once, not waited on.
     let fifo = i.join(".env.prod");
     fs::remove_file(&fifo).unwrap();
@@ -171,7 +153,7 @@ fn migration_files_that_are_not_files_are_refused_by_name() {
 
 #[test]
 fn fix_keeps_secrets_out_of_the_diff_and_writes_what_follows_a_quoted_value() {
-    let (_d, b, i) = pair();
+    let (_d, b, i) = gprod_pair();
     let bf = b.join(".env.production");
     set_line(
         &bf,
@@ -184,7 +166,7 @@ fn fix_keeps_secrets_out_of_the_diff_and_writes_what_follows_a_quoted_value() {
         format!("#JWT_SECRET=commented-canary-secret-0123456789\n{text}"),
     )
     .unwrap();
-    let dry = es(
+    let dry = on_pair(
         &b,
         &i,
         &["fix", "-c", "prod", "--prefer", "infra", "--dry-run"],
@@ -197,12 +179,12 @@ fn fix_keeps_secrets_out_of_the_diff_and_writes_what_follows_a_quoted_value() {
             dry.stdout
         );
     }
-    let real = es(
+    let real = on_pair(
         &b,
         &i,
         &["fix", "-c", "prod", "--prefer", "infra", "--no-backup"],
     );
     assert_eq!(real.code, 0, "{}{}", real.stdout, real.stderr);
     assert!(!fs::read_to_string(&bf).unwrap().contains("tail-canary"));
-    assert_eq!(es(&b, &i, &["check", "-c", "prod"]).code, 0);
+    assert_eq!(on_pair(&b, &i, &["check", "-c", "prod"]).code, 0);
 }

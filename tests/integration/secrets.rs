@@ -2,26 +2,9 @@
 //! diff, JSON document, URL or git source label, whichever path printed them.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::{copy_tree, envsync, fixtures, run, set_line, Run};
-
-fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let (b, i) = (d.path().join("backend"), d.path().join("infra"));
-    copy_tree(&fixtures().join("gprod/backend"), &b);
-    copy_tree(&fixtures().join("gprod/infra"), &i);
-    (d, b, i)
-}
-
-fn es(b: &Path, i: &Path, args: &[&str]) -> Run {
-    run(envsync(b)
-        .args(args)
-        .arg("--backend")
-        .arg(b)
-        .arg("--infra")
-        .arg(i))
-}
+use crate::common::{envsync, gprod_pair, on_pair, run, set_line, Run};
 
 fn append(file: &Path, line: &str) {
     let mut text = fs::read_to_string(file).unwrap();
@@ -44,7 +27,7 @@ fn assert_clean(r: &Run, canaries: &[&str], what: &str) {
 
 #[test]
 fn keys_declared_shared_are_masked_in_check_and_fix() {
-    let (d, b, i) = pair();
+    let (d, b, i) = gprod_pair();
     fs::write(
         d.path().join("envsync.toml"),
         "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\nshared = [\"API_ACCESS\"]\n",
@@ -87,7 +70,7 @@ fn keys_declared_shared_are_masked_in_check_and_fix() {
 
 #[test]
 fn show_hides_what_check_hides_and_prints_what_check_prints() {
-    let (_d, b, _i) = pair();
+    let (_d, b, _i) = gprod_pair();
     let r = run(envsync(&b)
         .args(["show", "--format", "json"])
         .arg(b.join(".env.production")));
@@ -106,7 +89,7 @@ fn show_hides_what_check_hides_and_prints_what_check_prints() {
 
 #[test]
 fn url_passwords_never_reach_the_output() {
-    let (_d, b, i) = pair();
+    let (_d, b, i) = gprod_pair();
     // In the query string: `migrate` prints the target before it connects.
     for format in ["text", "json"] {
         let r = run(envsync(&b).args([
@@ -134,14 +117,14 @@ fn url_passwords_never_reach_the_output() {
         "DATABASE_URL",
         "DATABASE_URL=postgresql://postgres:123/Slash-Canary-4@db:5432/gprod_prod",
     );
-    let check = es(&b, &i, &["check", "-c", "prod"]);
+    let check = on_pair(&b, &i, &["check", "-c", "prod"]);
     assert_eq!(check.code, 1, "{}", check.stdout);
     assert!(
         check.stdout.contains("does not parse cleanly"),
         "{}",
         check.stdout
     );
-    let migrate = es(
+    let migrate = on_pair(
         &b,
         &i,
         &["migrate", "status", "-c", "prod", "--via", "direct"],
@@ -155,7 +138,7 @@ fn url_passwords_never_reach_the_output() {
         "DATABASE_URL=userCanary5:pw@db/x",
     );
     assert_clean(
-        &es(&b, &i, &["check", "-c", "prod"]),
+        &on_pair(&b, &i, &["check", "-c", "prod"]),
         &["userCanary5"],
         "check",
     );
@@ -163,7 +146,7 @@ fn url_passwords_never_reach_the_output() {
 
 #[test]
 fn git_source_credentials_are_masked() {
-    let (_d, b, _i) = pair();
+    let (_d, b, _i) = gprod_pair();
     let cache = tempfile::tempdir().unwrap();
     for src in [
         "git+https://user:Git-Canary-6@127.0.0.1:1/infra.git",
@@ -183,7 +166,7 @@ fn git_source_credentials_are_masked() {
 
 #[test]
 fn interpolation_errors_do_not_carry_interpolated_secrets() {
-    let (_d, b, i) = pair();
+    let (_d, b, i) = gprod_pair();
     append(
         &i.join(".env.prod"),
         "GRAFANA_ADMIN_PASSWORD=${NOPE:?pw is $POSTGRES_PASSWORD}",
@@ -193,7 +176,7 @@ fn interpolation_errors_do_not_carry_interpolated_secrets() {
         &["check", "-c", "prod"][..],
         &["fix", "-c", "prod", "--dry-run"],
     ] {
-        let r = es(&b, &i, args);
+        let r = on_pair(&b, &i, args);
         assert_clean(&r, &[secret], &format!("{args:?}"));
         assert!(
             r.stdout.contains("NOPE is missing a value")
