@@ -1,26 +1,33 @@
 //! What a secret is and how a new one is made: key and placeholder patterns, entropy, and
 //! generated secrets. How secrets are hidden in output is [`crate::mask`].
 
-/// `match` a placeholder pattern: `*` matches any run of characters, case-insensitively.
+/// `match` a placeholder pattern: `*` matches any run of characters, ASCII case-insensitively.
+/// No allocation: it runs for every secret value against every placeholder.
 pub fn matches_pattern(pattern: &str, value: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let v = value.to_ascii_lowercase();
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == v;
+    let (p, v) = (pattern.as_bytes(), value.as_bytes());
+    let same = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
+    let (Some(first_star), Some(last_star)) = (
+        p.iter().position(|&c| c == b'*'),
+        p.iter().rposition(|&c| c == b'*'),
+    ) else {
+        return same(p, v);
+    };
+    let (prefix, suffix) = (&p[..first_star], &p[last_star + 1..]);
+    if v.len() < prefix.len() + suffix.len()
+        || !same(&v[..prefix.len()], prefix)
+        || !same(&v[v.len() - suffix.len()..], suffix)
+    {
+        return false;
     }
-    let mut rest = v.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
+    // The parts between the first and the last `*`, in order, between prefix and suffix.
+    let (mut at, end) = (prefix.len(), v.len() - suffix.len());
+    if last_star > first_star {
+        for part in p[first_star + 1..last_star].split(|&c| c == b'*') {
+            if part.is_empty() {
+                continue;
             }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
+            match (at..end).find(|&i| i + part.len() <= end && same(&v[i..i + part.len()], part)) {
+                Some(i) => at = i + part.len(),
                 None => return false,
             }
         }
@@ -83,6 +90,11 @@ mod tests {
             ("postgres", "Postgres", true),
             ("postgres", "postgres1", false),
             ("your_*", "my_your_x", false),
+            ("a*b*c", "AxxBxxC", true),
+            ("a*b*c", "acb", false),
+            ("ab*ba", "aba", false),
+            ("*", "", true),
+            ("x*", "x", true),
         ] {
             assert_eq!(matches_pattern(p, v), m, "{p} {v}");
         }
