@@ -260,8 +260,8 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
             .filter(|v| !v.is_empty())
             .unwrap_or(&ws.rules.database_url.default_user);
         warnings.push(format!(
-            "infra {pw_key} changed: a database volume initialised with the old password keeps it. After deploying, run as an admin: ALTER ROLE \"{}\" WITH PASSWORD '********'; (the new value of {pw_key}), e.g. with `docker compose exec db psql -U {} -c \"ALTER ROLE …\"`",
-            user.replace('"', "\"\""),
+            "infra {pw_key} changed: a database volume initialised with the old password keeps it. After deploying, run as an admin: ALTER ROLE {} WITH PASSWORD '********'; (the new value of {pw_key}), e.g. with `docker compose exec db psql -U {} -c \"ALTER ROLE …\"`",
+            crate::migrate::sql::quote_ident(user),
             crate::mask::sanitize(user)
         ));
     }

@@ -7,7 +7,7 @@
 //! - [`target`]: the database URL (flag or the backend's `DATABASE_URL`) and the route to it;
 //!   [`docker`] hands the whole job to a container on the contour's network;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
-//!   lock.
+//!   lock; [`sql`]: quoting for the SQL envsync writes.
 
 pub mod conn;
 pub mod docker;
@@ -15,6 +15,7 @@ pub mod layout;
 pub mod lock;
 pub mod preflight;
 pub mod prisma;
+pub mod sql;
 pub mod sqlx;
 pub mod target;
 
@@ -647,7 +648,7 @@ impl Migrations {
             use ::sqlx::Executor;
             conn.execute(::sqlx::raw_sql(&format!(
                 "SET search_path TO {}",
-                prisma::ledger::quote_ident(s)
+                sql::quote_ident(s)
             )))
             .await
             .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;

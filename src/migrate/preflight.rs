@@ -84,7 +84,7 @@ pub async fn preflight(
         // database; there is nothing in it to check.
         None if schema_absent => {
             if !create_schemas {
-                let s = crate::migrate::prisma::ledger::quote_ident(
+                let s = super::sql::quote_ident(
                     url_schema.unwrap_or_default(),
                 );
                 need(

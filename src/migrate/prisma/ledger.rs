@@ -11,6 +11,7 @@ use sqlx::{Executor, Row};
 
 use super::dir::{checksum, Local};
 use crate::migrate::conn::db_error;
+use crate::migrate::sql::{dollar_quote, quote_ident};
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_prisma_migrations";
@@ -89,20 +90,6 @@ pub async fn create(conn: &mut PgConnection, schema: Option<&str>) -> Result<(),
     }
     conn.execute(CREATE).await.map_err(q)?;
     Ok(())
-}
-
-/// `"name"`, with inner quotes doubled.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// A dollar-quoted literal whose tag does not occur in `s`.
-fn literal(s: &str) -> String {
-    let mut tag = String::from("envsync");
-    while s.contains(&format!("${tag}$")) {
-        tag.push('_');
-    }
-    format!("${tag}${s}${tag}$")
 }
 
 /// `20250503123000_add_refresh_token` → `add refresh token`.
@@ -232,7 +219,7 @@ pub async fn apply(conn: &mut PgConnection, l: &Local) -> Result<Applied, Migrat
         "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) \
          VALUES ('{id}', '{}', clock_timestamp(), {}, NULL, NULL, now(), 1);\nCOMMIT;",
         l.checksum,
-        literal(&l.name)
+        dollar_quote(&l.name)
     ));
     let start = Instant::now();
     match conn.execute(sqlx::raw_sql(&batch)).await {
@@ -265,7 +252,7 @@ async fn apply_outside_transaction(
     conn.execute(sqlx::raw_sql(&format!(
         "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) VALUES ('{id}', '{}', {}, now())",
         l.checksum,
-        literal(&l.name)
+        dollar_quote(&l.name)
     )))
     .await
     .map_err(q)?;
@@ -281,7 +268,7 @@ async fn apply_outside_transaction(
             );
             conn.execute(sqlx::raw_sql(&format!(
                 "UPDATE _prisma_migrations SET logs = {} WHERE id = '{id}'",
-                literal(&logs)
+                dollar_quote(&logs)
             )))
             .await
             .map_err(q)?;
@@ -357,7 +344,7 @@ pub async fn resolve_applied(
          VALUES ('{id}', '{}', '', now(), now(), {name_lit});
          COMMIT;",
         l.checksum,
-        name_lit = literal(name)
+        name_lit = dollar_quote(name)
     )))
     .await
     .map_err(|e| MigrateError::query("writing _prisma_migrations", &e))?;

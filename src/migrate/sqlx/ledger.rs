@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
 use super::dir::Local;
+use crate::migrate::sql::dollar_quote;
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_sqlx_migrations";
@@ -104,15 +105,6 @@ pub async fn apply_batched(
 pub async fn record_timing(conn: &mut PgConnection, t: Timing) {
     use sqlx::Executor;
     let _ = conn.execute(sqlx::raw_sql(&update_timing(t))).await;
-}
-
-/// A dollar-quoted literal whose tag does not occur in `s`.
-fn dollar_quote(s: &str) -> String {
-    let mut tag = String::from("envsync");
-    while s.contains(&format!("${tag}$")) {
-        tag.push('_');
-    }
-    format!("${tag}${s}${tag}$")
 }
 
 /// Local files against the ledger; both come sorted by version (the directory is read into a
