@@ -4,6 +4,7 @@
 //! `finished_at` NULL until it is resolved. Unqualified names resolve in the session's
 //! `search_path`, which the caller sets to the URL's `?schema=`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
@@ -99,9 +100,16 @@ fn description(name: &str) -> String {
         .replace('_', " ")
 }
 
+/// The local migration `name`; `locals` is in byte order of the names, as [`super::dir`] reads it.
+pub fn find<'l>(locals: &'l [Local], name: &str) -> Option<&'l Local> {
+    locals
+        .binary_search_by(|l| l.name.as_str().cmp(name))
+        .ok()
+        .map(|i| &locals[i])
+}
+
 /// The rows that count: rolled-back ones are history.
-fn live<'r>(rows: &'r [LedgerRow], name: &str) -> impl Iterator<Item = &'r LedgerRow> + 'r {
-    let name = name.to_string();
+fn live<'r>(rows: &'r [LedgerRow], name: &'r str) -> impl Iterator<Item = &'r LedgerRow> {
     rows.iter()
         .filter(move |r| r.name == name && !r.rolled_back)
 }
@@ -117,16 +125,16 @@ pub fn compare(locals: &[Local], rows: &[LedgerRow]) -> Vec<Entry> {
         duration_ms: None,
         note,
     };
+    // The live rows of each name, in one pass over the ledger (not one per migration).
+    let mut by_name: BTreeMap<&str, Vec<&LedgerRow>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.rolled_back) {
+        by_name.entry(r.name.as_str()).or_default().push(r);
+    }
     let mut out: Vec<Entry> = Vec::new();
     for l in locals {
-        let mut rows_here = live(rows, &l.name);
-        let (done, failed) = rows_here.by_ref().fold((None, false), |(d, f), r| {
-            if r.finished {
-                (d.or(Some(r)), f)
-            } else {
-                (d, true)
-            }
-        });
+        let here = by_name.remove(l.name.as_str()).unwrap_or_default();
+        let done = here.iter().find(|r| r.finished);
+        let failed = here.iter().any(|r| !r.finished);
         let (state, note) = match done {
             Some(r) if r.checksum == l.checksum => (State::Applied, None),
             Some(r) => (State::Modified, Some(modified_note(l, &r.checksum))),
@@ -135,16 +143,9 @@ pub fn compare(locals: &[Local], rows: &[LedgerRow]) -> Vec<Entry> {
         };
         out.push(entry(&l.name, Some(l.file_name()), state, note));
     }
-    let mut gone: Vec<&str> = rows
-        .iter()
-        .filter(|r| !r.rolled_back)
-        .map(|r| r.name.as_str())
-        .filter(|n| locals.iter().all(|l| l.name != *n))
-        .collect();
-    gone.sort_unstable();
-    gone.dedup();
-    for name in gone {
-        let finished = live(rows, name).any(|r| r.finished);
+    // What is left has no directory.
+    for (name, here) in by_name {
+        let finished = here.iter().any(|r| r.finished);
         out.push(if finished {
             entry(
                 name,
@@ -325,7 +326,7 @@ pub async fn resolve_applied(
     rows: &[LedgerRow],
     name: &str,
 ) -> Result<String, MigrateError> {
-    let Some(l) = locals.iter().find(|l| l.name == name) else {
+    let Some(l) = find(locals, name) else {
         return Err(MigrateError::Resolve(format!(
             "there is no migration {name} in prisma/migrations (Prisma's P3017); name a directory of it"
         )));

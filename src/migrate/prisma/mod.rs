@@ -24,10 +24,7 @@ pub async fn apply_pending(
             .name
             .clone()
             .expect("Prisma entries have names");
-        let local = locals
-            .iter()
-            .find(|l| l.name == name)
-            .expect("pending migrations are local");
+        let local = ledger::find(locals, &name).expect("pending migrations are local");
         match ledger::apply(conn, local).await? {
             ledger::Applied::Done(took) => record_applied(report, idx, (n, total), took, note),
             ledger::Applied::Failed {
