@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::{envsync, readers, root, run};
+use crate::common::{envsync, root, run};
+use crate::readers::{compose_all, node_all};
 
 fn corpus() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/conformance/corpus"))
@@ -51,63 +51,13 @@ fn envsync_show(file: &Path, dialect: &str) -> Result<BTreeMap<String, String>, 
         .collect())
 }
 
-fn node_dotenv(file: &Path) -> BTreeMap<String, String> {
-    let dotenv = readers().join("node_modules/dotenv");
-    let out = Command::new("node")
-        .arg("-e")
-        .arg("const d=require(process.argv[1]);process.stdout.write(JSON.stringify(d.parse(require('fs').readFileSync(process.argv[2]))))")
-        .arg(dotenv)
-        .arg(file)
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn docker_compose(file: &Path) -> Result<BTreeMap<String, String>, String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("compose.yml"),
-        format!(
-            "services:\n  s:\n    image: scratch\n    env_file: [\"{}\"]\n",
-            file.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(readers().join("venv/bin/docker-compose"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("HOME", dir.path())
-        .args(["-f", "compose.yml", "config", "--format", "json"])
-        .output()
-        .expect("docker-compose runs");
-    // The PyPI wrapper exits 0 even when compose refuses the env file; it then prints no
-    // configuration, only the error on stderr.
-    if !out.status.success() || out.stdout.iter().all(u8::is_ascii_whitespace) {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let env = &v["services"]["s"]["environment"];
-    Ok(env
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.replace("$$", "$"))))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 #[test]
 fn node_dotenv_decoding_matches_the_npm_package() {
     let mut failures = Vec::new();
-    for file in corpus() {
-        let real = node_dotenv(&file);
-        match envsync_show(&file, "node-dotenv") {
+    let files = corpus();
+    for (file, real) in files.iter().zip(node_all(&files)) {
+        let real = real.expect("npm dotenv reads every file");
+        match envsync_show(file, "node-dotenv") {
             Ok(ours) if ours == real => {}
             other => failures.push(format!(
                 "{}: real {real:?}, envsync {other:?}",
@@ -122,12 +72,13 @@ fn node_dotenv_decoding_matches_the_npm_package() {
 fn compose_decoding_matches_docker_compose() {
     let mut failures = Vec::new();
     let mut rejected = 0;
-    for file in corpus() {
-        let real = docker_compose(&file);
-        let ours = envsync_show(&file, "compose");
+    let files = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    for (file, real) in files.iter().zip(compose_all(&files, dir.path())) {
+        let ours = envsync_show(file, "compose");
         match (&real, &ours) {
-            (Ok(a), Ok(b)) if a == b => {}
-            (Err(_), Err(_)) => rejected += 1,
+            (Some(a), Ok(b)) if a == b => {}
+            (None, Err(_)) => rejected += 1,
             _ => failures.push(format!(
                 "{}: real {real:?}, envsync {ours:?}",
                 file.display()

@@ -2,6 +2,7 @@
 //! (or the library) on real files, real git repositories and real readers.
 
 mod common;
+mod readers;
 
 mod check_cli;
 mod conformance;
