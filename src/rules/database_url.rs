@@ -92,33 +92,40 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
             return;
         }
     };
-    let mut problems: Vec<(String, Vec<Location>)> = Vec::new();
+    let mut problem = |p: String, locs: Vec<Location>| {
+        sink.push(
+            RuleCode::DatabaseUrl,
+            Some(key),
+            format!("{key} in backend {}: {p}", b.file),
+            locs,
+        );
+    };
     if parts.host != r.host {
-        problems.push((
+        problem(
             format!(
                 "host is `{}`, expected `{}` (the compose service; the app runs inside the network)",
                 sanitize(&parts.host),
                 r.host
             ),
             loc.clone(),
-        ));
+        );
     }
     let port = parts.port.unwrap_or(5432);
     if port != r.port {
-        problems.push((
+        problem(
             format!(
                 "port is {port}, expected {} (inside the compose network)",
                 r.port
             ),
             loc.clone(),
-        ));
+        );
     }
     let want_user = i
         .value(&r.user_key)
         .filter(|v| !v.is_empty())
         .unwrap_or(&r.default_user);
     if parts.user != want_user {
-        problems.push((
+        problem(
             format!(
                 "user is `{}`, but infra {} is `{}`",
                 sanitize(&parts.user),
@@ -126,11 +133,11 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
                 sanitize(want_user)
             ),
             vec![b.loc_of(key), i.loc_of(&r.user_key)],
-        ));
+        );
     }
     if let Some(pw) = i.value(&r.password_key).filter(|v| !v.is_empty()) {
         if parts.password != pw {
-            problems.push((
+            problem(
                 format!(
                     "password ({}) differs from infra {} ({})",
                     fingerprint(&parts.password),
@@ -138,12 +145,12 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
                     fingerprint(pw)
                 ),
                 vec![b.loc_of(key), i.loc_of(&r.password_key)],
-            ));
+            );
         }
     }
     if let Some(db) = i.value(&r.database_key).filter(|v| !v.is_empty()) {
         if parts.database != db {
-            problems.push((
+            problem(
                 format!(
                     "database is `{}`, but infra {} is `{}`",
                     sanitize(&parts.database),
@@ -151,16 +158,8 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
                     sanitize(db)
                 ),
                 vec![b.loc_of(key), i.loc_of(&r.database_key)],
-            ));
+            );
         }
-    }
-    for (p, locs) in problems {
-        sink.push(
-            RuleCode::DatabaseUrl,
-            Some(key),
-            format!("{key} in backend {}: {p}", b.file),
-            locs,
-        );
     }
 }
 
