@@ -159,25 +159,30 @@ pub fn url(url: &str) -> String {
 /// The `user:password` part of `scheme://user:password@host/…`, found by position (also where
 /// a URL parser refuses the URL).
 pub fn userinfo(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
+    userinfo_range(url).map(|r| &url[r])
+}
+
+/// Where [`userinfo`] is in `url`.
+fn userinfo_range(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    authority.rfind('@').map(|at| &authority[..at])
+    authority.rfind('@').map(|at| start..start + at)
 }
 
 /// A git source URL as messages show it: userinfo hidden (a token is often the user name), except
 /// the conventional `git` user of ssh URLs.
 pub fn git_url(url: &str) -> String {
-    match userinfo(url) {
-        Some("git") | None => url.to_string(),
-        Some(info) => {
-            let start = url.find(info).unwrap_or(0);
-            let hidden = if info.contains(':') {
+    match userinfo_range(url) {
+        Some(r) if &url[r.clone()] != "git" => {
+            let hidden = if url[r.clone()].contains(':') {
                 "****:****"
             } else {
                 "****"
             };
-            format!("{}{hidden}{}", &url[..start], &url[start + info.len()..])
+            format!("{}{hidden}{}", &url[..r.start], &url[r.end..])
         }
+        _ => url.to_string(),
     }
 }
 
@@ -276,6 +281,11 @@ mod tests {
             "ssh://git@example.org/infra.git"
         );
         assert_eq!(git_url("file:///srv/infra"), "file:///srv/infra");
+        // A token that also occurs earlier in the URL is hidden where it stands.
+        assert_eq!(
+            git_url("https://ht@example.org/infra.git"),
+            "https://****@example.org/infra.git"
+        );
         assert_eq!(
             git_url("file://u:Canary@/srv/infra"),
             "file://****:****@/srv/infra"
