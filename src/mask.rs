@@ -12,7 +12,7 @@ use crate::secret::matches_pattern;
 /// `44 chars, sha256:1a2b3c4d`.
 pub fn fingerprint(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..4]);
     format!("{} chars, sha256:{hex}", value.chars().count())
 }
 

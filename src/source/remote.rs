@@ -66,7 +66,7 @@ pub fn fetch_into_cache(url: &str, transport: Transport) -> Result<Repository, S
             .fold(message, |m, s| m.replace(s.as_str(), "****")),
     };
     let digest = Sha256::digest(url.as_bytes());
-    let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let name = hex::encode(&digest[..8]);
     let dir = cache_dir().join("git").join(name);
     let repo = match Repository::open_bare(&dir) {
         Ok(r) => r,

@@ -73,7 +73,7 @@ pub async fn apply_batched(
     previous: Option<Timing>,
 ) -> Result<Duration, sqlx::Error> {
     use sqlx::Executor;
-    let hex: String = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&*m.checksum);
     let mut batch = String::with_capacity(m.sql.len() + 256);
     batch.push_str("BEGIN;\n");
     batch.push_str(&m.sql);
