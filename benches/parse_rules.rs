@@ -41,6 +41,8 @@ fn pair<'c>(contour: &'c Contour, backend: &[u8], infra: &[u8]) -> ContourFiles<
             (Dialect::Compose, Dialect::NodeDotenv),
             Env::Isolated,
         )),
+        compose: None,
+        nginx: vec![],
     }
 }
 
@@ -122,5 +124,38 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(parse_rules, benches);
+/// The prod compose project of the GPROD fixtures, read from memory as `check` reads it.
+fn compose_prod() -> Option<envsync::compose::Project> {
+    use envsync::compose::{join, load, Input, Lookup, Read};
+    let root = format!("{}/fixtures/gprod/infra", env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| match std::fs::read(format!("{root}/{p}")) {
+        Ok(bytes) => Lookup::Found(Read {
+            repo: Repo::Infra,
+            file: join("", p),
+            bytes,
+        }),
+        Err(_) => Lookup::Absent,
+    };
+    let files = [
+        "docker/docker-compose.yml".to_string(),
+        "docker/prod/docker-compose.prod.yml".to_string(),
+    ];
+    load(&Input {
+        files: &files,
+        project_directory: None,
+        env_files: None,
+        root_name: "infra",
+        process: Env::Isolated,
+        read: &read,
+    })
+}
+
+fn compose(c: &mut Criterion) {
+    assert!(compose_prod().is_some_and(|p| p.services.len() == 4));
+    c.bench_function("compose: load the prod project (2 files, 4 services)", |b| {
+        b.iter(compose_prod)
+    });
+}
+
+criterion_group!(parse_rules, benches, compose);
 criterion_main!(parse_rules);

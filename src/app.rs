@@ -100,20 +100,40 @@ fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<
 }
 
 fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
-    let bytes = crate::fsread::read(&args.file)?;
-    let dialect = crate::show::dialect_for(&args.file, args.dialect, s);
+    let (Some(file), None) = (&args.file, &args.service) else {
+        return show_service(args, s, out);
+    };
+    let bytes = crate::fsread::read(file)?;
+    let dialect = crate::show::dialect_for(file, args.dialect, s);
     // The same masking policy as `check`: the rules' secret, shared and secret-named keys.
     let mask = s.config.load_rules()?.mask(args.show_values);
     let shown = crate::show::show(&bytes, dialect, &mask, s.env);
     match args.format {
         Format::Json => render::json(&shown, out)?,
-        Format::Text => render::show::text(&shown, &args.file, out)?,
+        Format::Text => render::show::text(&shown, file, out)?,
     }
     // One verdict per file and dialect: the consumer rejects it, or a line is one `check`
     // reports as `syntax`.
     Ok(ExitStatus::from_findings(
         shown.error.is_some() || !shown.invalid_lines.is_empty(),
     ))
+}
+
+fn show_service(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let (Some(service), Some(contour)) = (&args.service, &args.contour) else {
+        return Err(Error::Usage(
+            "show needs FILE, or --service S --contour C".into(),
+        ));
+    };
+    let ws = Workspace::open(s, &OpenOptions::default())?;
+    let mask = ws.rules.mask(args.show_values);
+    let shown = crate::show::service(&ws, service, contour, &mask)?;
+    match args.format {
+        Format::Json => render::json(&shown, out)?,
+        Format::Text => render::show::service_text(&shown, out)?,
+    }
+    // compose would refuse this project.
+    Ok(ExitStatus::from_findings(!shown.errors.is_empty()))
 }
 
 fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {

@@ -211,7 +211,15 @@ pub struct MigrateFlags {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    pub file: PathBuf,
+    /// The env file to decode (or use --service)
+    #[arg(required_unless_present = "service", conflicts_with = "service")]
+    pub file: Option<PathBuf>,
+    /// Show what this compose service of the infra repo receives (needs --contour)
+    #[arg(long, value_name = "S", requires = "contour")]
+    pub service: Option<String>,
+    /// The contour whose compose files are read (with --service)
+    #[arg(long, short = 'c', value_name = "C", requires = "service")]
+    pub contour: Option<String>,
     /// The consumer to read it as (default: the dialect of the repo the file is in)
     #[arg(long, value_enum)]
     pub dialect: Option<Dialect>,

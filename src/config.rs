@@ -67,6 +67,40 @@ pub struct Config {
     pub hook_other_rev: Option<String>,
     /// `[migrate] ledger`: which ledger `migrate` uses when `--ledger` is not given.
     pub migrate_ledger: Option<crate::migrate::LedgerChoice>,
+    /// `[compose]`: service roles and where nginx's configuration lives.
+    pub compose: ComposeConfig,
+}
+
+/// Which compose service plays which role (`[compose.services]`; the first name present wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    pub api: Vec<String>,
+    pub db: Vec<String>,
+    pub adminer: Vec<String>,
+    pub redis: Vec<String>,
+}
+
+/// `[compose]` of envsync.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeConfig {
+    pub roles: Roles,
+    /// Directories of the infra repo whose `*.conf` files are nginx configuration.
+    pub nginx: Vec<String>,
+}
+
+impl Default for ComposeConfig {
+    fn default() -> Self {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        ComposeConfig {
+            roles: Roles {
+                api: v(&["api", "app"]),
+                db: v(&["db"]),
+                adminer: v(&["adminer"]),
+                redis: v(&["redis"]),
+            },
+            nginx: v(&["nginx"]),
+        }
+    }
 }
 
 impl Config {
@@ -101,6 +135,12 @@ impl Config {
             redis_port: Some(redis),
             network: network.into(),
             volumes: vec![format!("pgdata_{name}"), format!("app_data_{name}")],
+            compose: vec![
+                "docker/docker-compose.yml".into(),
+                "docker/{contour}/docker-compose.{contour}.yml".into(),
+            ],
+            project_directory: None,
+            compose_env_files: None,
         };
         Config {
             file: None,
@@ -146,6 +186,7 @@ impl Config {
             text: String::new(),
             hook_other_rev: None,
             migrate_ledger: None,
+            compose: ComposeConfig::default(),
         }
     }
 
@@ -256,6 +297,9 @@ impl Config {
                         redis_port: None,
                         network: format!("gp-network-{name}"),
                         volumes: vec![],
+                        compose: Config::preset().contours[0].compose.clone(),
+                        project_directory: None,
+                        compose_env_files: None,
                     }
                 }
             };
@@ -280,6 +324,38 @@ impl Config {
             if let Some(v) = over.volumes {
                 c.volumes = v;
             }
+            for (what, paths) in [
+                ("compose", over.compose.as_ref()),
+                ("compose_env_files", over.compose_env_files.as_ref()),
+            ] {
+                if let Some(bad) = paths.and_then(|p| p.get_ref().iter().find(|p| leaves_repo(p))) {
+                    return Err(t
+                        .error_for(
+                            paths.expect("found in it"),
+                            format!("contours.{name}.{what}: `{bad}` is outside the infra repository; name files relative to its root"),
+                        )
+                        .into());
+                }
+            }
+            if let Some(v) = over.compose {
+                c.compose = v.into_inner();
+            }
+            if let Some(v) = over.compose_env_files {
+                c.compose_env_files = Some(v.into_inner());
+            }
+            if let Some(d) = over.project_directory {
+                if leaves_repo(d.get_ref()) {
+                    return Err(t
+                        .error_for(
+                            &d,
+                            format!(
+                                "contours.{name}.project_directory is outside the infra repository"
+                            ),
+                        )
+                        .into());
+                }
+                c.project_directory = Some(d.into_inner());
+            }
             let at = existing.unwrap_or(self.contours.len());
             self.contours.insert(at.min(self.contours.len()), c);
         }
@@ -298,13 +374,31 @@ impl Config {
         if let Some(m) = file.migrate {
             self.migrate_ledger = m.ledger;
         }
+        if let Some(c) = file.compose {
+            if let Some(s) = c.services {
+                let roles = &mut self.compose.roles;
+                for (role, names) in [
+                    (&mut roles.api, s.api),
+                    (&mut roles.db, s.db),
+                    (&mut roles.adminer, s.adminer),
+                    (&mut roles.redis, s.redis),
+                ] {
+                    if let Some(n) = names {
+                        *role = n;
+                    }
+                }
+            }
+            if let Some(n) = c.nginx {
+                self.compose.nginx = n;
+            }
+        }
         Ok(())
     }
 
     /// The rules this configuration selects (`rules = …` and its tuning tables).
     pub fn load_rules(&self) -> Result<Rules, RulesError> {
         let path = self.rules_path();
-        Rules::load(crate::rules::Selection {
+        let mut rules = Rules::load(crate::rules::Selection {
             name: &self.rules,
             path: path.as_deref(),
             tuning: self.file.as_deref().map(|file| {
@@ -316,7 +410,9 @@ impl Config {
                     },
                 )
             }),
-        })
+        })?;
+        rules.roles = self.compose.roles.clone();
+        Ok(rules)
     }
 
     /// Resolve `rules = "path"` relative to the config file's directory.
@@ -356,6 +452,7 @@ struct ConfigFile {
     contours: Option<BTreeMap<String, Spanned<ContourFile>>>,
     hook: Option<HookFile>,
     migrate: Option<MigrateFile>,
+    compose: Option<ComposeFile>,
     // Rule tuning, the same tables a rules file has (serde cannot flatten with
     // deny_unknown_fields, so they are listed here).
     keys: Option<crate::rules::schema::KeysTable>,
@@ -392,6 +489,25 @@ struct ContourFile {
     redis_port: Option<Spanned<u16>>,
     network: Option<String>,
     volumes: Option<Vec<String>>,
+    compose: Option<Spanned<Vec<String>>>,
+    project_directory: Option<Spanned<String>>,
+    compose_env_files: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeFile {
+    services: Option<ServicesFile>,
+    nginx: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServicesFile {
+    api: Option<Vec<String>>,
+    db: Option<Vec<String>>,
+    adminer: Option<Vec<String>>,
+    redis: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

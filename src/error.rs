@@ -26,6 +26,8 @@ pub enum Error {
     Read(#[from] crate::fsread::ReadError),
     #[error(transparent)]
     Rules(#[from] crate::rules::RulesError),
+    #[error(transparent)]
+    Show(#[from] crate::show::ShowError),
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{0}")]

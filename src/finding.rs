@@ -143,6 +143,13 @@ rule_codes! {
     StagedSecretFile => "staged-secret-file", Error, "a secret-bearing env file is staged for commit (hook)";
     SecretInExample => "secret-in-example", Error, "an example or template file holds a real-looking secret (hook)";
     UnsetReference => "unset-reference", Warning, "a ${VAR} reference names a variable nothing defines (read as empty)";
+    PublishedPort => "published-port", Error, "a compose service publishes a host port other than the contour's";
+    ContainerPort => "container-port", Error, "the api service's container port (or nginx's upstream) is not the port the API listens on";
+    Network => "network", Error, "the contour's services are not on the contour's network, or api and db share none";
+    Volume => "volume", Error, "the db or api data volume is not the contour's, or two contours share one";
+    ComposeInterpolation => "compose-interpolation", Error, "a ${VAR} in a compose file resolves to empty or unset";
+    ComposeFile => "compose-file", Error, "a compose file (or an env_file it names) cannot be read as compose reads it";
+    ComposeUnsupported => "compose-unsupported", Warning, "a compose construct envsync does not model, so what it decides is not checked";
 }
 
 impl std::str::FromStr for RuleCode {

@@ -9,6 +9,7 @@
 //! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod dialect;
 pub mod envfile;

@@ -107,6 +107,13 @@ pub struct Contour {
     pub redis_port: Option<u16>,
     pub network: String,
     pub volumes: Vec<String>,
+    /// The compose files (`-f` order, relative to the infra root; `{contour}` expands to the
+    /// contour's name, then its aliases: the first that exists is used).
+    pub compose: Vec<String>,
+    /// compose's `--project-directory` (default: the first file's directory).
+    pub project_directory: Option<String>,
+    /// compose's `--env-file` list (default: `<project directory>/.env`).
+    pub compose_env_files: Option<Vec<String>>,
 }
 
 impl Contour {
@@ -145,6 +152,9 @@ mod tests {
             redis_port: None,
             network: "n".into(),
             volumes: vec![],
+            compose: vec![],
+            project_directory: None,
+            compose_env_files: None,
         };
         assert!(c.answers_to("Production"));
         assert!(!c.answers_to("stage"));

@@ -83,3 +83,152 @@ pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask, env: crate::dialect::En
             .collect(),
     }
 }
+
+/// What a compose service receives in a contour (`show --service S --contour C`).
+#[derive(Debug, Serialize)]
+pub struct ShownService {
+    pub service: String,
+    pub contour: String,
+    pub dialect: Dialect,
+    /// The compose files read, in `-f` order.
+    pub files: Vec<String>,
+    /// Key to value (or fingerprint); `null` for a variable declared without a value that the
+    /// project environment does not set.
+    pub variables: serde_json::Map<String, serde_json::Value>,
+    /// Where each variable's value is decided (`repo file:line`).
+    pub origins: serde_json::Map<String, serde_json::Value>,
+    pub ports: Vec<ShownPort>,
+    /// Network names (as the engine names them).
+    pub networks: Vec<String>,
+    pub volumes: Vec<ShownMount>,
+    /// Why compose would refuse this project (`show` then exits 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShownPort {
+    pub target: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    pub protocol: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShownMount {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The volume's engine name, or the bind mount's host path (relative to the infra root).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub target: String,
+}
+
+/// Why `show --service` cannot answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ShowError {
+    #[error(transparent)]
+    Workspace(#[from] crate::workspace::WorkspaceError),
+    #[error("contour {contour} has no compose project in {infra}: none of {} exists", files.join(", "))]
+    NoProject {
+        contour: String,
+        infra: String,
+        files: Vec<String>,
+    },
+    #[error("contour {contour}: no service `{service}` in {}; its services: {}", files.join(" + "), known.join(", "))]
+    NoService {
+        contour: String,
+        service: String,
+        files: Vec<String>,
+        known: Vec<String>,
+    },
+}
+
+pub fn service(
+    ws: &crate::workspace::Workspace,
+    name: &str,
+    contour: &str,
+    mask: &Mask,
+) -> Result<ShownService, ShowError> {
+    use crate::compose::Problem;
+    let contour = ws
+        .config
+        .contour(contour)
+        .map_err(crate::workspace::WorkspaceError::from)?;
+    let files = ws.compose_files(contour);
+    let project = ws.compose(contour).ok_or_else(|| ShowError::NoProject {
+        contour: contour.name.clone(),
+        infra: ws.source(Repo::Infra).to_string(),
+        files: files.clone(),
+    })?;
+    let svc = project
+        .services
+        .get(name)
+        .ok_or_else(|| ShowError::NoService {
+            contour: contour.name.clone(),
+            service: name.to_string(),
+            files: project.files.clone(),
+            known: project.services.keys().cloned().collect(),
+        })?;
+    let mut variables = serde_json::Map::new();
+    let mut origins = serde_json::Map::new();
+    for (k, v) in &svc.environment {
+        let value = match &v.value {
+            None => serde_json::Value::Null,
+            Some(x) if mask.hides(k) => fingerprint(x).into(),
+            Some(x) => x.clone().into(),
+        };
+        variables.insert(k.clone(), value);
+        origins.insert(k.clone(), v.at.to_string().into());
+    }
+    let errors = project
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Syntax { at, message } => Some(format!("{at}: {message}")),
+            Problem::MissingEnvFile { at, path } => {
+                Some(format!("{at}: env_file `{path}` does not exist"))
+            }
+            Problem::Interpolation {
+                at,
+                name,
+                required: true,
+            } => Some(format!("{at}: required variable {name} has no value")),
+            _ => None,
+        })
+        .collect();
+    Ok(ShownService {
+        service: name.to_string(),
+        contour: contour.name.clone(),
+        dialect: Dialect::Compose,
+        files: project.files.clone(),
+        variables,
+        origins,
+        ports: svc
+            .ports
+            .iter()
+            .map(|p| ShownPort {
+                target: p.port.target,
+                published: p.port.published.clone(),
+                host_ip: p.port.host_ip.clone(),
+                protocol: p.port.protocol.clone(),
+            })
+            .collect(),
+        networks: project.network_names(svc),
+        volumes: svc
+            .volumes
+            .iter()
+            .map(|m| ShownMount {
+                kind: m.kind.clone(),
+                source: match (m.kind.as_str(), &m.source) {
+                    ("volume", Some(s)) => Some(project.volume_name(s)),
+                    (_, s) => s.clone(),
+                },
+                target: m.target.clone(),
+            })
+            .collect(),
+        errors,
+    })
+}

@@ -1,6 +1,8 @@
 //! The workspace: config, rules and the two opened sources, and each contour's env files found
 //! and decoded under both dialects. `check`, `fix` and the hook start here.
 
+use std::path::PathBuf;
+
 use crate::config::{Config, ConfigError};
 use crate::dialect::Env;
 use crate::model::{Contour, PerRepo, Repo};
@@ -58,6 +60,21 @@ pub fn find_env(
         }
     }
     Ok(None)
+}
+
+/// `p` with `.` and `..` removed without touching the file system.
+fn lexical(p: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Everything a command needs to read both repos.
@@ -120,6 +137,105 @@ impl Workspace {
             ),
             self.env,
         )
+    }
+
+    /// The contour's compose files, `{contour}` expanded to the first name (or alias) whose
+    /// file exists.
+    pub fn compose_files(&self, contour: &Contour) -> Vec<String> {
+        let infra = self.source(Repo::Infra);
+        let mut files = Vec::new();
+        for pattern in &contour.compose {
+            if !pattern.contains("{contour}") {
+                files.push(pattern.clone());
+                continue;
+            }
+            let expanded: Vec<String> = contour
+                .names()
+                .map(|n| pattern.replace("{contour}", n))
+                .collect();
+            let found = expanded
+                .iter()
+                .find(|f| matches!(infra.read(f), Ok(Some(_))))
+                .unwrap_or(&expanded[0]);
+            files.push(found.clone());
+        }
+        files
+    }
+
+    /// The contour's compose project, read as `docker compose -f … config` reads it; `None`
+    /// when none of its files exists.
+    pub fn compose(&self, contour: &Contour) -> Option<crate::compose::Project> {
+        use crate::compose::{Lookup, Read};
+        let files = self.compose_files(contour);
+        let infra = self.source(Repo::Infra);
+        let backend = self.source(Repo::Backend);
+        let canon = |p: PathBuf| std::fs::canonicalize(&p).ok();
+        let infra_root = infra.local_root().and_then(canon);
+        let backend_root = backend.local_root().and_then(canon);
+        let root_name = infra_root
+            .as_deref()
+            .and_then(|r| r.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("infra")
+            .to_string();
+        let read = |path: &str| -> Lookup {
+            if path.starts_with('/') || path.starts_with("..") {
+                if let (Some(ir), Some(br)) = (&infra_root, &backend_root) {
+                    let abs = lexical(&ir.join(path));
+                    if let Ok(rel) = abs.strip_prefix(br) {
+                        let rel = rel.to_string_lossy().into_owned();
+                        return match backend.read(&rel) {
+                            Ok(Some(bytes)) => Lookup::Found(Read {
+                                repo: Repo::Backend,
+                                file: rel,
+                                bytes,
+                            }),
+                            Ok(None) => Lookup::Absent,
+                            Err(e) => Lookup::Refused(e.to_string()),
+                        };
+                    }
+                }
+                return Lookup::Refused(
+                    "it is outside the infra repository and not inside the backend repository; envsync reads only those".into(),
+                );
+            }
+            match infra.read(path) {
+                Ok(Some(bytes)) => Lookup::Found(Read {
+                    repo: Repo::Infra,
+                    file: path.to_string(),
+                    bytes,
+                }),
+                Ok(None) => Lookup::Absent,
+                Err(e) => Lookup::Refused(e.to_string()),
+            }
+        };
+        crate::compose::load(&crate::compose::Input {
+            files: &files,
+            project_directory: contour.project_directory.as_deref(),
+            env_files: contour.compose_env_files.as_deref(),
+            root_name: &root_name,
+            process: self.env,
+            read: &read,
+        })
+    }
+
+    /// Every nginx configuration file (`*.conf` under `[compose] nginx` directories) with its
+    /// upstreams. Unreadable files are skipped: nginx is checked only where it can be read.
+    pub fn nginx_configs(&self) -> Vec<(String, Vec<crate::compose::nginx::Upstream>)> {
+        let infra = self.source(Repo::Infra);
+        let mut out = Vec::new();
+        for dir in &self.config.compose.nginx {
+            for file in infra.list(dir).unwrap_or_default() {
+                if !file.ends_with(".conf") {
+                    continue;
+                }
+                if let Ok(Some(bytes)) = infra.read(&file) {
+                    let ups = crate::compose::nginx::upstreams(&String::from_utf8_lossy(&bytes));
+                    out.push((file, ups));
+                }
+            }
+        }
+        out
     }
 
     fn missing(&self, repo: Repo, contour: &Contour) -> WorkspaceError {
@@ -194,12 +310,30 @@ impl Workspace {
                 return Err(self.missing(Repo::Infra, c));
             }
         }
+        let nginx = self.nginx_configs();
+        let all_names: Vec<&str> = self
+            .config
+            .contours
+            .iter()
+            .flat_map(Contour::names)
+            .collect();
         let files: Vec<ContourFiles<'_>> = all
             .into_iter()
-            .map(|(contour, b, i)| ContourFiles {
-                contour,
-                backend: b.map(|f| self.load(Repo::Backend, &f)),
-                infra: i.map(|f| self.load(Repo::Infra, &f)),
+            .map(|(contour, b, i)| {
+                let names: Vec<&str> = contour.names().collect();
+                ContourFiles {
+                    contour,
+                    backend: b.map(|f| self.load(Repo::Backend, &f)),
+                    infra: i.map(|f| self.load(Repo::Infra, &f)),
+                    compose: self.compose(contour),
+                    nginx: nginx
+                        .iter()
+                        .filter(|(path, _)| {
+                            crate::compose::nginx::applies(path, &names, &all_names)
+                        })
+                        .cloned()
+                        .collect(),
+                }
             })
             .collect();
         Ok(Selection {

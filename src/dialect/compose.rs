@@ -140,7 +140,7 @@ fn extract_value(
             };
             let raw = raw.split_once(" #").map_or(raw, |(v, _)| v);
             let raw = raw.trim_end_matches(char::is_whitespace);
-            let v = substitute(raw, env, external, line, out, 0)?;
+            let v = file_substitute(raw, env, external, line, out)?;
             return Ok((v, used));
         }
     };
@@ -167,7 +167,7 @@ fn extract_value(
         }
         let value = String::from_utf8_lossy(&chars).into_owned();
         let value = if quote == b'"' {
-            substitute(&expand_escapes(&value), env, external, line, out, 0)?
+            file_substitute(&expand_escapes(&value), env, external, line, out)?
         } else {
             value
         };
@@ -246,16 +246,41 @@ fn is_name_char(c: u8) -> bool {
 /// limit also keeps the work linear in the file's size).
 pub const MAX_NESTING: usize = 64;
 
-/// compose-go's `template.Substitute`: `$$`, `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`,
-/// `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`. Lookups go to `external` first, then to
-/// the file's earlier assignments, as compose does. A `$` that starts no reference (`$`, `$1`,
-/// `$ x`, `$.`) is a literal `$`, as compose keeps it; only a broken `${…}` is an error.
-fn substitute(
+/// Substitute inside an env file: lookups go to `external` first, then to the file's earlier
+/// assignments, as compose does.
+fn file_substitute(
     s: &str,
     env: &Env<'_>,
     external: &dyn Fn(&str) -> Option<String>,
     line: usize,
     out: &mut Decoded,
+) -> Result<String, DecodeError> {
+    let assignments = &out.assignments;
+    let lookup = |name: &str| {
+        external(name).or_else(|| env.get(name).map(|&i| assignments[i].value.clone()))
+    };
+    substitute(s, &lookup, line, &mut out.unset_refs, 0)
+}
+
+/// Interpolate one value of a compose file (`${VAR}` in YAML) with the project environment.
+/// Names that resolve to nothing are pushed to `unset` with `line`.
+pub fn interpolate(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    line: usize,
+    unset: &mut Vec<(usize, String)>,
+) -> Result<String, DecodeError> {
+    substitute(s, lookup, line, unset, 0)
+}
+
+/// compose-go's `template.Substitute`: `$$`, `$VAR`, `${VAR}`, `${VAR:-d}`, `${VAR-d}`,
+/// `${VAR:?e}`, `${VAR?e}`, `${VAR:+a}`, `${VAR+a}`. A `$` that starts no reference (`$`, `$1`,
+/// `$ x`, `$.`) is a literal `$`, as compose keeps it; only a broken `${…}` is an error.
+fn substitute(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    line: usize,
+    unset: &mut Vec<(usize, String)>,
     depth: usize,
 ) -> Result<String, DecodeError> {
     if !s.contains('$') {
@@ -269,9 +294,6 @@ fn substitute(
             ),
         });
     }
-    let lookup = |name: &str, out: &Decoded| {
-        external(name).or_else(|| env.get(name).map(|&i| out.assignments[i].value.clone()))
-    };
     let invalid = || DecodeError {
         line,
         message: "invalid interpolation format (write a literal `$` as `$$`)".into(),
@@ -297,9 +319,9 @@ fn substitute(
                     j += 1;
                 }
                 let name = &s[i + 1..j];
-                match lookup(name, out) {
+                match lookup(name) {
                     Some(v) => res.push_str(&v),
-                    None => out.unset_refs.push((line, name.to_string())),
+                    None => unset.push((line, name.to_string())),
                 }
                 i = j;
             }
@@ -325,7 +347,7 @@ fn substitute(
                         _ => return Err(invalid()),
                     }
                 };
-                let value = lookup(name, out);
+                let value = lookup(name);
                 let present = |v: &Option<String>| match v {
                     Some(v) => !colon || !v.is_empty(),
                     None => false,
@@ -334,12 +356,12 @@ fn substitute(
                     ' ' => match value {
                         Some(v) => v,
                         None => {
-                            out.unset_refs.push((line, name.to_string()));
+                            unset.push((line, name.to_string()));
                             String::new()
                         }
                     },
                     '-' => {
-                        let d = substitute(arg, env, external, line, out, depth + 1)?;
+                        let d = substitute(arg, lookup, line, unset, depth + 1)?;
                         if present(&value) {
                             value.unwrap_or_default()
                         } else {
@@ -347,7 +369,7 @@ fn substitute(
                         }
                     }
                     '+' => {
-                        let a = substitute(arg, env, external, line, out, depth + 1)?;
+                        let a = substitute(arg, lookup, line, unset, depth + 1)?;
                         if present(&value) {
                             a
                         } else {
@@ -356,7 +378,7 @@ fn substitute(
                     }
                     _ => {
                         // compose interpolates the message too (and fails on a broken one).
-                        substitute(arg, env, external, line, out, depth + 1)?;
+                        substitute(arg, lookup, line, unset, depth + 1)?;
                         if present(&value) {
                             value.unwrap_or_default()
                         } else {

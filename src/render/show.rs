@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::show::Shown;
+use crate::show::{Shown, ShownService};
 
 pub fn text(shown: &Shown, file: &Path, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# {} as read by {}", file.display(), shown.dialect)?;
@@ -13,6 +13,49 @@ pub fn text(shown: &Shown, file: &Path, out: &mut dyn Write) -> io::Result<()> {
     }
     for e in shown.error.iter().chain(&shown.invalid_lines) {
         writeln!(out, "# line {}: {}", e.line, e.message)?;
+    }
+    Ok(())
+}
+
+pub fn service_text(shown: &ShownService, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "# service {} in contour {}, as docker compose -f {} config computes it",
+        shown.service,
+        shown.contour,
+        shown.files.join(" -f ")
+    )?;
+    for (k, v) in &shown.variables {
+        let origin = shown.origins.get(k).and_then(|o| o.as_str()).unwrap_or("");
+        match v.as_str() {
+            Some(v) => writeln!(out, "{k}={}  # {origin}", v.escape_debug())?,
+            None => writeln!(
+                out,
+                "# {k} is declared without a value and not set  ({origin})"
+            )?,
+        }
+    }
+    for p in &shown.ports {
+        let host = match (&p.host_ip, &p.published) {
+            (Some(ip), Some(h)) => format!("{ip}:{h}:"),
+            (None, Some(h)) => format!("{h}:"),
+            (Some(ip), None) => format!("{ip}::"),
+            (None, None) => String::new(),
+        };
+        writeln!(out, "# port {host}{}/{}", p.target, p.protocol)?;
+    }
+    writeln!(out, "# networks: {}", shown.networks.join(", "))?;
+    for m in &shown.volumes {
+        writeln!(
+            out,
+            "# {} {} -> {}",
+            m.kind,
+            m.source.as_deref().unwrap_or("(anonymous)"),
+            m.target
+        )?;
+    }
+    for e in &shown.errors {
+        writeln!(out, "# compose refuses: {e}")?;
     }
     Ok(())
 }

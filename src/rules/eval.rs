@@ -7,7 +7,7 @@ use crate::finding::{Finding, Location, RuleCode};
 use crate::mask::Mask;
 use crate::model::{Contour, Repo};
 
-use super::{database_url, keys, secrets, syntax, values, Rules};
+use super::{compose, database_url, keys, secrets, syntax, values, Rules};
 
 /// Files at least this big are decoded on two threads.
 const PARALLEL_FROM: usize = 256 * 1024;
@@ -93,6 +93,10 @@ pub struct ContourFiles<'a> {
     pub contour: &'a Contour,
     pub backend: Option<LoadedFile>,
     pub infra: Option<LoadedFile>,
+    /// The contour's compose project, when its files exist.
+    pub compose: Option<crate::compose::Project>,
+    /// nginx configuration files that apply to the contour, with their upstreams.
+    pub nginx: Vec<(String, Vec<crate::compose::nginx::Upstream>)>,
 }
 
 impl ContourFiles<'_> {
@@ -131,6 +135,25 @@ impl Sink<'_> {
                 locations,
             });
         }
+    }
+
+    /// Push with a severity decided by the caller (through [`Rules::severity_or`]).
+    pub(super) fn push_severity(
+        &mut self,
+        code: RuleCode,
+        severity: crate::finding::Severity,
+        key: Option<&str>,
+        message: String,
+        locations: Vec<Location>,
+    ) {
+        self.out.push(Finding {
+            code,
+            severity,
+            contour: Some(self.contour.name.clone()),
+            key: key.map(str::to_string),
+            message,
+            locations,
+        });
     }
 
     /// A value as a message shows it (see [`Mask::value`]).
@@ -173,6 +196,17 @@ pub fn evaluate<'s, 'c: 's>(
             database_url::database_url(&mut sink, rules, b, i);
         }
         secrets::reused(&mut sink, rules, cf, all);
+        if let Some(p) = &cf.compose {
+            let roles = &rules.roles;
+            compose::problems(&mut sink, rules, cf, p);
+            compose::published_ports(&mut sink, roles, p);
+            compose::container_ports(&mut sink, rules, roles, p, cf.backend.as_ref(), &cf.nginx);
+            compose::networks(&mut sink, roles, p);
+            compose::volumes(&mut sink, roles, p, all);
+            if let Some(b) = &cf.backend {
+                compose::effective_env(&mut sink, rules, roles, p, b);
+            }
+        }
         findings.extend(sink.out);
     }
     findings

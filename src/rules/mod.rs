@@ -7,6 +7,7 @@
 //! [`Finding`](crate::finding::Finding)s, one module per rule family; reading files is
 //! `crate::workspace`'s job and printing `crate::render`'s.
 
+pub mod compose;
 mod database_url;
 pub mod eval;
 mod keys;
@@ -86,6 +87,8 @@ pub struct Rules {
     pub database_url: DatabaseUrlRule,
     pub weak: Vec<(String, usize)>,
     pub placeholders: Vec<String>,
+    /// Which compose service plays which role (`[compose.services]` of envsync.toml).
+    pub roles: crate::config::Roles,
     settings: HashMap<RuleCode, RuleSetting>,
 }
 
@@ -118,6 +121,7 @@ impl Rules {
             unique_in_prod: vec![],
             public: vec![],
             port_key: "PORT".into(),
+            roles: crate::config::ComposeConfig::default().roles,
             owners: BTreeMap::new(),
             database_url: DatabaseUrlRule {
                 key: "DATABASE_URL".into(),
@@ -268,6 +272,22 @@ impl Rules {
         )
     }
 
+    /// Like [`Rules::severity`], for a rule whose default depends on the finding
+    /// (`compose-interpolation`: error for shared and secret keys, warning otherwise).
+    pub fn severity_or(
+        &self,
+        code: RuleCode,
+        contour: &Contour,
+        default: Severity,
+    ) -> Option<Severity> {
+        let s = self.settings.get(&code)?;
+        if !s.enabled {
+            return None;
+        }
+        let per_contour = contour.names().find_map(|n| s.contours.get(n)).copied();
+        Some(per_contour.or(s.severity).unwrap_or(default))
+    }
+
     /// The severity of `code` for findings that belong to no contour (the hook's guard over
     /// staged files), or `None` when the rule is disabled.
     pub fn base_severity(&self, code: RuleCode) -> Option<Severity> {
@@ -361,6 +381,8 @@ pub(crate) mod testkit {
                 (Dialect::Compose, Dialect::NodeDotenv),
                 crate::dialect::Env::Isolated,
             )),
+            compose: None,
+            nginx: vec![],
         }
     }
 
@@ -385,6 +407,8 @@ pub(crate) mod testkit {
                     contour: o,
                     backend: None,
                     infra: None,
+                    compose: None,
+                    nginx: vec![],
                 },
             })
             .collect();

@@ -120,6 +120,9 @@ impl fmt::Display for Source {
 
 const MAX_LINKS: usize = 8;
 
+/// How many files [`Source::list`] returns at most.
+pub const MAX_LISTED: usize = 10_000;
+
 impl Source {
     /// Open a source. `staged` reads the index of a local repository.
     pub fn open(
@@ -206,6 +209,82 @@ impl Source {
             Source::WorkTree { root } => Some(root),
             _ => None,
         }
+    }
+
+    /// The local directory this source reads (a working tree, or the work tree of a local
+    /// repository read at a revision or from its index); `None` for remote sources.
+    pub fn local_root(&self) -> Option<PathBuf> {
+        match self {
+            Source::WorkTree { root } | Source::Index { root, .. } => Some(root.clone()),
+            Source::Tree { repo, .. } => repo
+                .workdir()
+                .filter(|_| !repo.is_bare())
+                .map(Path::to_path_buf),
+        }
+    }
+
+    /// The files under `dir` (relative to the repo root, recursively, at most [`MAX_LISTED`]),
+    /// sorted. Symbolic links are listed, not followed.
+    pub fn list(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        let mut out = Vec::new();
+        match self {
+            Source::WorkTree { root } | Source::Index { root, .. } => {
+                let mut stack = vec![dir.trim_end_matches('/').to_string()];
+                while let Some(d) = stack.pop() {
+                    let Ok(entries) = std::fs::read_dir(root.join(&d)) else {
+                        continue;
+                    };
+                    for e in entries.flatten() {
+                        let Ok(name) = e.file_name().into_string() else {
+                            continue;
+                        };
+                        let rel = format!("{d}/{name}");
+                        match e.file_type() {
+                            Ok(t) if t.is_dir() => stack.push(rel),
+                            Ok(_) => out.push(rel),
+                            Err(_) => {}
+                        }
+                        if out.len() + stack.len() > MAX_LISTED {
+                            break;
+                        }
+                    }
+                }
+                if let Source::Index { index, .. } = self {
+                    let prefix = format!("{}/", dir.trim_end_matches('/'));
+                    for e in index.iter() {
+                        let path = String::from_utf8_lossy(&e.path).into_owned();
+                        if path.starts_with(&prefix) && !out.contains(&path) {
+                            out.push(path);
+                        }
+                    }
+                }
+            }
+            Source::Tree { repo, tree, .. } => {
+                let tree = repo.find_tree(*tree).map_err(|e| self.read_err(dir, &e))?;
+                let Ok(entry) = tree.get_path(Path::new(dir)) else {
+                    return Ok(out);
+                };
+                let Ok(sub) = repo.find_tree(entry.id()) else {
+                    return Ok(out);
+                };
+                sub.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
+                    if e.kind() == Some(ObjectType::Blob) {
+                        if let Some(name) = e.name() {
+                            out.push(format!("{}/{parent}{name}", dir.trim_end_matches('/')));
+                        }
+                    }
+                    if out.len() > MAX_LISTED {
+                        git2::TreeWalkResult::Abort
+                    } else {
+                        git2::TreeWalkResult::Ok
+                    }
+                })
+                .ok();
+            }
+        }
+        out.truncate(MAX_LISTED);
+        out.sort();
+        Ok(out)
     }
 
     /// Read `rel` (relative to the repo root), following symlinks. `Ok(None)` when absent.

@@ -1,0 +1,955 @@
+//! The infra repo's compose project, read the way `docker compose -f A -f B config` reads it.
+//!
+//! [`load`] parses each file ([`yaml`]), interpolates every value with the project
+//! environment (the process environment only with `--env-from-process`, then the project
+//! directory's `.env`, through [`crate::dialect::compose::interpolate`]), reads each service's
+//! keys envsync needs into a layer, and merges the layers with the compose spec's rules
+//! (`!reset` and `!override` included). The result is each service's effective environment
+//! (`env_file` lists in order, then `environment:`), ports, networks and volumes, each item
+//! remembering the file and line that decided it. Constructs envsync does not model become
+//! [`Problem::Unsupported`] warnings, never silence. Reading files is the caller's job (a
+//! closure), so the model works on working trees, revisions and the index alike.
+
+pub mod nginx;
+pub mod ports;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use crate::dialect::{compose as dialect, Dialect};
+use crate::finding::Location;
+use crate::model::Repo;
+pub use ports::Port;
+use yaml::{Directive, Kind, Node};
+
+/// What envsync found wrong or could not model in a compose project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The file is not YAML compose can read, or a key has the wrong shape.
+    Syntax { at: Location, message: String },
+    /// `${VAR}` resolved to nothing (`unset`) or `${VAR:?msg}` failed (compose refuses to start).
+    Interpolation {
+        at: Location,
+        name: String,
+        required: bool,
+    },
+    /// A construct envsync does not model; what it decides is not checked.
+    Unsupported { at: Location, what: String },
+    /// A required `env_file` does not exist (compose refuses to start).
+    MissingEnvFile { at: Location, path: String },
+}
+
+/// Where a variable of the effective environment comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSource {
+    /// A line of an `env_file`.
+    EnvFile,
+    /// An `environment:` entry of a compose file; `span` is the entry's value in characters
+    /// of that file (`None` when it has no value: `KEY:` or `- KEY`).
+    Environment {
+        span: Option<(usize, usize)>,
+        style: Option<yaml::Style>,
+        list: bool,
+    },
+}
+
+/// One variable as the container receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// `None`: declared without a value and not in the project environment (not set).
+    pub value: Option<String>,
+    pub at: Location,
+    pub source: EnvSource,
+}
+
+/// A `ports:` entry with the place that declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortAt {
+    pub port: Port,
+    pub at: Location,
+}
+
+/// A service's mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `volume`, `bind`, `tmpfs`, …
+    pub kind: String,
+    /// The named volume's key (for `volume`) or the resolved host path (for `bind`).
+    pub source: Option<String>,
+    pub target: String,
+    pub at: Location,
+}
+
+/// A top-level network or volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// The name the engine uses (`name:`, else `<project>_<key>`, or the key when external).
+    pub name: String,
+    pub external: bool,
+    pub at: Location,
+}
+
+/// A service's effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub at: Location,
+    pub environment: BTreeMap<String, EnvVar>,
+    pub ports: Vec<PortAt>,
+    /// Network keys (top-level `networks:` keys; `default` when the service names none).
+    pub networks: Vec<(String, Location)>,
+    pub volumes: Vec<Mount>,
+}
+
+/// A contour's compose project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    /// The project directory, relative to the infra root (`docker`).
+    pub dir: String,
+    pub files: Vec<String>,
+    /// The files `${VAR}` is interpolated from that exist (`docker/.env`).
+    pub env_files: Vec<String>,
+    /// Every file read, in order (`-v`).
+    pub read: Vec<String>,
+    pub services: BTreeMap<String, Service>,
+    pub networks: BTreeMap<String, Resource>,
+    pub volumes: BTreeMap<String, Resource>,
+    pub problems: Vec<Problem>,
+}
+
+impl Project {
+    /// The network names a service is on.
+    pub fn network_names(&self, service: &Service) -> Vec<String> {
+        service
+            .networks
+            .iter()
+            .map(|(k, _)| self.network_name(k))
+            .collect()
+    }
+
+    pub fn network_name(&self, key: &str) -> String {
+        match self.networks.get(key) {
+            Some(r) => r.name.clone(),
+            None => format!("{}_{key}", self.name),
+        }
+    }
+
+    pub fn volume_name(&self, key: &str) -> String {
+        match self.volumes.get(key) {
+            Some(r) => r.name.clone(),
+            None => format!("{}_{key}", self.name),
+        }
+    }
+}
+
+/// A file handed to [`load`] by its reader.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub repo: Repo,
+    /// The path to name in messages (relative to that repo's root).
+    pub file: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What the reader answers for a path.
+#[derive(Debug)]
+pub enum Lookup {
+    Found(Read),
+    Absent,
+    /// The path cannot be read (outside both repos, not a regular file, …): why.
+    Refused(String),
+}
+
+/// How to read one contour's project.
+pub struct Input<'a> {
+    /// The `-f` files, relative to the infra root, in order; absent ones are skipped.
+    pub files: &'a [String],
+    /// `[contours.C] project_directory`; default the first file's directory.
+    pub project_directory: Option<&'a str>,
+    /// `[contours.C] compose_env_files`; default `<project dir>/.env`.
+    pub env_files: Option<&'a [String]>,
+    /// The infra root's directory name (the project name when the project directory is it).
+    pub root_name: &'a str,
+    /// `--env-from-process`.
+    pub process: crate::dialect::Env,
+    /// Reads a path relative to the infra root (it may start with `../`).
+    pub read: &'a dyn Fn(&str) -> Lookup,
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("files", &self.files).finish()
+    }
+}
+
+/// Join `rel` to the directory `base` (both relative to the infra root) and remove `.` and
+/// `..` lexically, as compose does. The result may start with `../`.
+pub fn join(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let start = if rel.starts_with('/') { "" } else { base };
+    for p in start.split('/').chain(rel.split('/')) {
+        match p {
+            "" | "." => {}
+            ".." => {
+                if matches!(parts.last(), Some(l) if *l != "..") {
+                    parts.pop();
+                } else {
+                    parts.push("..");
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    if rel.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+fn parent(file: &str) -> &str {
+    file.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// compose's project-name normalisation: lowercase, only `a-z0-9_-`.
+fn normalize_name(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect()
+}
+
+/// A merge directive applied to one key of a service.
+#[derive(Debug, Clone)]
+enum Layer<T> {
+    Merge(T),
+    Override(T),
+    Reset,
+}
+
+impl<T> Layer<T> {
+    fn of(node: &Node, value: T) -> Layer<T> {
+        match node.directive {
+            Some(Directive::Reset) => Layer::Reset,
+            Some(Directive::Override) => Layer::Override(value),
+            None => Layer::Merge(value),
+        }
+    }
+}
+
+/// An `environment:` entry as written.
+#[derive(Debug, Clone)]
+struct EnvEntry {
+    key: String,
+    value: Option<String>,
+    at: Location,
+    source: EnvSource,
+}
+
+#[derive(Debug, Clone)]
+struct EnvFileRef {
+    path: String,
+    required: bool,
+    at: Location,
+}
+
+/// What one file says about one service (only the keys envsync reads).
+#[derive(Debug, Clone, Default)]
+struct ServiceLayer {
+    at: Option<Location>,
+    env_file: Option<Layer<Vec<EnvFileRef>>>,
+    environment: Option<Layer<Vec<EnvEntry>>>,
+    ports: Option<Layer<Vec<PortAt>>>,
+    networks: Option<Layer<Vec<(String, Location)>>>,
+    volumes: Option<Layer<Vec<Mount>>>,
+    profiles: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Merged {
+    at: Option<Location>,
+    env_file: Vec<EnvFileRef>,
+    environment: Vec<EnvEntry>,
+    ports: Vec<PortAt>,
+    networks: Option<Vec<(String, Location)>>,
+    volumes: Vec<Mount>,
+    profiles: bool,
+}
+
+fn merge_by<T: Clone>(
+    into: &mut Vec<T>,
+    layer: Option<Layer<Vec<T>>>,
+    same: impl Fn(&T, &T) -> bool,
+    replace: bool,
+) {
+    match layer {
+        None => {}
+        Some(Layer::Reset) => into.clear(),
+        Some(Layer::Override(v)) => *into = v,
+        Some(Layer::Merge(v)) => {
+            for item in v {
+                match into.iter().position(|x| same(x, &item)) {
+                    Some(i) if replace => into[i] = item,
+                    Some(_) => {}
+                    None => into.push(item),
+                }
+            }
+        }
+    }
+}
+
+impl Merged {
+    fn apply(&mut self, l: ServiceLayer) {
+        if self.at.is_none() {
+            self.at = l.at;
+        }
+        self.profiles |= l.profiles;
+        merge_by(
+            &mut self.env_file,
+            l.env_file,
+            |a, b| a.path == b.path,
+            false,
+        );
+        merge_by(
+            &mut self.environment,
+            l.environment,
+            |a, b| a.key == b.key,
+            true,
+        );
+        merge_by(&mut self.ports, l.ports, |a, b| a.port == b.port, false);
+        merge_by(
+            &mut self.volumes,
+            l.volumes,
+            |a, b| a.target == b.target,
+            true,
+        );
+        match l.networks {
+            None => {}
+            Some(Layer::Reset) => self.networks = None,
+            Some(Layer::Override(v)) => self.networks = Some(v),
+            Some(Layer::Merge(v)) => {
+                let nets = self.networks.get_or_insert_with(Vec::new);
+                for n in v {
+                    match nets.iter().position(|x| x.0 == n.0) {
+                        Some(i) => nets[i] = n,
+                        None => nets.push(n),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads one file's keys into layers, collecting problems.
+struct FileReader<'p> {
+    file: String,
+    project_dir: &'p str,
+    problems: &'p mut Vec<Problem>,
+}
+
+impl FileReader<'_> {
+    fn at(&self, node: &Node) -> Location {
+        Location {
+            repo: Repo::Infra,
+            file: self.file.clone(),
+            line: node.line,
+        }
+    }
+
+    fn syntax(&mut self, node: &Node, message: String) {
+        let at = self.at(node);
+        self.problems.push(Problem::Syntax { at, message });
+    }
+
+    fn unsupported(&mut self, node: &Node, what: String) {
+        let at = self.at(node);
+        self.problems.push(Problem::Unsupported { at, what });
+    }
+
+    fn service(&mut self, name: &str, node: &Node) -> ServiceLayer {
+        let mut l = ServiceLayer {
+            at: Some(self.at(node)),
+            ..Default::default()
+        };
+        let Some(map) = node.as_map() else {
+            if !node.is_null() {
+                self.syntax(node, format!("service `{name}` must be a mapping"));
+            }
+            return l;
+        };
+        for (k, v) in map {
+            match k.as_str().unwrap_or("") {
+                "environment" => l.environment = Some(Layer::of(v, self.environment(v))),
+                "env_file" => l.env_file = Some(Layer::of(v, self.env_file(v))),
+                "ports" => l.ports = Some(Layer::of(v, self.ports(v))),
+                "networks" => l.networks = Some(Layer::of(v, self.networks(v))),
+                "volumes" => l.volumes = Some(Layer::of(v, self.volumes(v))),
+                "profiles" => {
+                    l.profiles = v.as_seq().is_some_and(|s| !s.is_empty());
+                    if l.profiles {
+                        self.unsupported(v, format!("`profiles` on service `{name}`: compose leaves it out unless a profile is enabled, and so does envsync"));
+                    }
+                }
+                key @ ("extends" | "network_mode") => {
+                    self.unsupported(v, format!("`{key}` on service `{name}`"));
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+
+    fn environment(&mut self, node: &Node) -> Vec<EnvEntry> {
+        let mut out = Vec::new();
+        if let Some(map) = node.as_map() {
+            for (k, v) in map {
+                let Some(key) = k.as_str() else { continue };
+                let (value, span, style) = match &v.kind {
+                    Kind::Null => (None, None, None),
+                    Kind::Scalar(s, style) => (Some(s.clone()), Some(v.span), Some(*style)),
+                    _ => {
+                        self.syntax(v, format!("environment: `{key}` must be a string"));
+                        continue;
+                    }
+                };
+                out.push(EnvEntry {
+                    key: key.to_string(),
+                    value,
+                    at: self.at(k),
+                    source: EnvSource::Environment {
+                        span,
+                        style,
+                        list: false,
+                    },
+                });
+            }
+        } else if let Some(seq) = node.as_seq() {
+            for item in seq {
+                let Some(s) = item.as_str() else {
+                    self.syntax(item, "environment: a list entry must be `KEY=value`".into());
+                    continue;
+                };
+                let (key, value) = match s.split_once('=') {
+                    Some((k, v)) => (k, Some(v.to_string())),
+                    None => (s, None),
+                };
+                out.push(EnvEntry {
+                    key: key.to_string(),
+                    value,
+                    at: self.at(item),
+                    source: EnvSource::Environment {
+                        span: Some(item.span),
+                        style: match &item.kind {
+                            Kind::Scalar(_, st) => Some(*st),
+                            _ => None,
+                        },
+                        list: true,
+                    },
+                });
+            }
+        } else if !node.is_null() {
+            self.syntax(node, "environment must be a mapping or a list".into());
+        }
+        out
+    }
+
+    fn env_file(&mut self, node: &Node) -> Vec<EnvFileRef> {
+        let items: Vec<&Node> = match &node.kind {
+            Kind::Seq(s) => s.iter().collect(),
+            Kind::Null => vec![],
+            _ => vec![node],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let (path, required) = if let Some(p) = item.as_str() {
+                (p, true)
+            } else if let Some(p) = item.get("path").and_then(Node::as_str) {
+                if let Some(f) = item.get("format").and_then(Node::as_str) {
+                    if f != "dotenv" {
+                        self.unsupported(item, format!("env_file format `{f}`"));
+                    }
+                }
+                let required = item.get("required").and_then(Node::as_str) != Some("false");
+                (p, required)
+            } else {
+                self.syntax(item, "env_file: an entry needs a path".into());
+                continue;
+            };
+            out.push(EnvFileRef {
+                path: join(self.project_dir, path),
+                required,
+                at: self.at(item),
+            });
+        }
+        out
+    }
+
+    fn ports(&mut self, node: &Node) -> Vec<PortAt> {
+        let mut out = Vec::new();
+        let Some(seq) = node.as_seq() else {
+            if !node.is_null() {
+                self.syntax(node, "ports must be a list".into());
+            }
+            return out;
+        };
+        for item in seq {
+            match ports::parse_entry(item) {
+                Ok(ps) => out.extend(ps.into_iter().map(|port| PortAt {
+                    port,
+                    at: self.at(item),
+                })),
+                Err(m) => self.syntax(item, m),
+            }
+        }
+        out
+    }
+
+    fn networks(&mut self, node: &Node) -> Vec<(String, Location)> {
+        match &node.kind {
+            Kind::Seq(s) => s
+                .iter()
+                .filter_map(|n| n.as_str().map(|k| (k.to_string(), self.at(n))))
+                .collect(),
+            Kind::Map(m) => m
+                .iter()
+                .filter_map(|(k, _)| k.as_str().map(|s| (s.to_string(), self.at(k))))
+                .collect(),
+            Kind::Null => vec![],
+            _ => {
+                self.syntax(node, "networks must be a list or a mapping".into());
+                vec![]
+            }
+        }
+    }
+
+    fn volumes(&mut self, node: &Node) -> Vec<Mount> {
+        let mut out = Vec::new();
+        let Some(seq) = node.as_seq() else {
+            if !node.is_null() {
+                self.syntax(node, "volumes must be a list".into());
+            }
+            return out;
+        };
+        for item in seq {
+            let at = self.at(item);
+            if let Some(s) = item.as_str() {
+                let parts: Vec<&str> = s.split(':').collect();
+                let (src, target) = match parts.as_slice() {
+                    [t] => (None, *t),
+                    [s, t] | [s, t, _] => (Some(*s), *t),
+                    _ => {
+                        self.syntax(item, format!("`{s}` is not a volume compose understands"));
+                        continue;
+                    }
+                };
+                let (kind, source) = match src {
+                    None => ("volume", None),
+                    Some(s) if s.starts_with(['.', '/', '~']) => {
+                        ("bind", Some(join(self.project_dir, s)))
+                    }
+                    Some(s) => ("volume", Some(s.to_string())),
+                };
+                out.push(Mount {
+                    kind: kind.into(),
+                    source,
+                    target: target.to_string(),
+                    at,
+                });
+            } else if item.as_map().is_some() {
+                let kind = item.get("type").and_then(Node::as_str).unwrap_or("volume");
+                let Some(target) = item.get("target").and_then(Node::as_str) else {
+                    self.syntax(item, "volumes: the long syntax needs `target`".into());
+                    continue;
+                };
+                let source = item.get("source").and_then(Node::as_str).map(|s| {
+                    if kind == "bind" {
+                        join(self.project_dir, s)
+                    } else {
+                        s.to_string()
+                    }
+                });
+                out.push(Mount {
+                    kind: kind.into(),
+                    source,
+                    target: target.into(),
+                    at,
+                });
+            } else {
+                self.syntax(item, format!("a volumes entry is {}", item.kind_name()));
+            }
+        }
+        out
+    }
+}
+
+/// Interpolate every value (not keys) of `node` in place.
+fn interpolate_tree(
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    file: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let mut stack: Vec<&mut Node> = vec![node];
+    while let Some(n) = stack.pop() {
+        match &mut n.kind {
+            Kind::Scalar(s, _) => {
+                if !s.contains('$') {
+                    continue;
+                }
+                let mut unset = Vec::new();
+                let at = Location {
+                    repo: Repo::Infra,
+                    file: file.to_string(),
+                    line: n.line,
+                };
+                match dialect::interpolate(s, lookup, n.line, &mut unset) {
+                    Ok(v) => *s = v,
+                    Err(e) => {
+                        let name = e
+                            .message
+                            .strip_prefix("required variable ")
+                            .and_then(|m| m.split(' ').next());
+                        match name {
+                            Some(name) => problems.push(Problem::Interpolation {
+                                at,
+                                name: name.to_string(),
+                                required: true,
+                            }),
+                            None => problems.push(Problem::Syntax {
+                                at,
+                                message: e.message,
+                            }),
+                        }
+                        s.clear();
+                        continue;
+                    }
+                }
+                for (_, name) in unset {
+                    problems.push(Problem::Interpolation {
+                        at: at.clone(),
+                        name,
+                        required: false,
+                    });
+                }
+            }
+            Kind::Map(m) => stack.extend(m.iter_mut().map(|(_, v)| v)),
+            Kind::Seq(s) => stack.extend(s.iter_mut()),
+            Kind::Null => {}
+        }
+    }
+}
+
+/// Load a contour's project. `None` when none of its files exists.
+pub fn load(input: &Input<'_>) -> Option<Project> {
+    let mut problems = Vec::new();
+    let mut read_files = Vec::new();
+    let mut docs: Vec<(String, String)> = Vec::new();
+    for f in input.files {
+        match (input.read)(f) {
+            Lookup::Found(r) => {
+                read_files.push(r.file.clone());
+                docs.push((f.clone(), String::from_utf8_lossy(&r.bytes).into_owned()));
+            }
+            Lookup::Absent => {}
+            Lookup::Refused(why) => problems.push(Problem::Syntax {
+                at: Location {
+                    repo: Repo::Infra,
+                    file: f.clone(),
+                    line: 1,
+                },
+                message: why,
+            }),
+        }
+    }
+    if docs.is_empty() && problems.is_empty() {
+        return None;
+    }
+    let first = docs
+        .first()
+        .map(|(f, _)| f.as_str())
+        .or(input.files.first().map(String::as_str))
+        .unwrap_or("");
+    let dir = match input.project_directory {
+        Some(d) => join("", d),
+        None => parent(first).to_string(),
+    };
+
+    // The project environment: the process (only with --env-from-process), then `.env`.
+    let default_env = [join(&dir, ".env")];
+    let env_names = input.env_files.unwrap_or(&default_env);
+    let mut project_env: BTreeMap<String, String> = BTreeMap::new();
+    let mut env_files = Vec::new();
+    for name in env_names {
+        match (input.read)(name) {
+            Lookup::Found(r) => {
+                let process = input.process;
+                let known = project_env.clone();
+                let decoded = Dialect::Compose.decode(&r.bytes, &|k| {
+                    process.lookup(k).or_else(|| known.get(k).cloned())
+                });
+                if let Some(e) = &decoded.error {
+                    problems.push(Problem::Syntax {
+                        at: Location {
+                            repo: r.repo,
+                            file: r.file.clone(),
+                            line: e.line,
+                        },
+                        message: e.message.clone(),
+                    });
+                }
+                for a in decoded.assignments {
+                    project_env.insert(a.key, a.value);
+                }
+                read_files.push(r.file.clone());
+                env_files.push(r.file);
+            }
+            Lookup::Absent => {}
+            Lookup::Refused(why) => problems.push(Problem::Syntax {
+                at: Location {
+                    repo: Repo::Infra,
+                    file: name.clone(),
+                    line: 1,
+                },
+                message: why,
+            }),
+        }
+    }
+    let process = input.process;
+    let lookup = |k: &str| process.lookup(k).or_else(|| project_env.get(k).cloned());
+
+    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
+    let mut networks: BTreeMap<String, (Option<String>, bool, Location)> = BTreeMap::new();
+    let mut volumes: BTreeMap<String, (Option<String>, bool, Location)> = BTreeMap::new();
+    let mut name_key: Option<String> = None;
+    for (file, text) in &docs {
+        let mut root = match yaml::parse(text) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(Problem::Syntax {
+                    at: Location {
+                        repo: Repo::Infra,
+                        file: file.clone(),
+                        line: e.line,
+                    },
+                    message: format!("not YAML compose can read: {}", e.message),
+                });
+                continue;
+            }
+        };
+        interpolate_tree(&mut root, &lookup, file, &mut problems);
+        let mut reader = FileReader {
+            file: file.clone(),
+            project_dir: &dir,
+            problems: &mut problems,
+        };
+        let Some(top) = root.as_map() else {
+            if !root.is_null() {
+                reader.syntax(&root, "a compose file must be a mapping".into());
+            }
+            continue;
+        };
+        for (k, v) in top {
+            match k.as_str().unwrap_or("") {
+                "name" => name_key = v.as_str().map(str::to_string),
+                "services" => {
+                    for (sk, sv) in v.as_map().unwrap_or(&[]) {
+                        let Some(sname) = sk.as_str() else { continue };
+                        if sv.directive == Some(Directive::Reset) {
+                            merged.remove(sname);
+                            continue;
+                        }
+                        let layer = reader.service(sname, sv);
+                        let m = merged.entry(sname.to_string()).or_default();
+                        if sv.directive == Some(Directive::Override) {
+                            *m = Merged::default();
+                        }
+                        m.apply(layer);
+                    }
+                }
+                which @ ("networks" | "volumes") => {
+                    let table = if which == "networks" {
+                        &mut networks
+                    } else {
+                        &mut volumes
+                    };
+                    for (rk, rv) in v.as_map().unwrap_or(&[]) {
+                        let Some(key) = rk.as_str() else { continue };
+                        let entry =
+                            table
+                                .entry(key.to_string())
+                                .or_insert((None, false, reader.at(rk)));
+                        if let Some(n) = rv.get("name").and_then(Node::as_str) {
+                            entry.0 = Some(n.to_string());
+                            entry.2 = reader.at(rv.get("name").unwrap_or(rk));
+                        }
+                        if let Some(e) = rv.get("external") {
+                            entry.1 = e.as_str() == Some("true") || e.as_map().is_some();
+                        }
+                    }
+                }
+                "include" => reader.unsupported(v, "top-level `include`".into()),
+                _ => {}
+            }
+        }
+    }
+
+    let base = match &dir {
+        d if d.is_empty() || d == "." => input.root_name.to_string(),
+        d => d.rsplit('/').next().unwrap_or(d).to_string(),
+    };
+    let name = normalize_name(&lookup("COMPOSE_PROJECT_NAME").or(name_key).unwrap_or(base));
+    let resources = |table: BTreeMap<String, (Option<String>, bool, Location)>| {
+        table
+            .into_iter()
+            .map(|(key, (n, external, at))| {
+                let name = n.unwrap_or_else(|| {
+                    if external {
+                        key.clone()
+                    } else {
+                        format!("{name}_{key}")
+                    }
+                });
+                (key, Resource { name, external, at })
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let networks = resources(networks);
+    let volumes = resources(volumes);
+
+    let mut services = BTreeMap::new();
+    for (sname, m) in merged {
+        if m.profiles {
+            continue;
+        }
+        let Some(at) = m.at.clone() else { continue };
+        let environment = effective_env(&m, input, &lookup, &mut read_files, &mut problems);
+        let networks = m
+            .networks
+            .clone()
+            .unwrap_or_else(|| vec![("default".to_string(), at.clone())]);
+        services.insert(
+            sname,
+            Service {
+                at,
+                environment,
+                ports: m.ports,
+                networks,
+                volumes: m.volumes,
+            },
+        );
+    }
+    Some(Project {
+        name,
+        dir,
+        files: docs.into_iter().map(|(f, _)| f).collect(),
+        env_files,
+        read: read_files,
+        services,
+        networks,
+        volumes,
+        problems,
+    })
+}
+
+/// `env_file` entries in order (each interpolated from the project environment, then the
+/// earlier files), then `environment:` (a key without a value takes the project
+/// environment's, or stays unset).
+fn effective_env(
+    m: &Merged,
+    input: &Input<'_>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    read_files: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, EnvVar> {
+    let mut env: BTreeMap<String, EnvVar> = BTreeMap::new();
+    for ef in &m.env_file {
+        let r = match (input.read)(&ef.path) {
+            Lookup::Found(r) => r,
+            Lookup::Absent => {
+                if ef.required {
+                    problems.push(Problem::MissingEnvFile {
+                        at: ef.at.clone(),
+                        path: ef.path.clone(),
+                    });
+                }
+                continue;
+            }
+            Lookup::Refused(why) => {
+                problems.push(Problem::Unsupported {
+                    at: ef.at.clone(),
+                    what: format!("env_file `{}`: {why}", ef.path),
+                });
+                continue;
+            }
+        };
+        if !read_files.contains(&r.file) {
+            read_files.push(r.file.clone());
+        }
+        let decoded = {
+            let known = &env;
+            Dialect::Compose.decode(&r.bytes, &|k| {
+                lookup(k).or_else(|| known.get(k).and_then(|v| v.value.clone()))
+            })
+        };
+        if let Some(e) = &decoded.error {
+            problems.push(Problem::Syntax {
+                at: Location {
+                    repo: r.repo,
+                    file: r.file.clone(),
+                    line: e.line,
+                },
+                message: format!("compose refuses this env_file: {}", e.message),
+            });
+            continue;
+        }
+        for a in decoded.assignments {
+            env.insert(
+                a.key,
+                EnvVar {
+                    value: Some(a.value),
+                    at: Location {
+                        repo: r.repo,
+                        file: r.file.clone(),
+                        line: a.line,
+                    },
+                    source: EnvSource::EnvFile,
+                },
+            );
+        }
+    }
+    for e in &m.environment {
+        let value = match &e.value {
+            Some(v) => Some(v.clone()),
+            None => lookup(&e.key),
+        };
+        env.insert(
+            e.key.clone(),
+            EnvVar {
+                value,
+                at: e.at.clone(),
+                source: e.source.clone(),
+            },
+        );
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_like_compose() {
+        assert_eq!(join("docker", "../.env"), ".env");
+        assert_eq!(join("docker", "./x/../y"), "docker/y");
+        assert_eq!(join("docker", "../../backend/.env"), "../backend/.env");
+        assert_eq!(join("", "a"), "a");
+        assert_eq!(join("docker", "/etc/x"), "/etc/x");
+    }
+
+    #[test]
+    fn project_names_are_normalised() {
+        assert_eq!(normalize_name("MyProj.X"), "myprojx");
+    }
+}

@@ -1,0 +1,366 @@
+//! A compose file as a YAML tree that remembers where each node is written.
+//!
+//! Built from `saphyr-parser`'s events without recursion (a file nested 10,000 deep is an error,
+//! not a stack overflow). Anchors and aliases are expanded within a budget (no "billion
+//! laughs"), merge keys (`<<`) are applied as YAML 1.1 and compose do, and compose's own tags
+//! `!reset` and `!override` are kept on the node they mark.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// How deep mappings and sequences may nest.
+pub const MAX_DEPTH: usize = 128;
+/// How many nodes alias expansion may create in one file.
+const MAX_EXPANDED: usize = 200_000;
+
+/// compose's merge directives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directive {
+    /// `!reset`: the key is removed from what earlier files set.
+    Reset,
+    /// `!override`: the value replaces what earlier files set instead of merging with it.
+    Override,
+}
+
+/// One YAML node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: Kind,
+    /// 1-based line where the node starts.
+    pub line: usize,
+    /// Where the node is written, in characters of the file (for scalars: the scalar itself,
+    /// quotes included).
+    pub span: (usize, usize),
+    pub directive: Option<Directive>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Null,
+    Scalar(String, Style),
+    Map(Vec<(Node, Node)>),
+    Seq(Vec<Node>),
+}
+
+/// How a scalar is written (fix keeps it when it rewrites the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Single,
+    Double,
+    Block,
+}
+
+/// Why a file is not valid YAML (or is too deep or too large to expand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl Node {
+    /// The text of a scalar (plain, quoted or block), `None` for other kinds.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            Kind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// What kind of node this is, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Null => "null",
+            Kind::Scalar(..) => "a scalar",
+            Kind::Map(_) => "a mapping",
+            Kind::Seq(_) => "a sequence",
+        }
+    }
+
+    fn count(&self) -> usize {
+        1 + match &self.kind {
+            Kind::Map(m) => m.iter().map(|(k, v)| k.count() + v.count()).sum(),
+            Kind::Seq(s) => s.iter().map(Node::count).sum(),
+            _ => 0,
+        }
+    }
+}
+
+enum Frame {
+    Seq(Node, usize),
+    Map(Node, usize, Option<Node>),
+}
+
+fn directive(tag: Option<&saphyr_parser::Tag>) -> Option<Directive> {
+    let tag = tag?;
+    if tag.handle != "!" {
+        return None;
+    }
+    match tag.suffix.as_str() {
+        "reset" => Some(Directive::Reset),
+        "override" => Some(Directive::Override),
+        _ => None,
+    }
+}
+
+fn node(kind: Kind, span: Span, tag: Option<&saphyr_parser::Tag>) -> Node {
+    Node {
+        kind,
+        line: span.start.line(),
+        span: (span.start.index(), span.end.index()),
+        directive: directive(tag),
+    }
+}
+
+/// Parse the first document of `text`. An empty file is a null node.
+pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: rustc_hash::FxHashMap<usize, Node> = Default::default();
+    let mut expanded = 0usize;
+    let mut root: Option<Node> = None;
+    while let Some(ev) = parser.next_event() {
+        let (ev, span) = ev.map_err(|e| YamlError {
+            line: e.marker().line(),
+            message: e.info().to_string(),
+        })?;
+        let line = span.start.line();
+        let err = |message: String| YamlError { line, message };
+        let is_seq = matches!(ev, Event::SequenceStart(..));
+        let done = match ev {
+            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
+            Event::DocumentEnd | Event::StreamEnd => break,
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.as_deref();
+                let null_tag = tag.is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "null");
+                let kind = if null_tag
+                    || (style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && matches!(&*text, "" | "~" | "null" | "Null" | "NULL"))
+                {
+                    Kind::Null
+                } else {
+                    let style = match style {
+                        ScalarStyle::Plain => Style::Plain,
+                        ScalarStyle::SingleQuoted => Style::Single,
+                        ScalarStyle::DoubleQuoted => Style::Double,
+                        ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
+                    };
+                    Kind::Scalar(text.into_owned(), style)
+                };
+                let n = node(kind, span, tag);
+                if anchor > 0 {
+                    anchors.insert(anchor, n.clone());
+                }
+                n
+            }
+            Event::Alias(id) => {
+                let Some(target) = anchors.get(&id) else {
+                    return Err(err("an alias names an anchor that is not defined".into()));
+                };
+                expanded += target.count();
+                if expanded > MAX_EXPANDED {
+                    return Err(err(format!(
+                        "aliases expand to more than {MAX_EXPANDED} nodes; envsync refuses such a file"
+                    )));
+                }
+                target.clone()
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(format!(
+                        "nested more than {MAX_DEPTH} levels deep; envsync refuses such a file"
+                    )));
+                }
+                let kind = if is_seq {
+                    Kind::Seq(Vec::new())
+                } else {
+                    Kind::Map(Vec::new())
+                };
+                let n = node(kind, span, tag.as_deref());
+                stack.push(if is_seq {
+                    Frame::Seq(n, anchor)
+                } else {
+                    Frame::Map(n, anchor, None)
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (mut n, anchor) = match stack.pop() {
+                    Some(Frame::Seq(n, a)) => (n, a),
+                    Some(Frame::Map(n, a, _)) => (n, a),
+                    None => return Err(err("unbalanced collection".into())),
+                };
+                n.span.1 = span.end.index();
+                if let Kind::Map(entries) = &mut n.kind {
+                    apply_merge_keys(entries).map_err(|m| err(m.into()))?;
+                }
+                if anchor > 0 {
+                    anchors.insert(anchor, n.clone());
+                }
+                n
+            }
+        };
+        match stack.last_mut() {
+            None => {
+                root = Some(done);
+                // Only the first document counts; compose reads one per file.
+            }
+            Some(Frame::Seq(parent, _)) => {
+                if let Kind::Seq(items) = &mut parent.kind {
+                    items.push(done);
+                }
+            }
+            Some(Frame::Map(parent, _, pending)) => match pending.take() {
+                None => *pending = Some(done),
+                Some(key) => {
+                    if let Kind::Map(entries) = &mut parent.kind {
+                        entries.push((key, done));
+                    }
+                }
+            },
+        }
+    }
+    Ok(root.unwrap_or(Node {
+        kind: Kind::Null,
+        line: 1,
+        span: (0, 0),
+        directive: None,
+    }))
+}
+
+/// `<<: *base` (or a list of them): the merged mappings' keys that the mapping does not set
+/// itself are added, earlier sources winning.
+fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) -> Result<(), &'static str> {
+    if !entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
+        return Ok(());
+    }
+    let mut own = Vec::with_capacity(entries.len());
+    let mut sources = Vec::new();
+    for (k, v) in entries.drain(..) {
+        if k.as_str() == Some("<<") {
+            match v.kind {
+                Kind::Map(m) => sources.push(m),
+                Kind::Seq(items) => {
+                    for item in items {
+                        match item.kind {
+                            Kind::Map(m) => sources.push(m),
+                            _ => {
+                                return Err(
+                                    "a merge key (`<<`) lists something other than mappings",
+                                )
+                            }
+                        }
+                    }
+                }
+                _ => return Err("a merge key (`<<`) must name a mapping or a list of mappings"),
+            }
+        } else {
+            own.push((k, v));
+        }
+    }
+    for source in sources {
+        for (k, v) in source {
+            let taken = own
+                .iter()
+                .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str());
+            if !taken {
+                own.push((k, v));
+            }
+        }
+    }
+    *entries = own;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_tags_and_nulls_are_kept() {
+        let t = "services:\n  db:\n    ports: !override\n      - \"5434:5432\"\n    environment:\n      A:\n      B: ~\n      C: 'x'\n";
+        let root = parse(t).unwrap();
+        let db = root.get("services").unwrap().get("db").unwrap();
+        let ports = db.get("ports").unwrap();
+        assert_eq!(ports.directive, Some(Directive::Override));
+        assert_eq!(ports.as_seq().unwrap()[0].as_str(), Some("5434:5432"));
+        assert_eq!(ports.as_seq().unwrap()[0].line, 4);
+        let env = db.get("environment").unwrap();
+        assert!(env.get("A").unwrap().is_null());
+        assert!(env.get("B").unwrap().is_null());
+        assert_eq!(
+            env.get("C").unwrap().kind,
+            Kind::Scalar("x".into(), Style::Single)
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_expand() {
+        let t = "x-env: &env\n  A: 1\n  B: 2\nservices:\n  api:\n    environment:\n      <<: *env\n      B: 3\n";
+        let root = parse(t).unwrap();
+        let env = root
+            .get("services")
+            .unwrap()
+            .get("api")
+            .unwrap()
+            .get("environment")
+            .unwrap();
+        let pairs: Vec<_> = env
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
+            .collect();
+        assert_eq!(pairs, [("B", "3"), ("A", "1")]);
+    }
+
+    #[test]
+    fn hostile_nesting_and_aliases_are_refused() {
+        let deep = "[".repeat(10_000);
+        let e = parse(&deep).unwrap_err();
+        assert!(
+            e.message.contains("nested") || e.message.contains("recursion"),
+            "{e:?}"
+        );
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            laughs.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(parse(&laughs)
+            .unwrap_err()
+            .message
+            .contains("aliases expand"));
+        assert_eq!(parse("a: [1\n").unwrap_err().line, 2);
+    }
+}

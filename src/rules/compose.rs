@@ -1,0 +1,375 @@
+//! The compose rules: `published-port`, `container-port`, `network`, `volume`,
+//! `compose-interpolation`, `compose-file`, `compose-unsupported`, and the shared keys compared
+//! with the db and api services' effective environment (`value-mismatch`).
+
+use crate::compose::{EnvSource, Problem, Project, Service};
+use crate::config::Roles;
+use crate::finding::{Location, RuleCode, Severity};
+use crate::mask::secret_named;
+
+use super::eval::{ContourFiles, LoadedFile, Sink};
+use super::Rules;
+
+/// The first service of a role present in the project.
+pub fn role<'p>(project: &'p Project, names: &[String]) -> Option<(&'p str, &'p Service)> {
+    names
+        .iter()
+        .find_map(|n| project.services.get_key_value(n.as_str()))
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p: &Project) {
+    let mut seen: Vec<(&Location, &str)> = Vec::new();
+    for problem in &p.problems {
+        match problem {
+            Problem::Syntax { at, message } => sink.push(
+                RuleCode::ComposeFile,
+                None,
+                format!("{message} (compose refuses this project)"),
+                vec![at.clone()],
+            ),
+            Problem::MissingEnvFile { at, path } => sink.push(
+                RuleCode::ComposeFile,
+                None,
+                format!(
+                    "env_file `{path}` does not exist (paths are relative to the project directory `{}`); compose refuses to start",
+                    shown_dir(&p.dir)
+                ),
+                vec![at.clone()],
+            ),
+            Problem::Unsupported { at, what } => sink.push(
+                RuleCode::ComposeUnsupported,
+                None,
+                format!("{what}: envsync does not model this, so what it decides is not checked"),
+                vec![at.clone()],
+            ),
+            Problem::Interpolation { at, name, required } => {
+                if seen.contains(&(at, name.as_str())) {
+                    continue;
+                }
+                seen.push((at, name));
+                let important = *required || rules.shared.contains(name) || rules.is_secret(name) || secret_named(name);
+                let default = if important { Severity::Error } else { Severity::Warning };
+                let Some(severity) = sink.rules.severity_or(RuleCode::ComposeInterpolation, sink.contour, default) else {
+                    continue;
+                };
+                let read = match p.env_files.as_slice() {
+                    [] => format!("compose reads `${{…}}` from `{}`, which does not exist", default_env(p)),
+                    files => format!("compose reads `${{…}}` from {}, which does not define it", files.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")),
+                };
+                let elsewhere = cf
+                    .infra
+                    .as_ref()
+                    .filter(|i| i.value(name).is_some() && !p.env_files.contains(&i.file))
+                    .map(|i| {
+                        let dir = default_env(p);
+                        format!(
+                            "; `{}` at the infra root defines {name}, but compose does not read it for interpolation: create `{dir}`, or, if compose is started with `--env-file {}`, say so in envsync.toml: [contours.{}] compose_env_files = [\"{}\"]",
+                            i.file, i.file, sink.contour.name, i.file
+                        )
+                    })
+                    .unwrap_or_default();
+                let what = if *required {
+                    format!("`${{{name}:?…}}` has no value and compose refuses to start")
+                } else {
+                    format!("`${{{name}}}` is unset and becomes an empty string")
+                };
+                sink.push_severity(
+                    RuleCode::ComposeInterpolation,
+                    severity,
+                    Some(name),
+                    format!("{what}: {read}{elsewhere}"),
+                    vec![at.clone()],
+                );
+            }
+        }
+    }
+}
+
+fn shown_dir(dir: &str) -> &str {
+    if dir.is_empty() {
+        "."
+    } else {
+        dir
+    }
+}
+
+fn default_env(p: &Project) -> String {
+    crate::compose::join(&p.dir, ".env")
+}
+
+pub(super) fn published_ports(sink: &mut Sink, roles: &Roles, p: &Project) {
+    let c = sink.contour;
+    let wanted = [
+        ("api", &roles.api, Some(c.api_port)),
+        ("db", &roles.db, Some(c.db_port)),
+        ("adminer", &roles.adminer, c.adminer_port),
+        ("redis", &roles.redis, c.redis_port),
+    ];
+    for (what, names, port) in wanted {
+        let (Some(port), Some((name, svc))) = (port, role(p, names)) else {
+            continue;
+        };
+        let published: Vec<_> = svc
+            .ports
+            .iter()
+            .filter(|e| e.port.published.is_some())
+            .collect();
+        let right = published
+            .iter()
+            .any(|e| e.port.published_port() == Some(port));
+        for e in published {
+            if e.port.published_port() == Some(port) {
+                continue;
+            }
+            let extra = if right {
+                format!(" as well as {port}: compose appends the ports of every file; write `ports: !override` in the contour's file to replace them")
+            } else {
+                String::new()
+            };
+            sink.push(
+                RuleCode::PublishedPort,
+                None,
+                format!(
+                    "the {what} service `{name}` publishes host port {} (→ {}){extra}; the {} contour's {what} port is {port}",
+                    e.port.published.as_deref().unwrap_or("?"),
+                    e.port.target,
+                    c.name
+                ),
+                vec![e.at.clone()],
+            );
+        }
+    }
+}
+
+/// The port the API listens on: its effective `PORT`, else the backend's.
+fn listen_port(
+    rules: &Rules,
+    api: &Service,
+    backend: Option<&LoadedFile>,
+) -> Option<(u16, String)> {
+    let key = &rules.port_key;
+    if let Some(v) = api.environment.get(key) {
+        if let Some(p) = v.value.as_deref().and_then(|s| s.parse().ok()) {
+            return Some((p, format!("the container's effective {key}, {}", v.at)));
+        }
+    }
+    let b = backend?;
+    let p = b.value(key)?.parse().ok()?;
+    Some((p, format!("the backend's {key}, {}", b.loc_of(key))))
+}
+
+pub(super) fn container_ports(
+    sink: &mut Sink,
+    rules: &Rules,
+    roles: &Roles,
+    p: &Project,
+    backend: Option<&LoadedFile>,
+    nginx: &[(String, Vec<crate::compose::nginx::Upstream>)],
+) {
+    let Some((name, api)) = role(p, &roles.api) else {
+        return;
+    };
+    let Some((port, why)) = listen_port(rules, api, backend) else {
+        return;
+    };
+    for e in &api.ports {
+        if e.port.target != u32::from(port) {
+            sink.push(
+                RuleCode::ContainerPort,
+                None,
+                format!(
+                    "the api service `{name}` maps container port {}, but the API listens on {port} ({why})",
+                    e.port.target
+                ),
+                vec![e.at.clone()],
+            );
+        }
+    }
+    for (file, ups) in nginx {
+        for u in ups.iter().filter(|u| u.host == name) {
+            if u.port != Some(port) {
+                sink.push(
+                    RuleCode::ContainerPort,
+                    None,
+                    format!(
+                        "nginx proxies to `{name}:{}`, but the API listens on {port} ({why})",
+                        u.port.map_or("?".to_string(), |p| p.to_string())
+                    ),
+                    vec![Location {
+                        repo: crate::model::Repo::Infra,
+                        file: file.clone(),
+                        line: u.line,
+                    }],
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn networks(sink: &mut Sink, roles: &Roles, p: &Project) {
+    let c = sink.contour;
+    let api = role(p, &roles.api);
+    let db = role(p, &roles.db);
+    for (what, svc) in [("api", api), ("db", db)] {
+        let Some((name, svc)) = svc else { continue };
+        let names = p.network_names(svc);
+        if !names.contains(&c.network) {
+            // Point at what names the network: its top-level `name:`, else the service's entry.
+            let at = svc
+                .networks
+                .iter()
+                .find_map(|(k, _)| p.networks.get(k).map(|r| r.at.clone()))
+                .or_else(|| svc.networks.first().map(|n| n.1.clone()))
+                .unwrap_or_else(|| svc.at.clone());
+            sink.push(
+                RuleCode::Network,
+                None,
+                format!(
+                    "the {what} service `{name}` is on {}, not on the {} contour's network `{}`",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    c.name,
+                    c.network
+                ),
+                vec![at],
+            );
+        }
+    }
+    if let (Some((an, a)), Some((dn, d))) = (api, db) {
+        let dnets = p.network_names(d);
+        if !p.network_names(a).iter().any(|n| dnets.contains(n)) {
+            sink.push(
+                RuleCode::Network,
+                None,
+                format!("the api service `{an}` and the db service `{dn}` share no network: the API cannot reach `{dn}:5432`"),
+                vec![a.at.clone(), d.at.clone()],
+            );
+        }
+    }
+}
+
+/// The named volumes the db and api services mount: (role, service, volume key, its name, where).
+pub fn data_volumes<'p>(
+    roles: &Roles,
+    p: &'p Project,
+) -> Vec<(&'static str, &'p str, &'p str, String, &'p Location)> {
+    let mut out = Vec::new();
+    for (what, names) in [("db", &roles.db), ("api", &roles.api)] {
+        let Some((name, svc)) = role(p, names) else {
+            continue;
+        };
+        for m in &svc.volumes {
+            if let (Some(src), "volume") = (m.source.as_deref(), m.kind.as_str()) {
+                out.push((what, name, src, p.volume_name(src), &m.at));
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn volumes(sink: &mut Sink, roles: &Roles, p: &Project, all: &[ContourFiles<'_>]) {
+    let c = sink.contour;
+    let expected = &c.volumes;
+    for (what, name, key, full, at) in data_volumes(roles, p) {
+        let ok = expected
+            .iter()
+            .any(|v| v == key || *v == full || full == format!("{}_{v}", p.name));
+        if !ok && !expected.is_empty() {
+            sink.push(
+                RuleCode::Volume,
+                None,
+                format!(
+                    "the {what} service `{name}` mounts volume `{key}` (`{full}`); the {} contour's volumes are {}",
+                    c.name,
+                    expected.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                ),
+                vec![at.clone()],
+            );
+        }
+        for other in all.iter().filter(|o| o.contour.name != c.name) {
+            let Some(op) = &other.compose else { continue };
+            if let Some(o) = data_volumes(roles, op).into_iter().find(|o| o.3 == full) {
+                sink.push(
+                    RuleCode::Volume,
+                    None,
+                    format!(
+                        "volume `{full}` is mounted by the {what} service in {} and by the {} service in {}: the two contours would share its data",
+                        c.name, o.0, other.contour.name
+                    ),
+                    vec![at.clone(), o.4.clone()],
+                );
+            }
+        }
+    }
+}
+
+/// Shared keys (and `DATABASE_URL` for the api) against the db and api services' effective
+/// environment: what the containers get must be what the backend holds.
+pub(super) fn effective_env(
+    sink: &mut Sink,
+    rules: &Rules,
+    roles: &Roles,
+    p: &Project,
+    backend: &LoadedFile,
+) {
+    let url_key = rules.database_url.key.as_str();
+    for (what, names) in [("db", &roles.db), ("api", &roles.api)] {
+        let Some((name, svc)) = role(p, names) else {
+            continue;
+        };
+        let keys = rules.shared.iter().map(String::as_str).filter(|k| {
+            if what == "db" {
+                k.starts_with("POSTGRES_")
+            } else {
+                true
+            }
+        });
+        let keys: Vec<&str> = if what == "api" {
+            keys.chain(std::iter::once(url_key)).collect()
+        } else {
+            keys.collect()
+        };
+        for key in keys {
+            let (Some(var), Some(bv)) = (svc.environment.get(key), backend.value(key)) else {
+                continue;
+            };
+            // The backend's own file, read by compose: the dialect rules cover it.
+            if var.at.repo == backend.repo && var.at.file == backend.file {
+                continue;
+            }
+            let got = var.value.as_deref();
+            if got == Some(bv) {
+                continue;
+            }
+            let how = match var.source {
+                EnvSource::EnvFile => "an env_file",
+                EnvSource::Environment { .. } => "`environment:`",
+            };
+            let show = |v: &str| {
+                if key == url_key && !sink.mask.hides(key) {
+                    format!("`{}`", crate::mask::url(v))
+                } else {
+                    sink.show(key, v)
+                }
+            };
+            let shown = match got {
+                None => "no value".to_string(),
+                Some("") => "an empty value".to_string(),
+                Some(v) => show(v),
+            };
+            let bshown = show(bv);
+            sink.push(
+                RuleCode::ValueMismatch,
+                Some(key),
+                format!(
+                    "the {what} container `{name}` gets {key} = {shown} from {how}, but the backend holds {bshown}"
+                ),
+                vec![var.at.clone(), backend.loc_of(key)],
+            );
+        }
+    }
+}
