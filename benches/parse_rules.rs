@@ -152,9 +152,10 @@ fn compose_prod() -> Option<envsync::compose::Project> {
 
 fn compose(c: &mut Criterion) {
     assert!(compose_prod().is_some_and(|p| p.services.len() == 4));
-    c.bench_function("compose: load the prod project (2 files, 4 services)", |b| {
-        b.iter(compose_prod)
-    });
+    c.bench_function(
+        "compose: load the prod project (2 files, 4 services)",
+        |b| b.iter(compose_prod),
+    );
 }
 
 criterion_group!(parse_rules, benches, compose);

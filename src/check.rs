@@ -22,6 +22,31 @@ pub fn check(ws: &Workspace, mask: &Mask, contours: &[String]) -> Result<Report,
                 f.parsed.items.len()
             ));
         }
+        match &cf.compose {
+            Some(p) => report.read.push(format!(
+                "{}: compose project `{}` (directory {}): {}; interpolation from {}; read {}",
+                cf.contour.name,
+                p.name,
+                if p.dir.is_empty() { "." } else { &p.dir },
+                p.files.join(" + "),
+                if p.env_files.is_empty() {
+                    "nothing (no project .env)".to_string()
+                } else {
+                    p.env_files.join(", ")
+                },
+                p.read.join(", ")
+            )),
+            None => report.read.push(format!(
+                "{}: no compose project (none of {} exists)",
+                cf.contour.name,
+                ws.compose_files(cf.contour).join(", ")
+            )),
+        }
+        for (file, _) in &cf.nginx {
+            report
+                .read
+                .push(format!("{}: nginx {file}", cf.contour.name));
+        }
     }
     Ok(report)
 }

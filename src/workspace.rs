@@ -62,21 +62,6 @@ pub fn find_env(
     Ok(None)
 }
 
-/// `p` with `.` and `..` removed without touching the file system.
-fn lexical(p: &std::path::Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Everything a command needs to read both repos.
 #[derive(Debug)]
 pub struct Workspace {
@@ -165,6 +150,16 @@ impl Workspace {
     /// The contour's compose project, read as `docker compose -f … config` reads it; `None`
     /// when none of its files exists.
     pub fn compose(&self, contour: &Contour) -> Option<crate::compose::Project> {
+        self.compose_overlaid(contour, &|_, _| None)
+    }
+
+    /// [`Workspace::compose`] with some files replaced by `overlay` (fix re-checks its edits
+    /// before writing them).
+    pub fn compose_overlaid(
+        &self,
+        contour: &Contour,
+        overlay: &dyn Fn(Repo, &str) -> Option<Vec<u8>>,
+    ) -> Option<crate::compose::Project> {
         use crate::compose::{Lookup, Read};
         let files = self.compose_files(contour);
         let infra = self.source(Repo::Infra);
@@ -181,9 +176,16 @@ impl Workspace {
         let read = |path: &str| -> Lookup {
             if path.starts_with('/') || path.starts_with("..") {
                 if let (Some(ir), Some(br)) = (&infra_root, &backend_root) {
-                    let abs = lexical(&ir.join(path));
+                    let abs = crate::compose::lexical(&ir.join(path));
                     if let Ok(rel) = abs.strip_prefix(br) {
                         let rel = rel.to_string_lossy().into_owned();
+                        if let Some(bytes) = overlay(Repo::Backend, &rel) {
+                            return Lookup::Found(Read {
+                                repo: Repo::Backend,
+                                file: rel,
+                                bytes,
+                            });
+                        }
                         return match backend.read(&rel) {
                             Ok(Some(bytes)) => Lookup::Found(Read {
                                 repo: Repo::Backend,
@@ -198,6 +200,13 @@ impl Workspace {
                 return Lookup::Refused(
                     "it is outside the infra repository and not inside the backend repository; envsync reads only those".into(),
                 );
+            }
+            if let Some(bytes) = overlay(Repo::Infra, path) {
+                return Lookup::Found(Read {
+                    repo: Repo::Infra,
+                    file: path.to_string(),
+                    bytes,
+                });
             }
             match infra.read(path) {
                 Ok(Some(bytes)) => Lookup::Found(Read {

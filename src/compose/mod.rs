@@ -109,7 +109,7 @@ pub struct Project {
     pub files: Vec<String>,
     /// The files `${VAR}` is interpolated from that exist (`docker/.env`).
     pub env_files: Vec<String>,
-    /// Every file read, in order (`-v`).
+    /// Every file read, in order, as `repo file` (`-v`).
     pub read: Vec<String>,
     pub services: BTreeMap<String, Service>,
     pub networks: BTreeMap<String, Resource>,
@@ -208,6 +208,22 @@ pub fn join(base: &str, rel: &str) -> String {
     }
 }
 
+/// `p` with `.` and `..` removed without touching the file system (compose resolves paths
+/// lexically too).
+pub fn lexical(p: &std::path::Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn parent(file: &str) -> &str {
     file.rsplit_once('/').map_or("", |(d, _)| d)
 }
@@ -286,8 +302,12 @@ fn merge_by<T: Clone>(
     match layer {
         None => {}
         Some(Layer::Reset) => into.clear(),
-        Some(Layer::Override(v)) => *into = v,
+        Some(Layer::Override(v)) => {
+            into.clear();
+            merge_by(into, Some(Layer::Merge(v)), same, replace);
+        }
         Some(Layer::Merge(v)) => {
+            // Duplicates within one list are merged the same way as across files.
             for item in v {
                 match into.iter().position(|x| same(x, &item)) {
                     Some(i) if replace => into[i] = item,
@@ -485,15 +505,22 @@ impl FileReader<'_> {
         out
     }
 
+    /// The items of a key that must be a list (null: none).
+    fn list<'n>(&mut self, node: &'n Node, key: &str) -> &'n [Node] {
+        match node.as_seq() {
+            Some(seq) => seq,
+            None => {
+                if !node.is_null() {
+                    self.syntax(node, format!("{key} must be a list"));
+                }
+                &[]
+            }
+        }
+    }
+
     fn ports(&mut self, node: &Node) -> Vec<PortAt> {
         let mut out = Vec::new();
-        let Some(seq) = node.as_seq() else {
-            if !node.is_null() {
-                self.syntax(node, "ports must be a list".into());
-            }
-            return out;
-        };
-        for item in seq {
+        for item in self.list(node, "ports") {
             match ports::parse_entry(item) {
                 Ok(ps) => out.extend(ps.into_iter().map(|port| PortAt {
                     port,
@@ -525,13 +552,7 @@ impl FileReader<'_> {
 
     fn volumes(&mut self, node: &Node) -> Vec<Mount> {
         let mut out = Vec::new();
-        let Some(seq) = node.as_seq() else {
-            if !node.is_null() {
-                self.syntax(node, "volumes must be a list".into());
-            }
-            return out;
-        };
-        for item in seq {
+        for item in self.list(node, "volumes") {
             let at = self.at(item);
             if let Some(s) = item.as_str() {
                 let parts: Vec<&str> = s.split(':').collect();
@@ -648,7 +669,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
     for f in input.files {
         match (input.read)(f) {
             Lookup::Found(r) => {
-                read_files.push(r.file.clone());
+                read_files.push(format!("{} {}", r.repo, r.file));
                 docs.push((f.clone(), String::from_utf8_lossy(&r.bytes).into_owned()));
             }
             Lookup::Absent => {}
@@ -701,7 +722,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
                 for a in decoded.assignments {
                     project_env.insert(a.key, a.value);
                 }
-                read_files.push(r.file.clone());
+                read_files.push(format!("{} {}", r.repo, r.file));
                 env_files.push(r.file);
             }
             Lookup::Absent => {}
@@ -852,9 +873,10 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
     })
 }
 
-/// `env_file` entries in order (each interpolated from the project environment, then the
-/// earlier files), then `environment:` (a key without a value takes the project
-/// environment's, or stays unset).
+/// compose-go's `WithServicesEnvironmentResolved`: `environment:` entries without a value take
+/// the project environment's; then each `env_file` in order, its `${VAR}` looked up in the
+/// project environment, then in the resolved `environment:`, then in what earlier files and
+/// lines set; finally `environment:` wins over the files.
 fn effective_env(
     m: &Merged,
     input: &Input<'_>,
@@ -862,6 +884,18 @@ fn effective_env(
     read_files: &mut Vec<String>,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, EnvVar> {
+    let declared: Vec<(&EnvEntry, Option<String>)> = m
+        .environment
+        .iter()
+        .map(|e| (e, e.value.clone().or_else(|| lookup(&e.key))))
+        .collect();
+    let in_service = |k: &str| {
+        declared
+            .iter()
+            .rev()
+            .find(|(e, v)| e.key == k && v.is_some())
+            .and_then(|(_, v)| v.clone())
+    };
     let mut env: BTreeMap<String, EnvVar> = BTreeMap::new();
     for ef in &m.env_file {
         let r = match (input.read)(&ef.path) {
@@ -883,13 +917,14 @@ fn effective_env(
                 continue;
             }
         };
-        if !read_files.contains(&r.file) {
-            read_files.push(r.file.clone());
+        let shown = format!("{} {}", r.repo, r.file);
+        if !read_files.contains(&shown) {
+            read_files.push(shown);
         }
         let decoded = {
             let known = &env;
-            Dialect::Compose.decode(&r.bytes, &|k| {
-                lookup(k).or_else(|| known.get(k).and_then(|v| v.value.clone()))
+            dialect::decode_layered(&r.bytes, &|k| lookup(k).or_else(|| in_service(k)), &|k| {
+                known.get(k).and_then(|v| v.value.clone())
             })
         };
         if let Some(e) = &decoded.error {
@@ -918,11 +953,7 @@ fn effective_env(
             );
         }
     }
-    for e in &m.environment {
-        let value = match &e.value {
-            Some(v) => Some(v.clone()),
-            None => lookup(&e.key),
-        };
+    for (e, value) in declared {
         env.insert(
             e.key.clone(),
             EnvVar {

@@ -13,11 +13,29 @@ fn is_space(c: char) -> bool {
 }
 
 pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decoded {
+    decode_layered(bytes, external, &|_| None)
+}
+
+/// Where `${VAR}` looks, in order: `first`, then the file's own earlier lines, then `last`
+/// (compose's `env_file` list: the project environment first, the earlier files last).
+struct Ext<'a> {
+    first: &'a dyn Fn(&str) -> Option<String>,
+    last: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Decode an `env_file` of a compose service: lookups go to `first`, then to the file's earlier
+/// lines, then to `last`.
+pub fn decode_layered(
+    bytes: &[u8],
+    first: &dyn Fn(&str) -> Option<String>,
+    last: &dyn Fn(&str) -> Option<String>,
+) -> Decoded {
     let bytes = bytes.strip_prefix(crate::envfile::BOM).unwrap_or(bytes);
     let text = lossy(bytes);
     let mut out = Decoded::default();
     let mut env: Env = FxHashMap::default();
-    if let Err(e) = parse(&text, &mut out, &mut env, external) {
+    let external = Ext { first, last };
+    if let Err(e) = parse(&text, &mut out, &mut env, &external) {
         out.error = Some(e);
     }
     out.finish(false)
@@ -30,7 +48,7 @@ fn parse<'t>(
     text: &'t str,
     out: &mut Decoded,
     env: &mut Env<'t>,
-    external: &dyn Fn(&str) -> Option<String>,
+    external: &Ext<'_>,
 ) -> Result<(), DecodeError> {
     let mut pos = 0usize;
     let mut lines = LineCounter::new(text);
@@ -99,7 +117,7 @@ fn parse<'t>(
         let consumed_to = text.len() - after_sep.len();
         if sep == '\n' {
             // `KEY` alone: taken from the environment, dropped when unset.
-            if let Some(v) = external(key) {
+            if let Some(v) = (external.first)(key) {
                 env.insert(key, out.assignments.len());
                 out.assignments.push(Assignment {
                     key: key.to_string(),
@@ -127,7 +145,7 @@ fn parse<'t>(
 fn extract_value(
     src: &str,
     env: &Env<'_>,
-    external: &dyn Fn(&str) -> Option<String>,
+    external: &Ext<'_>,
     line: usize,
     out: &mut Decoded,
 ) -> Result<(String, usize), DecodeError> {
@@ -246,18 +264,20 @@ fn is_name_char(c: u8) -> bool {
 /// limit also keeps the work linear in the file's size).
 pub const MAX_NESTING: usize = 64;
 
-/// Substitute inside an env file: lookups go to `external` first, then to the file's earlier
-/// assignments, as compose does.
+/// Substitute inside an env file: lookups go to `external.first`, then to the file's earlier
+/// assignments, then to `external.last`, as compose does.
 fn file_substitute(
     s: &str,
     env: &Env<'_>,
-    external: &dyn Fn(&str) -> Option<String>,
+    external: &Ext<'_>,
     line: usize,
     out: &mut Decoded,
 ) -> Result<String, DecodeError> {
     let assignments = &out.assignments;
     let lookup = |name: &str| {
-        external(name).or_else(|| env.get(name).map(|&i| assignments[i].value.clone()))
+        (external.first)(name)
+            .or_else(|| env.get(name).map(|&i| assignments[i].value.clone()))
+            .or_else(|| (external.last)(name))
     };
     substitute(s, &lookup, line, &mut out.unset_refs, 0)
 }

@@ -11,6 +11,7 @@
 //! 3. [`fix`]: under a lock on both repos, write every changed file in one transaction
 //!    (`crate::write`), or print a masked diff (`diff`, `--dry-run`).
 
+mod compose;
 mod diff;
 mod edit;
 mod plan;
@@ -63,6 +64,8 @@ pub enum FixError {
         file: String,
         key: String,
     },
+    #[error("cannot read the compose file infra {file}: {message}")]
+    Compose { file: String, message: String },
     #[error(transparent)]
     Write(#[from] WriteError),
     #[error(transparent)]
@@ -250,6 +253,82 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         changes.extend(side_changes);
     }
 
+    // The compose side: what the db and api containers get must be the backend's value.
+    let mut refused = refused;
+    if let Some(project) = &cf.compose {
+        let url_key = &ws.rules.database_url.key;
+        let desired: BTreeMap<String, String> = ws
+            .rules
+            .shared
+            .iter()
+            .chain(std::iter::once(url_key))
+            .filter_map(|k| {
+                let planned = wants
+                    .iter()
+                    .find(|w| w.repo == Repo::Backend && &w.key == k)
+                    .map(|w| w.value.clone());
+                planned
+                    .or_else(|| b.value(k).map(str::to_string))
+                    .map(|v| (k.clone(), v))
+            })
+            .collect();
+        let infra_root = roots.get(Repo::Infra).clone();
+        let read = |file: &str| {
+            crate::fsread::read(&infra_root.join(file))
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        let others: Vec<(String, Vec<String>)> = ws
+            .config
+            .contours
+            .iter()
+            .filter(|c| c.name != contour.name)
+            .map(|c| (c.name.clone(), ws.compose_files(c)))
+            .collect();
+        let (edits, compose_refused) =
+            compose::plan(&ws.rules, &mask, project, cf, &desired, &others, &read);
+        refused.extend(compose_refused);
+        let mut by_file: BTreeMap<&str, Vec<&compose::Edit>> = BTreeMap::new();
+        for e in &edits {
+            by_file.entry(&e.file).or_default().push(e);
+        }
+        for (file, mine) in by_file {
+            let path = infra_root.join(file);
+            let before = crate::fsread::read(&path).map_err(|e| FixError::Compose {
+                file: file.to_string(),
+                message: e.to_string(),
+            })?;
+            let text = String::from_utf8_lossy(&before).into_owned();
+            let after = compose::apply(&text, &mine).map_err(|key| FixError::Verify {
+                repo: Repo::Infra,
+                file: file.to_string(),
+                key,
+            })?;
+            let diff = opts.dry_run.then(|| {
+                let name = format!("infra/{file}");
+                similar::TextDiff::from_lines(
+                    &compose::masked(&mask, &text),
+                    &compose::masked(&mask, &after),
+                )
+                .unified_diff()
+                .context_radius(2)
+                .header(&format!("a/{name}"), &format!("b/{name}"))
+                .to_string()
+            });
+            let target = resolve_target(&path, &infra_root)?;
+            files.push(FileChange {
+                repo: Repo::Infra,
+                file: file.to_string(),
+                backup: (opts.backup && !opts.dry_run).then(|| crate::write::backup_path(&target)),
+                path: target,
+                diff,
+                before,
+                after: after.into_bytes(),
+            });
+            changes.extend(mine.iter().map(|e| e.change.clone()));
+        }
+    }
+
     let pw_key = &ws.rules.database_url.password_key;
     if changes
         .iter()
@@ -266,8 +345,22 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         ));
     }
 
-    // Check the contour again on the edited files (the others are moved, not copied).
+    // Check the contour again on the edited files (the others are moved, not copied), with
+    // its compose project read through the edits too.
+    let edited: Vec<(Repo, String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.repo, f.file.clone(), f.after.clone()))
+        .collect();
+    let recomposed = ws.compose_overlaid(contour, &|repo, file| {
+        edited
+            .iter()
+            .find(|(r, f, _)| *r == repo && f == file)
+            .map(|(_, _, b)| b.clone())
+    });
     let mut all = sel.files;
+    if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
+        c.compose = recomposed;
+    }
     if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
         if let Some(f) = new_sides.remove(&Repo::Backend) {
             c.backend = Some(f);

@@ -381,16 +381,40 @@ pub fn migrate(
     let url = match via {
         Via::Host => {
             let c = need_contour(&mut repos)?;
-            let (u, swapped) = target::via_host(&resolved.url, &service, service_port, c.db_port)?;
+            // The compose project decides the published port; the contour table is the fallback.
+            let route = target::compose_route(settings, &c, service_port);
+            let (host, db_port, why) = match route.as_ref().and_then(|r| r.published.clone()) {
+                Some((h, p, at)) => (h, p, format!("published by the db service, {at}")),
+                None => (
+                    "127.0.0.1".to_string(),
+                    c.db_port,
+                    match &route {
+                        Some(r) => format!(
+                            "the {} contour's DB port: {} publish none for {service_port}",
+                            c.name,
+                            r.files.join(" + ")
+                        ),
+                        None => format!("the {} contour's published DB port", c.name),
+                    },
+                ),
+            };
+            let (u, swapped) =
+                target::via_host(&resolved.url, &service, service_port, (&host, db_port))?;
             report.route = if swapped {
-                format!("host ({service}:{service_port} -> 127.0.0.1:{}, the {} contour's published DB port)", c.db_port, c.name)
+                format!("host ({service}:{service_port} -> {host}:{db_port}, {why})")
             } else {
                 format!("host (the URL does not name {service}:{service_port}; used as it is)")
             };
             u
         }
         Via::Docker => {
-            let c = need_contour(&mut repos)?;
+            let mut c = need_contour(&mut repos)?;
+            // The network the db service is really on, when the compose project says.
+            if let Some(n) =
+                target::compose_route(settings, &c, service_port).and_then(|r| r.network)
+            {
+                c.network = n;
+            }
             report.route = format!(
                 "docker (network {}, image {})",
                 c.network, opts.docker_image

@@ -197,18 +197,23 @@ pub fn from_backend(
     })
 }
 
-/// For `--via host`: the URL with `db:5432` swapped for `127.0.0.1:<db_port>`. Other hosts are
-/// left alone (the second value says whether a swap happened).
+/// For `--via host`: the URL with `db:5432` swapped for `<host>:<db_port>` (the published port).
+/// Other hosts are left alone (the second value says whether a swap happened).
 pub fn via_host(
     url: &str,
     service: &str,
     service_port: u16,
-    db_port: u16,
+    (host, db_port): (&str, u16),
 ) -> Result<(String, bool), MigrateError> {
     let mut u = url::Url::parse(url)
         .map_err(|e| MigrateError::Url(format!("the database URL does not parse ({e})")))?;
     if u.host_str() == Some(service) && u.port().unwrap_or(5432) == service_port {
-        u.set_host(Some("127.0.0.1"))
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        u.set_host(Some(&host))
             .map_err(|e| MigrateError::Url(e.to_string()))?;
         u.set_port(Some(db_port))
             .map_err(|()| MigrateError::Url("cannot set the port".into()))?;
@@ -279,13 +284,63 @@ mod tests {
             "postgresql://u:p%23@db:5432/x?schema=public",
             "db",
             5432,
-            5434,
+            ("127.0.0.1", 5434),
         )
         .unwrap();
         assert!(swapped);
         assert_eq!(u, "postgresql://u:p%23@127.0.0.1:5434/x?schema=public");
-        let (u, swapped) = via_host("postgresql://u@elsewhere:6000/x", "db", 5432, 5434).unwrap();
+        // A published IPv6 host address is bracketed.
+        let (u, _) = via_host("postgresql://u@db:5432/x", "db", 5432, ("::1", 6000)).unwrap();
+        assert_eq!(u, "postgresql://u@[::1]:6000/x");
+        let (u, swapped) = via_host(
+            "postgresql://u@elsewhere:6000/x",
+            "db",
+            5432,
+            ("127.0.0.1", 5434),
+        )
+        .unwrap();
         assert!(!swapped);
         assert_eq!(u, "postgresql://u@elsewhere:6000/x");
     }
+}
+
+/// Where the compose project of a contour publishes the db service's `service_port`, and which
+/// network the db service is on. `None` when the contour has no compose project.
+#[derive(Debug, Clone)]
+pub struct ComposeRoute {
+    /// (host, port, where it is declared) of the published port, if one is published.
+    pub published: Option<(String, u16, String)>,
+    /// The network the db service is on (the contour's network when it is one of them).
+    pub network: Option<String>,
+    pub files: Vec<String>,
+}
+
+pub fn compose_route(settings: &Settings, c: &Contour, service_port: u16) -> Option<ComposeRoute> {
+    let ws = crate::workspace::Workspace::open(settings, &Default::default()).ok()?;
+    let project = ws.compose(c)?;
+    let (_, db) = crate::rules::compose::role(&project, &ws.config.compose.roles.db)?;
+    let published = db
+        .ports
+        .iter()
+        .filter(|p| p.port.target == u32::from(service_port) && p.port.protocol == "tcp")
+        .find_map(|p| {
+            let port = p.port.published_port()?;
+            let host = match p.port.host_ip.as_deref() {
+                None | Some("0.0.0.0") => "127.0.0.1".to_string(),
+                Some("::") => "::1".to_string(),
+                Some(ip) => ip.to_string(),
+            };
+            Some((host, port, p.at.to_string()))
+        });
+    let names = project.network_names(db);
+    let network = names
+        .iter()
+        .find(|n| **n == c.network)
+        .or(names.first())
+        .cloned();
+    Some(ComposeRoute {
+        published,
+        network,
+        files: project.files.clone(),
+    })
 }

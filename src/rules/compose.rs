@@ -22,6 +22,8 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
     let mut seen: Vec<(&Location, &str)> = Vec::new();
     for problem in &p.problems {
         match problem {
+            // An env file `check` reads anyway: its `syntax` findings say it already.
+            Problem::Syntax { at, .. } if is_checked_file(cf, at) => {}
             Problem::Syntax { at, message } => sink.push(
                 RuleCode::ComposeFile,
                 None,
@@ -84,6 +86,14 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
             }
         }
     }
+}
+
+/// Is `at` in one of the contour's env files, which the env-file rules check themselves?
+fn is_checked_file(cf: &ContourFiles<'_>, at: &Location) -> bool {
+    [cf.backend.as_ref(), cf.infra.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|f| f.repo == at.repo && f.file == at.file)
 }
 
 fn shown_dir(dir: &str) -> &str {
@@ -314,8 +324,11 @@ pub(super) fn effective_env(
     rules: &Rules,
     roles: &Roles,
     p: &Project,
-    backend: &LoadedFile,
+    cf: &ContourFiles<'_>,
 ) {
+    let Some(backend) = cf.backend.as_ref() else {
+        return;
+    };
     let url_key = rules.database_url.key.as_str();
     for (what, names) in [("db", &roles.db), ("api", &roles.api)] {
         let Some((name, svc)) = role(p, names) else {
@@ -337,8 +350,9 @@ pub(super) fn effective_env(
             let (Some(var), Some(bv)) = (svc.environment.get(key), backend.value(key)) else {
                 continue;
             };
-            // The backend's own file, read by compose: the dialect rules cover it.
-            if var.at.repo == backend.repo && var.at.file == backend.file {
+            // A value from the contour's own env files, read by compose: `value-mismatch` and
+            // `dialect-divergence` compare those files already.
+            if is_checked_file(cf, &var.at) {
                 continue;
             }
             let got = var.value.as_deref();
@@ -371,5 +385,70 @@ pub(super) fn effective_env(
                 vec![var.at.clone(), backend.loc_of(key)],
             );
         }
+    }
+}
+
+/// The backend's `DATABASE_URL` against what the db container really gets (`POSTGRES_USER`,
+/// `POSTGRES_PASSWORD`, `POSTGRES_DB`, with the postgres image's defaults): a `${POSTGRES_DB:-…}`
+/// default in a compose file creates another database than the one the API connects to.
+pub(super) fn database(sink: &mut Sink, rules: &Rules, p: &Project, cf: &ContourFiles<'_>) {
+    let r = &rules.database_url;
+    let Some(backend) = cf.backend.as_ref() else {
+        return;
+    };
+    let Some((name, db)) = role(p, &rules.roles.db) else {
+        return;
+    };
+    let Some(url) = backend.value(&r.key) else {
+        return;
+    };
+    if super::has_reference(url) {
+        return;
+    }
+    let Ok(parts) = super::parse_database_url(url) else {
+        return;
+    };
+    let get = |k: &str| {
+        db.environment
+            .get(k)
+            .and_then(|v| v.value.as_deref().map(|s| (s, v)))
+    };
+    let user = get(&r.user_key).map_or(r.default_user.as_str(), |(v, _)| v);
+    let checks = [
+        (&r.user_key, Some(user), parts.user.as_str(), "user"),
+        (
+            &r.password_key,
+            get(&r.password_key).map(|(v, _)| v),
+            parts.password.as_str(),
+            "password",
+        ),
+        // The postgres image names the database after the user when POSTGRES_DB is unset.
+        (
+            &r.database_key,
+            Some(get(&r.database_key).map_or(user, |(v, _)| v)),
+            parts.database.as_str(),
+            "database",
+        ),
+    ];
+    for (key, got, want, part) in checks {
+        let Some(got) = got else { continue };
+        let Some(var) = db.environment.get(key.as_str()) else {
+            continue;
+        };
+        if got == want || is_checked_file(cf, &var.at) || (part == "password" && got.is_empty()) {
+            continue;
+        }
+        let show = |v: &str| sink.show(key, v);
+        sink.push(
+            RuleCode::DatabaseUrl,
+            Some(&r.key),
+            format!(
+                "the db container `{name}` gets {key} = {}, but backend {} connects with {part} {}: the API and the database disagree",
+                show(got),
+                r.key,
+                show(want)
+            ),
+            vec![var.at.clone(), backend.loc_of(&r.key)],
+        );
     }
 }

@@ -126,14 +126,7 @@ impl Sink<'_> {
         locations: Vec<Location>,
     ) {
         if let Some(severity) = self.rules.severity(code, self.contour) {
-            self.out.push(Finding {
-                code,
-                severity,
-                contour: Some(self.contour.name.clone()),
-                key: key.map(str::to_string),
-                message,
-                locations,
-            });
+            self.push_severity(code, severity, key, message, locations);
         }
     }
 
@@ -203,9 +196,8 @@ pub fn evaluate<'s, 'c: 's>(
             compose::container_ports(&mut sink, rules, roles, p, cf.backend.as_ref(), &cf.nginx);
             compose::networks(&mut sink, roles, p);
             compose::volumes(&mut sink, roles, p, all);
-            if let Some(b) = &cf.backend {
-                compose::effective_env(&mut sink, rules, roles, p, b);
-            }
+            compose::effective_env(&mut sink, rules, roles, p, cf);
+            compose::database(&mut sink, rules, p, cf);
         }
         findings.extend(sink.out);
     }

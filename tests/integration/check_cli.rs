@@ -135,10 +135,16 @@ fn config_overrides_and_errors() {
     let r = run(envsync(dir.path()).args(["check", "--contour", "prod"]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("API port is 3999"), "{}", r.stdout);
-    // Disable the rule in the same file: clean again.
+    // The compose files still publish the API on 3200.
+    assert!(
+        r.stdout.contains("error[published-port] prod"),
+        "{}",
+        r.stdout
+    );
+    // Disable the rules in the same file: clean again.
     let mut text = std::fs::read_to_string(dir.path().join("envsync.toml")).unwrap();
     text.push_str(
-        "[rule.port-mismatch]\nenabled = false\n[rule.value-mismatch]\nseverity = \"warning\"\n",
+        "[rule.port-mismatch]\nenabled = false\n[rule.published-port]\nenabled = false\n[rule.value-mismatch]\nseverity = \"warning\"\n",
     );
     std::fs::write(dir.path().join("envsync.toml"), &text).unwrap();
     let r = run(envsync(dir.path()).args(["check", "--contour", "prod"]));

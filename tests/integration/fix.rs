@@ -205,6 +205,8 @@ fn writes_go_through_a_symlink_and_the_link_stays() {
         fs::remove_file(i.join(f)).unwrap();
     }
     std::os::unix::fs::symlink("deploy/stage.env", i.join(".env")).unwrap();
+    // (The compose files name `.env.stage`, which this layout no longer has.)
+    fs::remove_dir_all(i.join("docker")).unwrap();
     let r = es(&b, &i, &["fix", "-c", "stage", "--no-backup"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(fs::symlink_metadata(i.join(".env"))

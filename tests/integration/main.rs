@@ -5,6 +5,7 @@ mod common;
 mod readers;
 
 mod check_cli;
+mod compose;
 mod conformance;
 mod differential;
 mod fix;

@@ -450,12 +450,18 @@ fn the_backend_url_is_resolved_like_compose_and_routed_through_the_host_port() {
         &format!("POSTGRES_PASSWORD='{password}'"),
     );
     let m = migrations(2);
+    // The cluster's port is known only to the compose file: the contour table still says 5434.
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let compose = fs::read_to_string(&prod).unwrap();
+    assert!(compose.contains("\"5434:5432\""));
+    fs::write(
+        &prod,
+        compose.replace("\"5434:5432\"", &format!("\"127.0.0.1:{}:5432\"", pg.port)),
+    )
+    .unwrap();
     fs::write(
         work.path().join("envsync.toml"),
-        format!(
-            "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[contours.prod]\ndb_port = {}\n",
-            pg.port
-        ),
+        "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n",
     )
     .unwrap();
     let mut c = envsync(work.path());
@@ -489,8 +495,10 @@ fn the_backend_url_is_resolved_like_compose_and_routed_through_the_host_port() {
         .arg(m.path()));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout
-            .contains(&format!("db:5432 -> 127.0.0.1:{}", pg.port)),
+        r.stdout.contains(&format!(
+            "db:5432 -> 127.0.0.1:{}, published by the db service, infra docker/prod/docker-compose.prod.yml:8",
+            pg.port
+        )),
         "{}",
         r.stdout
     );

