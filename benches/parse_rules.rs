@@ -148,6 +148,7 @@ fn compose_prod() -> Option<envsync::compose::Project> {
         process: Env::Isolated,
         read: &read,
     })
+    .expect("the fixture's files read")
 }
 
 fn compose(c: &mut Criterion) {

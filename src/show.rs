@@ -158,7 +158,7 @@ pub fn service(
         .contour(contour)
         .map_err(crate::workspace::WorkspaceError::from)?;
     let files = ws.compose_files(contour);
-    let project = ws.compose(contour).ok_or_else(|| ShowError::NoProject {
+    let project = ws.compose(contour)?.ok_or_else(|| ShowError::NoProject {
         contour: contour.name.clone(),
         infra: ws.source(Repo::Infra).to_string(),
         files: files.clone(),

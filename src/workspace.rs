@@ -19,6 +19,8 @@ pub enum WorkspaceError {
     Rules(#[from] RulesError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ReadError),
     #[error("contour {contour}: no env file in {repo} ({source_name}); looked for {}. Create one, or set [repos.{repo}] env = [...] in envsync.toml", candidates.join(", "))]
     MissingEnvFile {
         contour: String,
@@ -149,7 +151,10 @@ impl Workspace {
 
     /// The contour's compose project, read as `docker compose -f … config` reads it; `None`
     /// when none of its files exists.
-    pub fn compose(&self, contour: &Contour) -> Option<crate::compose::Project> {
+    pub fn compose(
+        &self,
+        contour: &Contour,
+    ) -> Result<Option<crate::compose::Project>, WorkspaceError> {
         self.compose_overlaid(contour, &|_, _| None)
     }
 
@@ -159,7 +164,7 @@ impl Workspace {
         &self,
         contour: &Contour,
         overlay: &dyn Fn(Repo, &str) -> Option<Vec<u8>>,
-    ) -> Option<crate::compose::Project> {
+    ) -> Result<Option<crate::compose::Project>, WorkspaceError> {
         use crate::compose::{Lookup, Read};
         let files = self.compose_files(contour);
         let infra = self.source(Repo::Infra);
@@ -193,7 +198,7 @@ impl Workspace {
                                 bytes,
                             }),
                             Ok(None) => Lookup::Absent,
-                            Err(e) => Lookup::Refused(e.to_string()),
+                            Err(e) => Lookup::Unreadable(e.to_string()),
                         };
                     }
                 }
@@ -215,17 +220,17 @@ impl Workspace {
                     bytes,
                 }),
                 Ok(None) => Lookup::Absent,
-                Err(e) => Lookup::Refused(e.to_string()),
+                Err(e) => Lookup::Unreadable(e.to_string()),
             }
         };
-        crate::compose::load(&crate::compose::Input {
+        Ok(crate::compose::load(&crate::compose::Input {
             files: &files,
             project_directory: contour.project_directory.as_deref(),
             env_files: contour.compose_env_files.as_deref(),
             root_name: &root_name,
             process: self.env,
             read: &read,
-        })
+        })?)
     }
 
     /// Every nginx configuration file (`*.conf` under `[compose] nginx` directories) with its
@@ -330,11 +335,11 @@ impl Workspace {
             .into_iter()
             .map(|(contour, b, i)| {
                 let names: Vec<&str> = contour.names().collect();
-                ContourFiles {
+                Ok(ContourFiles {
                     contour,
                     backend: b.map(|f| self.load(Repo::Backend, &f)),
                     infra: i.map(|f| self.load(Repo::Infra, &f)),
-                    compose: self.compose(contour),
+                    compose: self.compose(contour)?,
                     nginx: nginx
                         .iter()
                         .filter(|(path, _)| {
@@ -342,9 +347,9 @@ impl Workspace {
                         })
                         .cloned()
                         .collect(),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, WorkspaceError>>()?;
         Ok(Selection {
             selected: selected.iter().map(|c| c.name.clone()).collect(),
             files,

@@ -118,6 +118,19 @@ pub struct Project {
 }
 
 impl Project {
+    /// Would compose refuse this project (a file it cannot read, a missing env_file, a required
+    /// variable without a value)? Then what the containers get is not worth checking.
+    pub fn refused(&self) -> bool {
+        self.problems.iter().any(|p| {
+            matches!(
+                p,
+                Problem::Syntax { .. }
+                    | Problem::MissingEnvFile { .. }
+                    | Problem::Interpolation { required: true, .. }
+            )
+        })
+    }
+
     /// The network names a service is on.
     pub fn network_names(&self, service: &Service) -> Vec<String> {
         service
@@ -156,8 +169,31 @@ pub struct Read {
 pub enum Lookup {
     Found(Read),
     Absent,
-    /// The path cannot be read (outside both repos, not a regular file, …): why.
+    /// The path is not read by policy (outside both repos): why.
     Refused(String),
+    /// Reading failed (not a regular file, too large, a git error): why. Trouble, not a finding.
+    Unreadable(String),
+}
+
+/// A file of the project could not be read (exit 2: a FIFO, a directory, a file over the cap…).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("compose project: cannot read {repo} {file}: {message}")]
+pub struct ReadError {
+    pub repo: Repo,
+    pub file: String,
+    pub message: String,
+}
+
+fn unreadable(file: &str, message: String) -> ReadError {
+    ReadError {
+        repo: if file.starts_with("..") || file.starts_with('/') {
+            Repo::Backend
+        } else {
+            Repo::Infra
+        },
+        file: file.to_string(),
+        message,
+    }
 }
 
 /// How to read one contour's project.
@@ -662,7 +698,7 @@ fn interpolate_tree(
 }
 
 /// Load a contour's project. `None` when none of its files exists.
-pub fn load(input: &Input<'_>) -> Option<Project> {
+pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     let mut problems = Vec::new();
     let mut read_files = Vec::new();
     let mut docs: Vec<(String, String)> = Vec::new();
@@ -670,9 +706,25 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
         match (input.read)(f) {
             Lookup::Found(r) => {
                 read_files.push(format!("{} {}", r.repo, r.file));
+                if let Err(e) = std::str::from_utf8(&r.bytes) {
+                    let line = 1 + r.bytes[..e.valid_up_to()]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count();
+                    problems.push(Problem::Syntax {
+                        at: Location {
+                            repo: Repo::Infra,
+                            file: f.clone(),
+                            line,
+                        },
+                        message: "not valid UTF-8; compose reads UTF-8 only".into(),
+                    });
+                    continue;
+                }
                 docs.push((f.clone(), String::from_utf8_lossy(&r.bytes).into_owned()));
             }
             Lookup::Absent => {}
+            Lookup::Unreadable(why) => return Err(unreadable(f, why)),
             Lookup::Refused(why) => problems.push(Problem::Syntax {
                 at: Location {
                     repo: Repo::Infra,
@@ -684,7 +736,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
         }
     }
     if docs.is_empty() && problems.is_empty() {
-        return None;
+        return Ok(None);
     }
     let first = docs
         .first()
@@ -726,6 +778,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
                 env_files.push(r.file);
             }
             Lookup::Absent => {}
+            Lookup::Unreadable(why) => return Err(unreadable(name, why)),
             Lookup::Refused(why) => problems.push(Problem::Syntax {
                 at: Location {
                     repo: Repo::Infra,
@@ -844,7 +897,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
             continue;
         }
         let Some(at) = m.at.clone() else { continue };
-        let environment = effective_env(&m, input, &lookup, &mut read_files, &mut problems);
+        let environment = effective_env(&m, input, &lookup, &mut read_files, &mut problems)?;
         let networks = m
             .networks
             .clone()
@@ -860,7 +913,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
             },
         );
     }
-    Some(Project {
+    Ok(Some(Project {
         name,
         dir,
         files: docs.into_iter().map(|(f, _)| f).collect(),
@@ -870,7 +923,7 @@ pub fn load(input: &Input<'_>) -> Option<Project> {
         networks,
         volumes,
         problems,
-    })
+    }))
 }
 
 /// compose-go's `WithServicesEnvironmentResolved`: `environment:` entries without a value take
@@ -883,7 +936,7 @@ fn effective_env(
     lookup: &dyn Fn(&str) -> Option<String>,
     read_files: &mut Vec<String>,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<String, EnvVar> {
+) -> Result<BTreeMap<String, EnvVar>, ReadError> {
     let declared: Vec<(&EnvEntry, Option<String>)> = m
         .environment
         .iter()
@@ -909,6 +962,7 @@ fn effective_env(
                 }
                 continue;
             }
+            Lookup::Unreadable(why) => return Err(unreadable(&ef.path, why)),
             Lookup::Refused(why) => {
                 problems.push(Problem::Unsupported {
                     at: ef.at.clone(),
@@ -963,7 +1017,7 @@ fn effective_env(
             },
         );
     }
-    env
+    Ok(env)
 }
 
 #[cfg(test)]

@@ -359,7 +359,7 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
     });
     let mut all = sel.files;
     if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
-        c.compose = recomposed;
+        c.compose = recomposed?;
     }
     if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
         if let Some(f) = new_sides.remove(&Repo::Backend) {

@@ -382,7 +382,7 @@ pub fn migrate(
         Via::Host => {
             let c = need_contour(&mut repos)?;
             // The compose project decides the published port; the contour table is the fallback.
-            let route = target::compose_route(settings, &c, service_port);
+            let route = target::compose_route(settings, &c, service_port)?;
             let (host, db_port, why) = match route.as_ref().and_then(|r| r.published.clone()) {
                 Some((h, p, at)) => (h, p, format!("published by the db service, {at}")),
                 None => (
@@ -411,7 +411,7 @@ pub fn migrate(
             let mut c = need_contour(&mut repos)?;
             // The network the db service is really on, when the compose project says.
             if let Some(n) =
-                target::compose_route(settings, &c, service_port).and_then(|r| r.network)
+                target::compose_route(settings, &c, service_port)?.and_then(|r| r.network)
             {
                 c.network = n;
             }

@@ -315,10 +315,26 @@ pub struct ComposeRoute {
     pub files: Vec<String>,
 }
 
-pub fn compose_route(settings: &Settings, c: &Contour, service_port: u16) -> Option<ComposeRoute> {
-    let ws = crate::workspace::Workspace::open(settings, &Default::default()).ok()?;
-    let project = ws.compose(c)?;
-    let (_, db) = crate::rules::compose::role(&project, &ws.config.compose.roles.db)?;
+///
+/// An infra repo that cannot be opened leaves the contour table in charge (the backend alone is
+/// enough for `migrate`); a compose file that cannot be read is an error.
+pub fn compose_route(
+    settings: &Settings,
+    c: &Contour,
+    service_port: u16,
+) -> Result<Option<ComposeRoute>, MigrateError> {
+    let Ok(ws) = crate::workspace::Workspace::open(settings, &Default::default()) else {
+        return Ok(None);
+    };
+    let Some(project) = ws
+        .compose(c)
+        .map_err(|e| MigrateError::Usage(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let Some((_, db)) = crate::rules::compose::role(&project, &ws.config.compose.roles.db) else {
+        return Ok(None);
+    };
     let published = db
         .ports
         .iter()
@@ -338,9 +354,9 @@ pub fn compose_route(settings: &Settings, c: &Contour, service_port: u16) -> Opt
         .find(|n| **n == c.network)
         .or(names.first())
         .cloned();
-    Some(ComposeRoute {
+    Ok(Some(ComposeRoute {
         published,
         network,
         files: project.files.clone(),
-    })
+    }))
 }

@@ -190,8 +190,11 @@ pub fn evaluate<'s, 'c: 's>(
         }
         secrets::reused(&mut sink, rules, cf, all);
         if let Some(p) = &cf.compose {
-            let roles = &rules.roles;
             compose::problems(&mut sink, rules, cf, p);
+        }
+        // A project compose refuses is reported as such; its parts are not checked.
+        if let Some(p) = cf.compose.as_ref().filter(|p| !p.refused()) {
+            let roles = &rules.roles;
             compose::published_ports(&mut sink, roles, p);
             compose::container_ports(&mut sink, rules, roles, p, cf.backend.as_ref(), &cf.nginx);
             compose::networks(&mut sink, roles, p);

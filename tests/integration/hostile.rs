@@ -188,3 +188,104 @@ fn fix_keeps_secrets_out_of_the_diff_and_writes_what_follows_a_quoted_value() {
     assert!(!fs::read_to_string(&bf).unwrap().contains("tail-canary"));
     assert_eq!(on_pair(&b, &i, &["check", "-c", "prod"]).code, 0);
 }
+
+/// Compose files get the same treatment: a FIFO is trouble at once (exit 2, named); deep
+/// nesting, alias bombs, invalid UTF-8, 10,000 nested `${`, a 5 MB line are findings naming the
+/// file and line, in bounded time.
+#[test]
+fn hostile_compose_files_are_findings_or_trouble_never_a_crash() {
+    let check = |b: &Path, i: &Path| {
+        within(
+            Duration::from_secs(60),
+            envsync(b)
+                .args(["check", "-c", "prod", "--backend"])
+                .arg(b)
+                .arg("--infra")
+                .arg(i),
+        )
+    };
+    let (_d, b, i) = gprod_pair();
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let original = fs::read(&prod).unwrap();
+    fs::remove_file(&prod).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&prod)
+        .status()
+        .unwrap()
+        .success());
+    let r = check(&b, &i);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("docker/prod/docker-compose.prod.yml") && r.stderr.contains("FIFO"),
+        "{}",
+        r.stderr
+    );
+    fs::remove_file(&prod).unwrap();
+
+    let mut laughs =
+        String::from("services:\n  db:\n    image: x\nx-a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for k in 0..9 {
+        let prev = if k == 0 {
+            "a".to_string()
+        } else {
+            format!("l{}", k - 1)
+        };
+        laughs.push_str(&format!(
+            "x-l{k}: &l{k} [{}]\n",
+            vec![format!("*{prev}"); 10].join(", ")
+        ));
+    }
+    let secret = "prd-Qz7#Lm2@Vx9!Kw4";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "deep",
+            format!("services:\n  db:\n    x: {}\n", "[".repeat(10_000)).into_bytes(),
+            "recursion limit",
+        ),
+        ("laughs", laughs.into_bytes(), "aliases expand"),
+        (
+            "utf8",
+            b"services:\n  db:\n    environment:\n      A: \"\xff\xfe\"\n".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "nested-refs",
+            format!(
+                "services:\n  db:\n    environment:\n      A: {}x{}\n",
+                "${B:-".repeat(10_000),
+                "}".repeat(10_000)
+            )
+            .into_bytes(),
+            "nested more than 64 levels",
+        ),
+        (
+            "conflict",
+            format!(
+                "services:\n<<<<<<< HEAD\n  db:\n    environment:\n      P: {secret}\n=======\n"
+            )
+            .into_bytes(),
+            "docker-compose.prod.yml:",
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        fs::write(&prod, &bytes).unwrap();
+        let r = check(&b, &i);
+        assert_eq!(r.code, 1, "{name}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("error[compose-file] prod") && r.stdout.contains(expect),
+            "{name}: {}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains(secret), "{name} leaks");
+    }
+    // A 5 MB scalar is read (and found wanting) in bounded time, linearly.
+    let big = format!(
+        "services:\n  db:\n    environment:\n      BIG: {}\n",
+        "x".repeat(5 << 20)
+    );
+    fs::write(&prod, big).unwrap();
+    let r = check(&b, &i);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    fs::write(&prod, original).unwrap();
+    assert_eq!(check(&b, &i).code, 0);
+}

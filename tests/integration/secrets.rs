@@ -191,3 +191,89 @@ fn interpolation_errors_do_not_carry_interpolated_secrets() {
         .arg(i.join(".env.prod")));
     assert_clean(&shown, &[secret], "show");
 }
+
+/// Canary secrets planted where only the compose model reads them (a compose `environment:`
+/// entry, an interpolation default, an env_file only compose reads, a DATABASE_URL hard-coded in
+/// compose) never reach `check`, `show --service` (text, JSON) or `fix --dry-run`.
+#[test]
+fn compose_outputs_never_print_planted_secrets() {
+    let (_d, b, i) = gprod_pair();
+    let canaries = [
+        "canary-jwt-7Hq2Lx9Vw3Kp8Zr1",
+        "canary-pg-Mv4Tn6Qs8Wy2",
+        "canary-url-pw-Rb5Jc7Xd9",
+        "canary-extra-Gf3Hk5Lm7",
+    ];
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let text = std::fs::read_to_string(&prod).unwrap();
+    let text = text.replacen(
+        "      - ../../backend/.env.production\n",
+        &format!(
+            "      - ../../backend/.env.production\n      - ../extra.env\n    environment:\n      JWT_SECRET: {}\n      DATABASE_URL: postgresql://postgres:{}@db:5432/gprod_prod\n",
+            canaries[0], canaries[2]
+        ),
+        1,
+    );
+    let text = text.replacen(
+        "      - ../.env.prod\n",
+        &format!(
+            "      - ../.env.prod\n    environment:\n      POSTGRES_PASSWORD: ${{NOPE:-{}}}\n",
+            canaries[1]
+        ),
+        1,
+    );
+    std::fs::write(&prod, text).unwrap();
+    std::fs::write(
+        i.join("extra.env"),
+        format!("EXTRA_TOKEN={}\n", canaries[3]),
+    )
+    .unwrap();
+    let runs = [
+        on_pair(&b, &i, &["check", "-c", "prod"]),
+        on_pair(&b, &i, &["check", "-c", "prod", "--format", "json"]),
+        on_pair(&b, &i, &["check", "-c", "prod", "-v"]),
+        on_pair(&b, &i, &["show", "--service", "app", "-c", "prod"]),
+        on_pair(
+            &b,
+            &i,
+            &["show", "--service", "app", "-c", "prod", "--format", "json"],
+        ),
+        on_pair(
+            &b,
+            &i,
+            &["show", "--service", "db", "-c", "prod", "--format", "json"],
+        ),
+        on_pair(&b, &i, &["fix", "-c", "prod", "--dry-run"]),
+        on_pair(
+            &b,
+            &i,
+            &["fix", "-c", "prod", "--dry-run", "--format", "json"],
+        ),
+    ];
+    for r in &runs {
+        assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+        for c in canaries {
+            assert!(
+                !r.stdout.contains(c) && !r.stderr.contains(c),
+                "{c} printed:\n{}{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+    }
+    // The findings are there, fingerprinted.
+    assert!(
+        runs[0]
+            .stdout
+            .contains("the api container `app` gets JWT_SECRET"),
+        "{}",
+        runs[0].stdout
+    );
+    // --show-values is the one way to print them.
+    let shown = on_pair(
+        &b,
+        &i,
+        &["show", "--service", "app", "-c", "prod", "--show-values"],
+    );
+    assert!(shown.stdout.contains(canaries[3]), "{}", shown.stdout);
+}
