@@ -470,17 +470,19 @@ fn generated_projects_agree_with_docker_compose_config() {
     for k in 0..n {
         let dir = tmp.path().join(format!("p{k}"));
         let files = project(&mut rng, &dir);
+        // Sometimes compose is started with `--env-file` (envsync: compose_env_files).
+        let env_file = rng.gen_bool(0.3).then_some("alt.env");
+        if let Some(e) = env_file {
+            std::fs::write(dir.join("infra").join(e), "A=alt\nD=${A}-d\nPORT=3400\n").unwrap();
+        }
         let config = dir.join("envsync.toml");
+        let listed: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+        let extra = env_file
+            .map(|e| format!("compose_env_files = [\"{e}\"]\n"))
+            .unwrap_or_default();
         std::fs::write(
             &config,
-            format!(
-                "[contours.dev]\ncompose = [{}]\n",
-                files
-                    .iter()
-                    .map(|f| format!("\"{f}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("[contours.dev]\ncompose = [{}]\n{extra}", listed.join(", ")),
         )
         .unwrap();
         let found = compare(
@@ -489,7 +491,7 @@ fn generated_projects_agree_with_docker_compose_config() {
             Some(&config),
             &files,
             "dev",
-            None,
+            env_file,
         );
         if !found.is_empty() {
             let keep = std::env::temp_dir().join(format!("envsync-compose-disagreement-{k}"));
