@@ -147,6 +147,7 @@ fn compose_prod() -> Option<envsync::compose::Project> {
         root_name: "infra",
         process: Env::Isolated,
         read: &read,
+        cache: None,
     })
     .expect("the fixture's files read")
 }

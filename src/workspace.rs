@@ -72,7 +72,18 @@ pub struct Workspace {
     pub sources: PerRepo<Source>,
     /// `--env-from-process`.
     pub env: Env,
+    /// Compose files parsed once for all contours.
+    compose_cache: crate::compose::ParseCache,
+    /// Files read for the compose projects (and the env files `select` read), by repo and
+    /// path: every contour reads the same base file, `.env` and nginx files.
+    read_cache: ReadCache,
+    /// The sources' local roots, canonicalised once (for env_files that reach the backend).
+    roots: std::cell::OnceCell<(Option<PathBuf>, Option<PathBuf>)>,
 }
+
+type ReadCache = std::cell::RefCell<
+    rustc_hash::FxHashMap<(Repo, String), Result<Option<Vec<u8>>, String>>,
+>;
 
 /// Where a contour's file was found.
 #[derive(Debug, Clone)]
@@ -101,6 +112,9 @@ impl Workspace {
             rules,
             sources,
             env: settings.env,
+            compose_cache: Default::default(),
+            read_cache: Default::default(),
+            roots: Default::default(),
         })
     }
 
@@ -126,10 +140,20 @@ impl Workspace {
         )
     }
 
+    /// `source(repo).read(path)`, once per path (errors as their message).
+    fn read_once(&self, repo: Repo, path: &str) -> Result<Option<Vec<u8>>, String> {
+        let key = (repo, path.to_string());
+        if let Some(hit) = self.read_cache.borrow().get(&key) {
+            return hit.clone();
+        }
+        let got = self.source(repo).read(path).map_err(|e| e.to_string());
+        self.read_cache.borrow_mut().insert(key, got.clone());
+        got
+    }
+
     /// The contour's compose files, `{contour}` expanded to the first name (or alias) whose
     /// file exists.
     pub fn compose_files(&self, contour: &Contour) -> Vec<String> {
-        let infra = self.source(Repo::Infra);
         let mut files = Vec::new();
         for pattern in &contour.compose {
             if !pattern.contains("{contour}") {
@@ -142,7 +166,7 @@ impl Workspace {
                 .collect();
             let found = expanded
                 .iter()
-                .find(|f| matches!(infra.read(f), Ok(Some(_))))
+                .find(|f| matches!(self.read_once(Repo::Infra, f), Ok(Some(_))))
                 .unwrap_or(&expanded[0]);
             files.push(found.clone());
         }
@@ -167,11 +191,13 @@ impl Workspace {
     ) -> Result<Option<crate::compose::Project>, WorkspaceError> {
         use crate::compose::{Lookup, Read};
         let files = self.compose_files(contour);
-        let infra = self.source(Repo::Infra);
-        let backend = self.source(Repo::Backend);
-        let canon = |p: PathBuf| std::fs::canonicalize(&p).ok();
-        let infra_root = infra.local_root().and_then(canon);
-        let backend_root = backend.local_root().and_then(canon);
+        let (infra_root, backend_root) = self.roots.get_or_init(|| {
+            let canon = |p: PathBuf| std::fs::canonicalize(&p).ok();
+            (
+                self.source(Repo::Infra).local_root().and_then(canon),
+                self.source(Repo::Backend).local_root().and_then(canon),
+            )
+        });
         let root_name = infra_root
             .as_deref()
             .and_then(|r| r.file_name())
@@ -180,7 +206,7 @@ impl Workspace {
             .to_string();
         let read = |path: &str| -> Lookup {
             if path.starts_with('/') || path.starts_with("..") {
-                if let (Some(ir), Some(br)) = (&infra_root, &backend_root) {
+                if let (Some(ir), Some(br)) = (infra_root, backend_root) {
                     let abs = crate::compose::lexical(&ir.join(path));
                     if let Ok(rel) = abs.strip_prefix(br) {
                         let rel = rel.to_string_lossy().into_owned();
@@ -191,14 +217,14 @@ impl Workspace {
                                 bytes,
                             });
                         }
-                        return match backend.read(&rel) {
+                        return match self.read_once(Repo::Backend, &rel) {
                             Ok(Some(bytes)) => Lookup::Found(Read {
                                 repo: Repo::Backend,
                                 file: rel,
                                 bytes,
                             }),
                             Ok(None) => Lookup::Absent,
-                            Err(e) => Lookup::Unreadable(e.to_string()),
+                            Err(e) => Lookup::Unreadable(e),
                         };
                     }
                 }
@@ -213,7 +239,7 @@ impl Workspace {
                     bytes,
                 });
             }
-            match infra.read(path) {
+            match self.read_once(Repo::Infra, path) {
                 Ok(Some(bytes)) => Lookup::Found(Read {
                     repo: Repo::Infra,
                     file: path.to_string(),
@@ -230,6 +256,7 @@ impl Workspace {
             root_name: &root_name,
             process: self.env,
             read: &read,
+            cache: Some(&self.compose_cache),
         })?)
     }
 
@@ -322,6 +349,16 @@ impl Workspace {
             }
             if i.is_none() {
                 return Err(self.missing(Repo::Infra, c));
+            }
+        }
+        // The env files just read are what compose's env_file entries read too.
+        for (_, b, i) in &all {
+            for (repo, found) in [(Repo::Backend, b), (Repo::Infra, i)] {
+                if let Some(f) = found {
+                    self.read_cache
+                        .borrow_mut()
+                        .insert((repo, f.file.clone()), Ok(Some(f.bytes.clone())));
+                }
             }
         }
         let nginx = self.nginx_configs();

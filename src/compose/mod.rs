@@ -210,6 +210,30 @@ pub struct Input<'a> {
     pub process: crate::dialect::Env,
     /// Reads a path relative to the infra root (it may start with `../`).
     pub read: &'a dyn Fn(&str) -> Lookup,
+    /// Parsed files shared between the contours' projects (the base file is parsed once).
+    pub cache: Option<&'a ParseCache>,
+}
+
+/// Compose files already parsed, by their text: every contour reads the same base file.
+#[derive(Default)]
+pub struct ParseCache(std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Node, yaml::YamlError>>>);
+
+impl std::fmt::Debug for ParseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParseCache({} files)", self.0.borrow().len())
+    }
+}
+
+impl ParseCache {
+    /// `yaml::parse(text)`, once per distinct text.
+    pub fn parse(&self, text: &str) -> Result<Node, yaml::YamlError> {
+        if let Some(hit) = self.0.borrow().get(text) {
+            return hit.clone();
+        }
+        let parsed = yaml::parse(text);
+        self.0.borrow_mut().insert(text.to_string(), parsed.clone());
+        parsed
+    }
 }
 
 impl std::fmt::Debug for Input<'_> {
@@ -797,7 +821,11 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     let mut volumes: BTreeMap<String, (Option<String>, bool, Location)> = BTreeMap::new();
     let mut name_key: Option<String> = None;
     for (file, text) in &docs {
-        let mut root = match yaml::parse(text) {
+        let parsed = match input.cache {
+            Some(cache) => cache.parse(text),
+            None => yaml::parse(text),
+        };
+        let mut root = match parsed {
             Ok(r) => r,
             Err(e) => {
                 problems.push(Problem::Syntax {
