@@ -195,6 +195,7 @@ pub fn service(
                 at,
                 name,
                 required: true,
+                ..
             } => Some(format!("{at}: required variable {name} has no value")),
             _ => None,
         })

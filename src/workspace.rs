@@ -81,9 +81,8 @@ pub struct Workspace {
     roots: std::cell::OnceCell<(Option<PathBuf>, Option<PathBuf>)>,
 }
 
-type ReadCache = std::cell::RefCell<
-    rustc_hash::FxHashMap<(Repo, String), Result<Option<Vec<u8>>, String>>,
->;
+type ReadCache =
+    std::cell::RefCell<rustc_hash::FxHashMap<(Repo, String), Result<Option<Vec<u8>>, String>>>;
 
 /// Where a contour's file was found.
 #[derive(Debug, Clone)]

@@ -32,6 +32,8 @@ pub enum Problem {
         at: Location,
         name: String,
         required: bool,
+        /// The key whose value holds the reference (`JWT_SECRET: ${NOPE}`), when there is one.
+        key: Option<String>,
     },
     /// A construct envsync does not model; what it decides is not checked.
     Unsupported { at: Location, what: String },
@@ -216,7 +218,9 @@ pub struct Input<'a> {
 
 /// Compose files already parsed, by their text: every contour reads the same base file.
 #[derive(Default)]
-pub struct ParseCache(std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Node, yaml::YamlError>>>);
+pub struct ParseCache(
+    std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Node, yaml::YamlError>>>,
+);
 
 impl std::fmt::Debug for ParseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -471,7 +475,7 @@ impl FileReader<'_> {
                         self.unsupported(v, format!("`profiles` on service `{name}`: compose leaves it out unless a profile is enabled, and so does envsync"));
                     }
                 }
-                key @ ("extends" | "network_mode") => {
+                key @ ("extends" | "network_mode" | "volumes_from") => {
                     self.unsupported(v, format!("`{key}` on service `{name}`"));
                 }
                 _ => {}
@@ -550,7 +554,10 @@ impl FileReader<'_> {
                         self.unsupported(item, format!("env_file format `{f}`"));
                     }
                 }
-                let required = item.get("required").and_then(Node::as_str) != Some("false");
+                let required = !item
+                    .get("required")
+                    .and_then(Node::as_str)
+                    .is_some_and(|r| r.eq_ignore_ascii_case("false"));
                 (p, required)
             } else {
                 self.syntax(item, "env_file: an entry needs a path".into());
@@ -671,13 +678,20 @@ fn interpolate_tree(
     file: &str,
     problems: &mut Vec<Problem>,
 ) {
-    let mut stack: Vec<&mut Node> = vec![node];
-    while let Some(n) = stack.pop() {
+    // Each node with the mapping key it is the value of.
+    let mut stack: Vec<(&mut Node, Option<String>)> = vec![(node, None)];
+    while let Some((n, parent)) = stack.pop() {
         match &mut n.kind {
             Kind::Scalar(s, _) => {
                 if !s.contains('$') {
                     continue;
                 }
+                // `- KEY=${VAR}` in a list names its key before the `=`.
+                let key = parent.or_else(|| {
+                    s.split_once('=')
+                        .map(|(k, _)| k.to_string())
+                        .filter(|k| !k.is_empty() && !k.contains('$'))
+                });
                 let mut unset = Vec::new();
                 let at = Location {
                     repo: Repo::Infra,
@@ -696,6 +710,7 @@ fn interpolate_tree(
                                 at,
                                 name: name.to_string(),
                                 required: true,
+                                key,
                             }),
                             None => problems.push(Problem::Syntax {
                                 at,
@@ -711,11 +726,15 @@ fn interpolate_tree(
                         at: at.clone(),
                         name,
                         required: false,
+                        key: key.clone(),
                     });
                 }
             }
-            Kind::Map(m) => stack.extend(m.iter_mut().map(|(_, v)| v)),
-            Kind::Seq(s) => stack.extend(s.iter_mut()),
+            Kind::Map(m) => stack.extend(
+                m.iter_mut()
+                    .map(|(k, v)| (v, k.as_str().map(str::to_string))),
+            ),
+            Kind::Seq(s) => stack.extend(s.iter_mut().map(|v| (v, None))),
             Kind::Null => {}
         }
     }

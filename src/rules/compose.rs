@@ -45,12 +45,19 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
                 format!("{what}: envsync does not model this, so what it decides is not checked"),
                 vec![at.clone()],
             ),
-            Problem::Interpolation { at, name, required } => {
+            Problem::Interpolation {
+                at,
+                name,
+                required,
+                key,
+            } => {
                 if seen.contains(&(at, name.as_str())) {
                     continue;
                 }
                 seen.push((at, name));
-                let important = *required || rules.shared.contains(name) || rules.is_secret(name) || secret_named(name);
+                // What matters: the referenced variable, or the key whose value it becomes.
+                let matters = |k: &str| rules.shared.contains(&k.to_string()) || rules.is_secret(k) || secret_named(k);
+                let important = *required || matters(name) || key.as_deref().is_some_and(matters);
                 let default = if important { Severity::Error } else { Severity::Warning };
                 let Some(severity) = sink.rules.severity_or(RuleCode::ComposeInterpolation, sink.contour, default) else {
                     continue;
@@ -71,10 +78,15 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
                         )
                     })
                     .unwrap_or_default();
+                let within = key
+                    .as_deref()
+                    .filter(|k| k != name)
+                    .map(|k| format!(" (in the value of {k})"))
+                    .unwrap_or_default();
                 let what = if *required {
-                    format!("`${{{name}:?…}}` has no value and compose refuses to start")
+                    format!("`${{{name}:?…}}`{within} has no value and compose refuses to start")
                 } else {
-                    format!("`${{{name}}}` is unset and becomes an empty string")
+                    format!("`${{{name}}}`{within} is unset and becomes an empty string")
                 };
                 sink.push_severity(
                     RuleCode::ComposeInterpolation,
@@ -450,5 +462,116 @@ pub(super) fn database(sink: &mut Sink, rules: &Rules, p: &Project, cf: &Contour
             ),
             vec![var.at.clone(), backend.loc_of(&r.key)],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{files, good_backend, good_infra, E, W};
+    use crate::compose::{load, Input, Lookup, Read};
+    use crate::config::Config;
+    use crate::finding::Severity;
+    use crate::model::Repo;
+
+    const BASE: &str = "services:\n  db:\n    image: postgres\n  app:\n    image: api\n";
+    const CLEAN: &str = "services:\n  db:\n    env_file: [../.env]\n    ports: [\"5434:5432\"]\n    volumes: [\"pgdata_prod:/var/lib/postgresql/data\"]\n  app:\n    environment:\n      PORT: 3200\n    ports: [\"3200:3200\"]\nnetworks:\n  default:\n    name: gp-network-prod\nvolumes:\n  pgdata_prod:\n";
+
+    /// Every finding (code, severity) for the prod contour with `overlay` as its contour file.
+    fn codes(overlay: &str) -> Vec<(&'static str, Severity)> {
+        let config = Config::preset();
+        let prod = config.contour("prod").unwrap();
+        let infra = good_infra(3200);
+        let read = |p: &str| {
+            let text = match p {
+                "docker/docker-compose.yml" => BASE,
+                "docker/prod/docker-compose.prod.yml" => overlay,
+                ".env" => infra.as_str(),
+                _ => return Lookup::Absent,
+            };
+            Lookup::Found(Read {
+                repo: Repo::Infra,
+                file: p.to_string(),
+                bytes: text.as_bytes().to_vec(),
+            })
+        };
+        let project = load(&Input {
+            files: &[
+                "docker/docker-compose.yml".to_string(),
+                "docker/prod/docker-compose.prod.yml".to_string(),
+            ],
+            project_directory: None,
+            env_files: None,
+            root_name: "infra",
+            process: crate::dialect::Env::Isolated,
+            read: &read,
+            cache: None,
+        })
+        .unwrap();
+        let mut cf = files(prod, &good_backend(3200), &good_infra(3200));
+        cf.compose = project;
+        let rules = super::super::Rules::gprod();
+        let all = [cf];
+        let mut v: Vec<_> = super::super::evaluate(&rules, &rules.mask(false), &all, &all)
+            .into_iter()
+            .map(|f| (f.code.name(), f.severity))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn each_compose_rule_fires_on_its_drift_and_only_there() {
+        // (case, text of the clean overlay, what replaces it, the findings expected)
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, Severity)]);
+        let cases: [Case; 8] = [
+            ("clean", "", "", &[]),
+            (
+                "db port",
+                "\"5434:5432\"",
+                "\"5432:5432\"",
+                &[("published-port", E)],
+            ),
+            (
+                "container port",
+                "\"3200:3200\"",
+                "\"3200:3000\"",
+                &[("container-port", E)],
+            ),
+            (
+                "network",
+                "gp-network-prod",
+                "gp-network",
+                &[("network", E), ("network", E)],
+            ),
+            (
+                "volume",
+                "pgdata_prod:/var",
+                "pgdata_dev:/var",
+                &[("volume", E)],
+            ),
+            (
+                "secret interpolation",
+                "PORT: 3200\n",
+                "PORT: 3200\n      JWT_SECRET: ${NOPE}\n",
+                &[("compose-interpolation", E), ("value-mismatch", E)],
+            ),
+            (
+                "other interpolation",
+                "PORT: 3200\n",
+                "PORT: 3200\n      LOG: ${NOPE}\n",
+                &[("compose-interpolation", W)],
+            ),
+            (
+                "refused project",
+                "env_file: [../.env]",
+                "env_file: [../missing.env]",
+                &[("compose-file", E)],
+            ),
+        ];
+        for (name, from, to, want) in cases {
+            assert!(CLEAN.contains(from), "{name}");
+            let overlay = CLEAN.replacen(from, to, 1);
+            assert_eq!(codes(&overlay), want.to_vec(), "{name}");
+        }
     }
 }

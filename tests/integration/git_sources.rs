@@ -172,3 +172,36 @@ fn symlinks_are_followed_in_trees_and_in_the_index() {
     assert_eq!(index.read(".env").unwrap().unwrap(), via_link);
     assert!(index.read(".env.qa").unwrap().is_none());
 }
+
+/// The compose project and the nginx files are read from the same source as the env files:
+/// drift in the infra working tree is found there, and not at the committed revision.
+#[test]
+fn compose_files_are_read_from_the_selected_revision() {
+    let p = pair();
+    let prod = p.infra.join("docker/prod/docker-compose.prod.yml");
+    let text = std::fs::read_to_string(&prod).unwrap();
+    std::fs::write(&prod, text.replace("gp-network-prod", "gp-network-stage")).unwrap();
+    let conf = p.infra.join("nginx/prod/gprod.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("app:3200", "app:3000")).unwrap();
+    let b = p.backend.to_str().unwrap();
+    let i = p.infra.to_str().unwrap();
+    let wt = run(envsync(&p.backend).args(["check", "--backend", b, "--infra", i, "-c", "prod"]));
+    assert_eq!(wt.code, 1, "{}{}", wt.stdout, wt.stderr);
+    assert!(wt.stdout.contains("error[network] prod"), "{}", wt.stdout);
+    assert!(
+        wt.stdout.contains("nginx/prod/gprod.conf:7"),
+        "{}",
+        wt.stdout
+    );
+    for rev in [vec!["--infra-rev", "main"], vec![]] {
+        let url = format!("git+file://{i}#main");
+        let infra = if rev.is_empty() { url.as_str() } else { i };
+        let r = run(envsync(&p.backend)
+            .args(["check", "--backend", b, "--infra", infra, "-c", "prod"])
+            .args(&rev)
+            .env("ENVSYNC_CACHE_DIR", p.backend.join("../cache")));
+        assert_eq!(r.code, 0, "{infra} {rev:?}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("network"), "{}", r.stdout);
+    }
+}
