@@ -945,10 +945,30 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
         }
         let Some(at) = m.at.clone() else { continue };
         let environment = effective_env(&m, input, &lookup, &mut read_files, &mut problems)?;
-        let networks = m
+        let service_networks = m
             .networks
             .clone()
             .unwrap_or_else(|| vec![("default".to_string(), at.clone())]);
+        // compose refuses a project whose services name networks or volumes it does not declare.
+        for (key, at) in &service_networks {
+            if key != "default" && !networks.contains_key(key) {
+                problems.push(Problem::Syntax {
+                    at: at.clone(),
+                    message: format!("service `{sname}` refers to undefined network `{key}`"),
+                });
+            }
+        }
+        for v in &m.volumes {
+            if let (Some(src), "volume") = (&v.source, v.kind.as_str()) {
+                if !volumes.contains_key(src) {
+                    problems.push(Problem::Syntax {
+                        at: v.at.clone(),
+                        message: format!("service `{sname}` refers to undefined volume `{src}`"),
+                    });
+                }
+            }
+        }
+        let networks = service_networks;
         services.insert(
             sname,
             Service {
