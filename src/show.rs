@@ -163,15 +163,31 @@ pub fn service(
         infra: ws.source(Repo::Infra).to_string(),
         files: files.clone(),
     })?;
-    let svc = project
-        .services
-        .get(name)
-        .ok_or_else(|| ShowError::NoService {
-            contour: contour.name.clone(),
-            service: name.to_string(),
-            files: project.files.clone(),
-            known: project.services.keys().cloned().collect(),
-        })?;
+    // In a project compose refuses (a file that is not YAML hides its services), the answer is
+    // the refusal, not "no such service".
+    let empty = crate::compose::Service {
+        at: crate::finding::Location {
+            repo: Repo::Infra,
+            file: project.files.first().cloned().unwrap_or_default(),
+            line: 1,
+        },
+        environment: Default::default(),
+        ports: vec![],
+        networks: vec![],
+        volumes: vec![],
+    };
+    let svc = match project.services.get(name) {
+        Some(s) => s,
+        None if project.refused() => &empty,
+        None => {
+            return Err(ShowError::NoService {
+                contour: contour.name.clone(),
+                service: name.to_string(),
+                files: project.files.clone(),
+                known: project.services.keys().cloned().collect(),
+            })
+        }
+    };
     let mut variables = serde_json::Map::new();
     let mut origins = serde_json::Map::new();
     for (k, v) in &svc.environment {

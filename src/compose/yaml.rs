@@ -113,7 +113,14 @@ impl Node {
 
 enum Frame {
     Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
+    /// The mapping, its anchor, a key waiting for its value, and the keys seen (with their
+    /// lines) to refuse a duplicate in constant time.
+    Map(
+        Node,
+        usize,
+        Option<Node>,
+        rustc_hash::FxHashMap<String, usize>,
+    ),
 }
 
 fn directive(tag: Option<&saphyr_parser::Tag>) -> Option<Directive> {
@@ -206,14 +213,14 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 stack.push(if is_seq {
                     Frame::Seq(n, anchor)
                 } else {
-                    Frame::Map(n, anchor, None)
+                    Frame::Map(n, anchor, None, Default::default())
                 });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (mut n, anchor) = match stack.pop() {
                     Some(Frame::Seq(n, a)) => (n, a),
-                    Some(Frame::Map(n, a, _)) => (n, a),
+                    Some(Frame::Map(n, a, _, _)) => (n, a),
                     None => return Err(err("unbalanced collection".into())),
                 };
                 n.span.1 = span.end.index();
@@ -236,9 +243,21 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                     items.push(done);
                 }
             }
-            Some(Frame::Map(parent, _, pending)) => match pending.take() {
+            Some(Frame::Map(parent, _, pending, seen)) => match pending.take() {
                 None => *pending = Some(done),
                 Some(key) => {
+                    // compose's YAML reader refuses a key written twice in one mapping.
+                    if let Some(name) = key.as_str().filter(|k| *k != "<<") {
+                        if let Some(first) = seen.insert(name.to_string(), key.line) {
+                            return Err(YamlError {
+                                line: key.line,
+                                message: format!(
+                                    "mapping key `{}` already defined at line {first}",
+                                    crate::mask::sanitize(name)
+                                ),
+                            });
+                        }
+                    }
                     if let Kind::Map(entries) = &mut parent.kind {
                         entries.push((key, done));
                     }
@@ -318,6 +337,13 @@ mod tests {
             env.get("C").unwrap().kind,
             Kind::Scalar("x".into(), Style::Single)
         );
+    }
+
+    #[test]
+    fn a_key_written_twice_is_refused_as_compose_refuses_it() {
+        let e = parse("services:\n  db:\n    environment:\n      A: 1\n      A: 2\n").unwrap_err();
+        assert_eq!(e.line, 5);
+        assert!(e.message.contains("already defined at line 4"), "{e:?}");
     }
 
     #[test]
