@@ -543,12 +543,7 @@ mod tests {
                 "gp-network",
                 &[("network", E), ("network", E)],
             ),
-            (
-                "volume",
-                "pgdata_prod:/var",
-                "pgdata_dev:/var",
-                &[("volume", E)],
-            ),
+            ("volume", "pgdata_prod", "pgdata_dev", &[("volume", E)]),
             (
                 "secret interpolation",
                 "PORT: 3200\n",
@@ -570,7 +565,7 @@ mod tests {
         ];
         for (name, from, to, want) in cases {
             assert!(CLEAN.contains(from), "{name}");
-            let overlay = CLEAN.replacen(from, to, 1);
+            let overlay = CLEAN.replace(from, to);
             assert_eq!(codes(&overlay), want.to_vec(), "{name}");
         }
     }
