@@ -273,3 +273,36 @@ fn rule_settings_apply_to_the_hook_s_own_findings() {
     let (ok, out) = commit(&p.backend, "secret file, rule disabled");
     assert!(ok, "{out}");
 }
+
+/// In the infra repo, a staged compose change that moves prod onto stage's network is
+/// blocked; the same change left unstaged is not what the commit holds, so it passes.
+#[test]
+fn a_staged_compose_drift_blocks_the_commit_in_the_infra_repo() {
+    let p = pair();
+    let infra = p.backend.parent().unwrap().join("gybernaty-infra");
+    std::fs::write(
+        infra.join("envsync.toml"),
+        "[repos.backend]\npath = \"../gprod-backend\"\n[repos.infra]\npath = \".\"\n",
+    )
+    .unwrap();
+    std::fs::write(infra.join(".gitignore"), ".env\n.env.*\n!.env.example\n").unwrap();
+    git(&infra, &["init", "-q", "-b", "main"]);
+    git(&infra, &["add", "-A"]);
+    git(&infra, &["commit", "-qm", "initial", "--no-verify"]);
+    assert_eq!(install(&infra, &[]).code, 0);
+    let prod = infra.join("docker/prod/docker-compose.prod.yml");
+    let clean = std::fs::read_to_string(&prod).unwrap();
+    std::fs::write(&prod, clean.replace("gp-network-prod", "gp-network-stage")).unwrap();
+    git(&infra, &["add", "docker/prod/docker-compose.prod.yml"]);
+    let (ok, out) = commit(&infra, "network");
+    assert!(!ok, "{out}");
+    assert!(out.contains("error[network] prod"), "{out}");
+    // Staged clean, working tree drifted: the commit holds the clean file.
+    std::fs::write(&prod, &clean).unwrap();
+    git(&infra, &["add", "docker/prod/docker-compose.prod.yml"]);
+    std::fs::write(&prod, clean.replace("gp-network-prod", "gp-network-stage")).unwrap();
+    touch(&infra, "README.md", "infra\n");
+    git(&infra, &["add", "README.md"]);
+    let (ok, out) = commit(&infra, "readme");
+    assert!(ok, "{out}");
+}
