@@ -135,8 +135,16 @@ pub(super) fn plan(
             };
             let raw: String = text.chars().skip(span.0).take(span.1 - span.0).collect();
             if raw.contains('$') {
+                let reads = match project.env_files.as_slice() {
+                    [] => format!("`{}`", crate::compose::join(&project.dir, ".env")),
+                    files => files
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
                 refused.push(refuse(format!(
-                    "the {what} container `{name}` gets {key} through `${{…}}` interpolation here; envsync does not rewrite interpolated compose values: define the variable in the file compose reads for interpolation, or write the value in an env_file"
+                    "the {what} container `{name}` gets {key} through `${{…}}` interpolation here; envsync does not rewrite interpolated compose values: define the variable in {reads} (what compose interpolates from), or take the value from an env_file"
                 )));
                 continue;
             }
