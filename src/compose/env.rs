@@ -1,0 +1,104 @@
+//! A service's effective environment, as compose-go's `WithServicesEnvironmentResolved`
+//! computes it from the merged `env_file` list and `environment:` entries.
+
+use std::collections::BTreeMap;
+
+use crate::dialect::compose as dialect;
+use crate::finding::Location;
+
+use super::layer::{EnvEntry, Merged};
+use super::{unreadable, EnvSource, EnvVar, Input, Lookup, Problem, ReadError};
+
+/// compose-go's `WithServicesEnvironmentResolved`: `environment:` entries without a value take
+/// the project environment's; then each `env_file` in order, its `${VAR}` looked up in the
+/// project environment, then in the resolved `environment:`, then in what earlier files and
+/// lines set; finally `environment:` wins over the files.
+pub(super) fn effective_env(
+    m: &Merged,
+    input: &Input<'_>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    read_files: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> Result<BTreeMap<String, EnvVar>, ReadError> {
+    let declared: Vec<(&EnvEntry, Option<String>)> = m
+        .environment
+        .iter()
+        .map(|e| (e, e.value.clone().or_else(|| lookup(&e.key))))
+        .collect();
+    let in_service = |k: &str| {
+        declared
+            .iter()
+            .rev()
+            .find(|(e, v)| e.key == k && v.is_some())
+            .and_then(|(_, v)| v.clone())
+    };
+    let mut env: BTreeMap<String, EnvVar> = BTreeMap::new();
+    for ef in &m.env_file {
+        let r = match (input.read)(&ef.path) {
+            Lookup::Found(r) => r,
+            Lookup::Absent => {
+                if ef.required {
+                    problems.push(Problem::MissingEnvFile {
+                        at: ef.at.clone(),
+                        path: ef.path.clone(),
+                    });
+                }
+                continue;
+            }
+            Lookup::Unreadable(why) => return Err(unreadable(&ef.path, why)),
+            Lookup::Refused(why) => {
+                problems.push(Problem::Unsupported {
+                    at: ef.at.clone(),
+                    what: format!("env_file `{}`: {why}", ef.path),
+                });
+                continue;
+            }
+        };
+        let shown = format!("{} {}", r.repo, r.file);
+        if !read_files.contains(&shown) {
+            read_files.push(shown);
+        }
+        let decoded = {
+            let known = &env;
+            dialect::decode_layered(&r.bytes, &|k| lookup(k).or_else(|| in_service(k)), &|k| {
+                known.get(k).and_then(|v| v.value.clone())
+            })
+        };
+        if let Some(e) = &decoded.error {
+            problems.push(Problem::Syntax {
+                at: Location {
+                    repo: r.repo,
+                    file: r.file.clone(),
+                    line: e.line,
+                },
+                message: format!("compose refuses this env_file: {}", e.message),
+            });
+            continue;
+        }
+        for a in decoded.assignments {
+            env.insert(
+                a.key,
+                EnvVar {
+                    value: Some(a.value),
+                    at: Location {
+                        repo: r.repo,
+                        file: r.file.clone(),
+                        line: a.line,
+                    },
+                    source: EnvSource::EnvFile,
+                },
+            );
+        }
+    }
+    for (e, value) in declared {
+        env.insert(
+            e.key.clone(),
+            EnvVar {
+                value,
+                at: e.at.clone(),
+                source: e.source.clone(),
+            },
+        );
+    }
+    Ok(env)
+}
