@@ -65,14 +65,11 @@ pub(super) fn effective_env(
             })
         };
         if let Some(e) = &decoded.error {
-            problems.push(Problem::Syntax {
-                at: Location {
-                    repo: r.repo,
-                    file: r.file.clone(),
-                    line: e.line,
-                },
-                message: format!("compose refuses this env_file: {}", e.message),
-            });
+            problems.push(Problem::in_file(
+                &r,
+                e.line,
+                format!("compose refuses this env_file: {}", e.message),
+            ));
             continue;
         }
         for a in decoded.assignments {

@@ -122,6 +122,20 @@ pub struct Project {
     pub problems: Vec<Problem>,
 }
 
+impl Problem {
+    /// A line of a file read for the project that compose refuses.
+    fn in_file(r: &Read, line: usize, message: String) -> Problem {
+        Problem::Syntax {
+            at: Location {
+                repo: r.repo,
+                file: r.file.clone(),
+                line,
+            },
+            message,
+        }
+    }
+}
+
 impl Project {
     /// Would compose refuse this project (a file it cannot read, a missing env_file, a required
     /// variable without a value)? Then what the containers get is not worth checking.
@@ -437,14 +451,7 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
                     process.lookup(k).or_else(|| known.get(k).cloned())
                 });
                 if let Some(e) = &decoded.error {
-                    problems.push(Problem::Syntax {
-                        at: Location {
-                            repo: r.repo,
-                            file: r.file.clone(),
-                            line: e.line,
-                        },
-                        message: e.message.clone(),
-                    });
+                    problems.push(Problem::in_file(&r, e.line, e.message.clone()));
                 }
                 for a in decoded.assignments {
                     project_env.insert(a.key, a.value);
