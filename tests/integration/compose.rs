@@ -483,7 +483,7 @@ fn generated_projects_agree_with_docker_compose_config() {
     let n: usize = std::env::var("ENVSYNC_COMPOSE_PROJECTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(120);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut bad = Vec::new();
     let mut accepted = 0;
