@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use crate::dialect::{compose as dialect, Dialect};
 use crate::finding::Location;
 use crate::model::Repo;
-pub use ports::Port;
 use layer::{FileReader, Merged};
+pub use ports::Port;
 use yaml::{Directive, Kind, Node};
 
 /// What envsync found wrong or could not model in a compose project.

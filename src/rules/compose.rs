@@ -373,7 +373,7 @@ pub(super) fn effective_env(
             }
             let how = match var.source {
                 EnvSource::EnvFile => "an env_file",
-                EnvSource::Environment { .. } => "`environment:`",
+                EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
             };
             let show = |v: &str| {
                 if key == url_key && !sink.mask.hides(key) {

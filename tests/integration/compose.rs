@@ -543,7 +543,13 @@ fn generated_projects_agree_with_docker_compose_config() {
 /// text is checked too), and the consistent GPROD project stays clean (its snapshot says so).
 #[test]
 fn each_compose_rule_points_at_the_deciding_line() {
-    let cases: [(&str, &str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "compose-hardcoded-url",
+            "value-mismatch",
+            "docker/docker-compose.yml",
+            "DATABASE_URL: postgresql://",
+        ),
         (
             "compose-dotenv-trap",
             "compose-interpolation",
