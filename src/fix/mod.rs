@@ -255,7 +255,8 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
 
     // The compose side: what the db and api containers get must be the backend's value.
     let mut refused = refused;
-    if let Some(project) = &cf.compose {
+    // A project compose refuses is reported by check; its values are not fixed.
+    if let Some(project) = cf.compose.as_ref().filter(|p| !p.refused()) {
         let url_key = &ws.rules.database_url.key;
         let desired: BTreeMap<String, String> = ws
             .rules

@@ -195,7 +195,9 @@ pub(super) fn container_ports(
     let Some((port, why)) = listen_port(rules, api, backend) else {
         return;
     };
-    for e in &api.ports {
+    // Another container port next to the API's (a debugger, metrics) is not drift.
+    let maps_it = api.ports.iter().any(|e| e.port.target == u32::from(port));
+    for e in api.ports.iter().filter(|_| !maps_it) {
         if e.port.target != u32::from(port) {
             sink.push(
                 RuleCode::ContainerPort,
@@ -523,12 +525,18 @@ mod tests {
     fn each_compose_rule_fires_on_its_drift_and_only_there() {
         // (case, text of the clean overlay, what replaces it, the findings expected)
         type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, Severity)]);
-        let cases: [Case; 8] = [
+        let cases: [Case; 9] = [
             ("clean", "", "", &[]),
             (
                 "db port",
                 "\"5434:5432\"",
                 "\"5432:5432\"",
+                &[("published-port", E)],
+            ),
+            (
+                "a second container port is not the API's, but published",
+                "\"3200:3200\"",
+                "\"3200:3200\", \"9229:9229\"",
                 &[("published-port", E)],
             ),
             (
