@@ -178,7 +178,18 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         ScalarStyle::DoubleQuoted => Style::Double,
                         ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
                     };
-                    Kind::Scalar(text.into_owned(), style)
+                    // A plain value (not a key) is typed as compose types it: `010` is 8.
+                    let is_key = matches!(stack.last(), Some(Frame::Map(_, _, None, _)));
+                    let text = if style == Style::Plain && tag.is_none() && !is_key {
+                        match resolve_plain(&text) {
+                            Ok(Some(resolved)) => resolved,
+                            Ok(None) => text.into_owned(),
+                            Err(message) => return Err(err(message)),
+                        }
+                    } else {
+                        text.into_owned()
+                    };
+                    Kind::Scalar(text, style)
                 };
                 let n = node(kind, span, tag);
                 if anchor > 0 {
@@ -347,6 +358,50 @@ mod tests {
     }
 
     #[test]
+    fn plain_values_are_typed_as_compose_types_them() {
+        // Measured with docker compose 2.40.3 (`config --format json`).
+        for (written, read) in [
+            ("1.10", "1.1"),
+            ("0x1F", "31"),
+            ("1e3", "1000"),
+            ("1e6", "1e+06"),
+            ("010", "8"),
+            ("09", "9"),
+            (".5", "0.5"),
+            ("True", "true"),
+            ("0o17", "15"),
+            ("1_000", "1000"),
+            ("-0", "0"),
+            ("+12", "12"),
+            ("0.00001", "1e-05"),
+            ("123456789.5", "1.234567895e+08"),
+            ("99999999999999999999", "1e+20"),
+            ("-9223372036854775809", "-9.223372036854776e+18"),
+            ("12345678901234567890", "12345678901234567890"),
+            ("-.INF", "-Inf"),
+            ("yes", "yes"),
+            ("1e400", "1e400"),
+            ("0o", "0o"),
+            ("1,000", "1,000"),
+            ("2001-12-14T21:59:43", "2001-12-14T21:59:43"),
+        ] {
+            let root = parse(&format!("k: {written}\n{written}: v\n")).unwrap();
+            assert_eq!(root.get("k").unwrap().as_str(), Some(read), "{written}");
+            // Keys are left as written.
+            assert!(root.get(written).is_some(), "{written}");
+        }
+        assert!(parse("k: 2001-12-14\n")
+            .unwrap_err()
+            .message
+            .contains("date or time"));
+        assert!(parse("k: 2001-12-14T21:59:43.10-05:00\n").is_err());
+        assert_eq!(
+            parse("k: '010'\n").unwrap().get("k").unwrap().as_str(),
+            Some("010")
+        );
+    }
+
+    #[test]
     fn anchors_and_merge_keys_expand() {
         let t = "x-env: &env\n  A: 1\n  B: 2\nservices:\n  api:\n    environment:\n      <<: *env\n      B: 3\n";
         let root = parse(t).unwrap();
@@ -389,4 +444,206 @@ mod tests {
             .contains("aliases expand"));
         assert_eq!(parse("a: [1\n").unwrap_err().line, 2);
     }
+}
+
+/// How compose's YAML reader (go-yaml v3, then Go's formatting) turns an untagged plain scalar
+/// into the text a container gets: `010` is octal 8, `1e3` is `1000`, `True` is `true`, `1_000`
+/// is `1000`; anything else is kept. `Err` for a date or time, which compose refuses as a value.
+pub fn resolve_plain(s: &str) -> Result<Option<String>, String> {
+    match s {
+        "true" | "True" | "TRUE" => return Ok(Some("true".into())),
+        "false" | "False" | "FALSE" => return Ok(Some("false".into())),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Ok(Some("+Inf".into())),
+        "-.inf" | "-.Inf" | "-.INF" => return Ok(Some("-Inf".into())),
+        ".nan" | ".NaN" | ".NAN" => return Ok(Some("NaN".into())),
+        _ => {}
+    }
+    if !s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
+        return Ok(None);
+    }
+    if is_timestamp(s) {
+        return Err(format!(
+            "`{}` is a date or time to YAML, which compose refuses as a value; quote it",
+            crate::mask::sanitize(s)
+        ));
+    }
+    let plain = s.replace('_', "");
+    if let Some(i) = go_parse_int(&plain) {
+        return Ok(Some(i));
+    }
+    if is_yaml_float(&plain) {
+        if let Ok(f) = plain.parse::<f64>() {
+            if f.is_finite() {
+                return Ok(Some(go_format_float(f)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`, then `ParseUint`: a sign, then `0x`, `0o`, `0b` or a
+/// leading `0` (octal) or decimal digits. The value as decimal text.
+fn go_parse_int(s: &str) -> Option<String> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u128::from_str_radix(digits, radix).ok()?;
+    if neg {
+        (magnitude <= 1u128 << 63).then(|| {
+            if magnitude == 0 {
+                "0".to_string()
+            } else {
+                format!("-{magnitude}")
+            }
+        })
+    } else {
+        (magnitude <= u128::from(u64::MAX)).then(|| magnitude.to_string())
+    }
+}
+
+/// go-yaml's float syntax: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest digits, in exponent form when the
+/// exponent is below -4 or at least 6 (`1e+06`, `1.5e-07`), else plain (`1000`, `0.0001`).
+fn go_format_float(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}e{esign}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{body}")
+}
+
+/// go-yaml's timestamp forms: `2001-12-14`, with `T`/`t`/space and a time, optional zone.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |i: &mut usize, min: usize, max: usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        *i - start >= min
+    };
+    let mut i = 0;
+    if !(num(&mut i, 4, 4) && b.get(i) == Some(&b'-')) {
+        return false;
+    }
+    i += 1;
+    if !(num(&mut i, 1, 2) && b.get(i) == Some(&b'-')) {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    let sep = b[i];
+    if !matches!(sep, b'T' | b't' | b' ') {
+        return false;
+    }
+    i += 1;
+    for last in [false, false, true] {
+        if !num(&mut i, 1, 2) {
+            return false;
+        }
+        if !last {
+            if b.get(i) != Some(&b':') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !num(&mut i, 1, 9) {
+            return false;
+        }
+    }
+    let zone = &s[i..];
+    if sep == b' ' {
+        return zone.is_empty();
+    }
+    let zb = zone.as_bytes();
+    zone == "Z"
+        || (zb.len() == 6
+            && matches!(zb[0], b'+' | b'-')
+            && zb[1..3].iter().all(u8::is_ascii_digit)
+            && zb[3] == b':'
+            && zb[4..].iter().all(u8::is_ascii_digit))
 }

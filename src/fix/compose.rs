@@ -31,6 +31,8 @@ fn escape_dollars(v: &str) -> String {
     v.replace('$', "$$")
 }
 
+/// Can `v` be written as a plain scalar that compose reads back as `v`? Not when YAML would
+/// type it (`010` is 8, `True` is `true`, `1e3` is `1000`, `null` is nothing).
 fn plain_ok(v: &str) -> bool {
     !v.is_empty()
         && v.bytes()
@@ -39,6 +41,7 @@ fn plain_ok(v: &str) -> bool {
             v.to_ascii_lowercase().as_str(),
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n" | "~"
         )
+        && yaml::resolve_plain(v).is_ok_and(|r| r.is_none() || r.as_deref() == Some(v))
 }
 
 /// The YAML scalar for `v` in `style` (a plain scalar that would not read back is quoted).
@@ -286,6 +289,9 @@ mod tests {
             ("it's", Style::Single),
             ("q\"\\x", Style::Double),
             ("true", Style::Plain),
+            ("010", Style::Plain),
+            ("1.10", Style::Plain),
+            ("2001-12-14", Style::Plain),
         ] {
             let s = scalar(v, style).unwrap();
             let doc = format!("k: {s}\n");

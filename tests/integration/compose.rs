@@ -281,7 +281,13 @@ fn fixture_projects_agree_with_docker_compose_config() {
 // Generated projects.
 
 const KEYS: [&str; 5] = ["A", "B", "C", "D", "PORT"];
-const VALUES: [&str; 10] = [
+const VALUES: [&str; 15] = [
+    // Plain scalars YAML types: compose reads `010` as 8, `1.10` as 1.1, `True` as true.
+    "010",
+    "1.10",
+    "True",
+    "1e6",
+    "0x1F",
     "1",
     "${A}",
     "${B:-dflt}",
