@@ -328,124 +328,6 @@ fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) -> Result<(), &'static str>
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_tags_and_nulls_are_kept() {
-        let t = "services:\n  db:\n    ports: !override\n      - \"5434:5432\"\n    environment:\n      A:\n      B: ~\n      C: 'x'\n";
-        let root = parse(t).unwrap();
-        let db = root.get("services").unwrap().get("db").unwrap();
-        let ports = db.get("ports").unwrap();
-        assert_eq!(ports.directive, Some(Directive::Override));
-        assert_eq!(ports.as_seq().unwrap()[0].as_str(), Some("5434:5432"));
-        assert_eq!(ports.as_seq().unwrap()[0].line, 4);
-        let env = db.get("environment").unwrap();
-        assert!(env.get("A").unwrap().is_null());
-        assert!(env.get("B").unwrap().is_null());
-        assert_eq!(
-            env.get("C").unwrap().kind,
-            Kind::Scalar("x".into(), Style::Single)
-        );
-    }
-
-    #[test]
-    fn a_key_written_twice_is_refused_as_compose_refuses_it() {
-        let e = parse("services:\n  db:\n    environment:\n      A: 1\n      A: 2\n").unwrap_err();
-        assert_eq!(e.line, 5);
-        assert!(e.message.contains("already defined at line 4"), "{e:?}");
-    }
-
-    #[test]
-    fn plain_values_are_typed_as_compose_types_them() {
-        // Measured with docker compose 2.40.3 (`config --format json`).
-        for (written, read) in [
-            ("1.10", "1.1"),
-            ("0x1F", "31"),
-            ("1e3", "1000"),
-            ("1e6", "1e+06"),
-            ("010", "8"),
-            ("09", "9"),
-            (".5", "0.5"),
-            ("True", "true"),
-            ("0o17", "15"),
-            ("1_000", "1000"),
-            ("-0", "0"),
-            ("+12", "12"),
-            ("0.00001", "1e-05"),
-            ("123456789.5", "1.234567895e+08"),
-            ("99999999999999999999", "1e+20"),
-            ("-9223372036854775809", "-9.223372036854776e+18"),
-            ("12345678901234567890", "12345678901234567890"),
-            ("-.INF", "-Inf"),
-            ("yes", "yes"),
-            ("1e400", "1e400"),
-            ("0o", "0o"),
-            ("1,000", "1,000"),
-            ("2001-12-14T21:59:43", "2001-12-14T21:59:43"),
-        ] {
-            let root = parse(&format!("k: {written}\n{written}: v\n")).unwrap();
-            assert_eq!(root.get("k").unwrap().as_str(), Some(read), "{written}");
-            // Keys are left as written.
-            assert!(root.get(written).is_some(), "{written}");
-        }
-        assert!(parse("k: 2001-12-14\n")
-            .unwrap_err()
-            .message
-            .contains("date or time"));
-        assert!(parse("k: 2001-12-14T21:59:43.10-05:00\n").is_err());
-        assert_eq!(
-            parse("k: '010'\n").unwrap().get("k").unwrap().as_str(),
-            Some("010")
-        );
-    }
-
-    #[test]
-    fn anchors_and_merge_keys_expand() {
-        let t = "x-env: &env\n  A: 1\n  B: 2\nservices:\n  api:\n    environment:\n      <<: *env\n      B: 3\n";
-        let root = parse(t).unwrap();
-        let env = root
-            .get("services")
-            .unwrap()
-            .get("api")
-            .unwrap()
-            .get("environment")
-            .unwrap();
-        let pairs: Vec<_> = env
-            .as_map()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
-            .collect();
-        assert_eq!(pairs, [("B", "3"), ("A", "1")]);
-    }
-
-    #[test]
-    fn hostile_nesting_and_aliases_are_refused() {
-        let deep = "[".repeat(10_000);
-        let e = parse(&deep).unwrap_err();
-        assert!(
-            e.message.contains("nested") || e.message.contains("recursion"),
-            "{e:?}"
-        );
-        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 0..12 {
-            let prev = if i == 0 {
-                "a".to_string()
-            } else {
-                format!("l{}", i - 1)
-            };
-            laughs.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
-        }
-        assert!(parse(&laughs)
-            .unwrap_err()
-            .message
-            .contains("aliases expand"));
-        assert_eq!(parse("a: [1\n").unwrap_err().line, 2);
-    }
-}
-
 /// How compose's YAML reader (go-yaml v3, then Go's formatting) turns an untagged plain scalar
 /// into the text a container gets: `010` is octal 8, `1e3` is `1000`, `True` is `true`, `1_000`
 /// is `1000`; anything else is kept. `Err` for a date or time, which compose refuses as a value.
@@ -646,4 +528,122 @@ fn is_timestamp(s: &str) -> bool {
             && zb[1..3].iter().all(u8::is_ascii_digit)
             && zb[3] == b':'
             && zb[4..].iter().all(u8::is_ascii_digit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_tags_and_nulls_are_kept() {
+        let t = "services:\n  db:\n    ports: !override\n      - \"5434:5432\"\n    environment:\n      A:\n      B: ~\n      C: 'x'\n";
+        let root = parse(t).unwrap();
+        let db = root.get("services").unwrap().get("db").unwrap();
+        let ports = db.get("ports").unwrap();
+        assert_eq!(ports.directive, Some(Directive::Override));
+        assert_eq!(ports.as_seq().unwrap()[0].as_str(), Some("5434:5432"));
+        assert_eq!(ports.as_seq().unwrap()[0].line, 4);
+        let env = db.get("environment").unwrap();
+        assert!(env.get("A").unwrap().is_null());
+        assert!(env.get("B").unwrap().is_null());
+        assert_eq!(
+            env.get("C").unwrap().kind,
+            Kind::Scalar("x".into(), Style::Single)
+        );
+    }
+
+    #[test]
+    fn a_key_written_twice_is_refused_as_compose_refuses_it() {
+        let e = parse("services:\n  db:\n    environment:\n      A: 1\n      A: 2\n").unwrap_err();
+        assert_eq!(e.line, 5);
+        assert!(e.message.contains("already defined at line 4"), "{e:?}");
+    }
+
+    #[test]
+    fn plain_values_are_typed_as_compose_types_them() {
+        // Measured with docker compose 2.40.3 (`config --format json`).
+        for (written, read) in [
+            ("1.10", "1.1"),
+            ("0x1F", "31"),
+            ("1e3", "1000"),
+            ("1e6", "1e+06"),
+            ("010", "8"),
+            ("09", "9"),
+            (".5", "0.5"),
+            ("True", "true"),
+            ("0o17", "15"),
+            ("1_000", "1000"),
+            ("-0", "0"),
+            ("+12", "12"),
+            ("0.00001", "1e-05"),
+            ("123456789.5", "1.234567895e+08"),
+            ("99999999999999999999", "1e+20"),
+            ("-9223372036854775809", "-9.223372036854776e+18"),
+            ("12345678901234567890", "12345678901234567890"),
+            ("-.INF", "-Inf"),
+            ("yes", "yes"),
+            ("1e400", "1e400"),
+            ("0o", "0o"),
+            ("1,000", "1,000"),
+            ("2001-12-14T21:59:43", "2001-12-14T21:59:43"),
+        ] {
+            let root = parse(&format!("k: {written}\n{written}: v\n")).unwrap();
+            assert_eq!(root.get("k").unwrap().as_str(), Some(read), "{written}");
+            // Keys are left as written.
+            assert!(root.get(written).is_some(), "{written}");
+        }
+        assert!(parse("k: 2001-12-14\n")
+            .unwrap_err()
+            .message
+            .contains("date or time"));
+        assert!(parse("k: 2001-12-14T21:59:43.10-05:00\n").is_err());
+        assert_eq!(
+            parse("k: '010'\n").unwrap().get("k").unwrap().as_str(),
+            Some("010")
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_expand() {
+        let t = "x-env: &env\n  A: 1\n  B: 2\nservices:\n  api:\n    environment:\n      <<: *env\n      B: 3\n";
+        let root = parse(t).unwrap();
+        let env = root
+            .get("services")
+            .unwrap()
+            .get("api")
+            .unwrap()
+            .get("environment")
+            .unwrap();
+        let pairs: Vec<_> = env
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
+            .collect();
+        assert_eq!(pairs, [("B", "3"), ("A", "1")]);
+    }
+
+    #[test]
+    fn hostile_nesting_and_aliases_are_refused() {
+        let deep = "[".repeat(10_000);
+        let e = parse(&deep).unwrap_err();
+        assert!(
+            e.message.contains("nested") || e.message.contains("recursion"),
+            "{e:?}"
+        );
+        let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            laughs.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(parse(&laughs)
+            .unwrap_err()
+            .message
+            .contains("aliases expand"));
+        assert_eq!(parse("a: [1\n").unwrap_err().line, 2);
+    }
 }
