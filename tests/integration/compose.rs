@@ -705,3 +705,54 @@ fn fix_rewrites_the_deciding_environment_line_or_refuses_naming_it() {
     );
     assert_eq!(std::fs::read(&base).unwrap(), before);
 }
+
+/// `${VAR}` in a compose file reads the process environment only with `--env-from-process`,
+/// exactly as compose does when it runs (process first, then the project's `.env`).
+#[test]
+fn the_process_environment_is_read_only_when_asked() {
+    let (_d, b, i) = crate::common::gprod_pair();
+    replace_in(
+        &i.join("docker/docker-compose.yml"),
+        "      RUNNING_IN_DOCKER: \"true\"\n",
+        "      RUNNING_IN_DOCKER: \"true\"\n      LOG_LEVEL: ${ENVSYNC_TEST_LEVEL:-info}\n      TRACE: ${ENVSYNC_TEST_TRACE}\n",
+    );
+    std::fs::write(i.join("docker/.env"), "ENVSYNC_TEST_LEVEL=from-dotenv\n").unwrap();
+    let show = |extra: &[&str]| {
+        let r = run(envsync(&b)
+            .args([
+                "show",
+                "--service",
+                "app",
+                "-c",
+                "prod",
+                "--format",
+                "json",
+                "--show-values",
+            ])
+            .args(extra)
+            .arg("--backend")
+            .arg(&b)
+            .arg("--infra")
+            .arg(&i)
+            .env("ENVSYNC_TEST_LEVEL", "from-process")
+            .env("ENVSYNC_TEST_TRACE", "1"));
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (
+            v["variables"]["LOG_LEVEL"].as_str().unwrap().to_string(),
+            v["variables"]["TRACE"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(show(&[]), ("from-dotenv".to_string(), String::new()));
+    assert_eq!(
+        show(&["--env-from-process"]),
+        ("from-process".to_string(), "1".to_string())
+    );
+    let r = crate::common::on_pair(&b, &i, &["check", "-c", "prod"]);
+    assert!(
+        r.stdout
+            .contains("warning[compose-interpolation] prod: `${ENVSYNC_TEST_TRACE}`"),
+        "{}",
+        r.stdout
+    );
+}
