@@ -9,6 +9,7 @@ use crate::compose::yaml::{self, Style};
 use crate::compose::{EnvSource, Project};
 use crate::mask::Mask;
 use crate::model::Repo;
+use crate::rules::compose::{container_vars, ContainerVar};
 use crate::rules::{ContourFiles, Rules};
 
 use super::{Change, ChangeKind, Refusal};
@@ -83,127 +84,111 @@ pub(super) fn plan(
     let mut edits = Vec::new();
     let mut refused = Vec::new();
     let url_key = rules.database_url.key.as_str();
-    let checked = |repo: Repo, file: &str| {
-        [cf.backend.as_ref(), cf.infra.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(|f| f.repo == repo && f.file == file)
-    };
-    for (what, names) in [("db", &rules.roles.db), ("api", &rules.roles.api)] {
-        let Some((name, svc)) = crate::rules::compose::role(project, names) else {
+    for ContainerVar {
+        role: what,
+        service: name,
+        key,
+        var,
+    } in container_vars(rules, project, cf)
+    {
+        let Some(want) = desired.get(key) else {
             continue;
         };
-        let mut keys: Vec<&str> = rules
-            .shared
-            .iter()
-            .map(String::as_str)
-            .filter(|k| what == "api" || k.starts_with("POSTGRES_"))
-            .collect();
-        if what == "api" {
-            keys.push(url_key);
+        if var.value.as_deref() == Some(want.as_str()) {
+            continue;
         }
-        for key in keys {
-            let (Some(var), Some(want)) = (svc.environment.get(key), desired.get(key)) else {
-                continue;
+        let refuse = |message: String| Refusal {
+            repo: var.at.repo,
+            file: var.at.file.clone(),
+            line: var.at.line,
+            key: key.to_string(),
+            message,
+        };
+        let EnvSource::Environment {
+            span: Some(span),
+            style: Some(style),
+            list,
+        } = &var.source
+        else {
+            let why = match var.source {
+                EnvSource::EnvFile => format!(
+                    "the {what} container `{name}` reads {key} from this env_file line, which is not one of the contour's env files envsync edits; change it, or point env_file at the contour's file"
+                ),
+                EnvSource::Environment { .. } => format!(
+                    "the {what} container `{name}` takes {key} from the environment compose runs in (`{key}` without a value); define it in the file compose reads for interpolation"
+                ),
             };
-            if checked(var.at.repo, &var.at.file) || var.value.as_deref() == Some(want.as_str()) {
-                continue;
-            }
-            let refuse = |message: String| Refusal {
-                repo: var.at.repo,
+            refused.push(refuse(why));
+            continue;
+        };
+        let Some(text) = read(&var.at.file) else {
+            continue;
+        };
+        let raw: String = text.chars().skip(span.0).take(span.1 - span.0).collect();
+        if raw.contains('$') {
+            let reads = match project.env_files.as_slice() {
+                [] => format!("`{}`", crate::compose::join(&project.dir, ".env")),
+                files => files
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} through `${{…}}` interpolation here; envsync does not rewrite interpolated compose values: define the variable in {reads} (what compose interpolates from), or take the value from an env_file"
+            )));
+            continue;
+        }
+        let sharing: Vec<&str> = others
+            .iter()
+            .filter(|(_, files)| files.contains(&var.at.file))
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if !sharing.is_empty() {
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} from this `environment:` entry, but {} also use{} this file; editing it would change {}: move the entry to the {} contour's own compose file",
+                sharing.join(" and "),
+                if sharing.len() == 1 { "s" } else { "" },
+                if sharing.len() == 1 { "that contour" } else { "those contours" },
+                cf.contour.name
+            )));
+            continue;
+        }
+        if mask.is_secret(key) || key == url_key {
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} from this `environment:` entry, written in a compose file that is committed; envsync does not write secrets there: replace it with an env_file (e.g. the contour's env file) and run fix again"
+            )));
+            continue;
+        }
+        let body = if *list {
+            format!("{key}={}", escape_dollars(want))
+        } else {
+            escape_dollars(want)
+        };
+        let Some(new) = scalar(&body, *style) else {
+            refused.push(refuse(format!(
+                "{key} is a block scalar here; envsync does not rewrite those: edit the line by hand"
+            )));
+            continue;
+        };
+        edits.push(Edit {
+            file: var.at.file.clone(),
+            span: *span,
+            text: new,
+            service: name.to_string(),
+            key: key.to_string(),
+            value: want.clone(),
+            change: Change {
+                repo: Repo::Infra,
                 file: var.at.file.clone(),
                 line: var.at.line,
                 key: key.to_string(),
-                message,
-            };
-            let EnvSource::Environment {
-                span: Some(span),
-                style: Some(style),
-                list,
-            } = &var.source
-            else {
-                let why = match var.source {
-                    EnvSource::EnvFile => format!(
-                        "the {what} container `{name}` reads {key} from this env_file line, which is not one of the contour's env files envsync edits; change it, or point env_file at the contour's file"
-                    ),
-                    EnvSource::Environment { .. } => format!(
-                        "the {what} container `{name}` takes {key} from the environment compose runs in (`{key}` without a value); define it in the file compose reads for interpolation"
-                    ),
-                };
-                refused.push(refuse(why));
-                continue;
-            };
-            let Some(text) = read(&var.at.file) else {
-                continue;
-            };
-            let raw: String = text.chars().skip(span.0).take(span.1 - span.0).collect();
-            if raw.contains('$') {
-                let reads = match project.env_files.as_slice() {
-                    [] => format!("`{}`", crate::compose::join(&project.dir, ".env")),
-                    files => files
-                        .iter()
-                        .map(|f| format!("`{f}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                refused.push(refuse(format!(
-                    "the {what} container `{name}` gets {key} through `${{…}}` interpolation here; envsync does not rewrite interpolated compose values: define the variable in {reads} (what compose interpolates from), or take the value from an env_file"
-                )));
-                continue;
-            }
-            let sharing: Vec<&str> = others
-                .iter()
-                .filter(|(_, files)| files.contains(&var.at.file))
-                .map(|(c, _)| c.as_str())
-                .collect();
-            if !sharing.is_empty() {
-                refused.push(refuse(format!(
-                    "the {what} container `{name}` gets {key} from this `environment:` entry, but {} also use{} this file; editing it would change {}: move the entry to the {} contour's own compose file",
-                    sharing.join(" and "),
-                    if sharing.len() == 1 { "s" } else { "" },
-                    if sharing.len() == 1 { "that contour" } else { "those contours" },
-                    cf.contour.name
-                )));
-                continue;
-            }
-            if mask.is_secret(key) || key == url_key {
-                refused.push(refuse(format!(
-                    "the {what} container `{name}` gets {key} from this `environment:` entry, written in a compose file that is committed; envsync does not write secrets there: replace it with an env_file (e.g. the contour's env file) and run fix again"
-                )));
-                continue;
-            }
-            let body = if *list {
-                format!("{key}={}", escape_dollars(want))
-            } else {
-                escape_dollars(want)
-            };
-            let Some(new) = scalar(&body, *style) else {
-                refused.push(refuse(format!(
-                    "{key} is a block scalar here; envsync does not rewrite those: edit the line by hand"
-                )));
-                continue;
-            };
-            edits.push(Edit {
-                file: var.at.file.clone(),
-                span: *span,
-                text: new,
-                service: name.to_string(),
-                key: key.to_string(),
-                value: want.clone(),
-                change: Change {
-                    repo: Repo::Infra,
-                    file: var.at.file.clone(),
-                    line: var.at.line,
-                    key: key.to_string(),
-                    action: ChangeKind::Set,
-                    old: var.value.as_deref().map(|v| mask.value(key, v)),
-                    new: mask.value(key, want),
-                    why: format!(
-                        "what the {what} container `{name}` gets must be the backend's value"
-                    ),
-                },
-            });
-        }
+                action: ChangeKind::Set,
+                old: var.value.as_deref().map(|v| mask.value(key, v)),
+                new: mask.value(key, want),
+                why: format!("what the {what} container `{name}` gets must be the backend's value"),
+            },
+        });
     }
     (edits, refused)
 }

@@ -331,74 +331,100 @@ pub(super) fn volumes(sink: &mut Sink, roles: &Roles, p: &Project, all: &[Contou
     }
 }
 
+/// A variable of the db or api container that is compared with the backend.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerVar<'a> {
+    /// `db` or `api`.
+    pub role: &'static str,
+    pub service: &'a str,
+    pub key: &'a str,
+    pub var: &'a crate::compose::EnvVar,
+}
+
+/// What the db and api containers get for the compared keys (the shared `POSTGRES_*` keys for
+/// the db; every shared key and `DATABASE_URL` for the api), leaving out values that come from
+/// the contour's own env files: the env-file rules compare those already, and `fix` edits them
+/// there. `check` compares these with the backend, `fix` repairs them.
+pub fn container_vars<'a>(
+    rules: &'a Rules,
+    p: &'a Project,
+    cf: &ContourFiles<'_>,
+) -> Vec<ContainerVar<'a>> {
+    let mut out = Vec::new();
+    for (role_name, names) in [("db", &rules.roles.db), ("api", &rules.roles.api)] {
+        let Some((service, svc)) = role(p, names) else {
+            continue;
+        };
+        let shared = rules
+            .shared
+            .iter()
+            .map(String::as_str)
+            .filter(|k| role_name == "api" || k.starts_with("POSTGRES_"));
+        let url = (role_name == "api").then_some(rules.database_url.key.as_str());
+        for key in shared.chain(url) {
+            if let Some(var) = svc
+                .environment
+                .get(key)
+                .filter(|v| !is_checked_file(cf, &v.at))
+            {
+                out.push(ContainerVar {
+                    role: role_name,
+                    service,
+                    key,
+                    var,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Shared keys (and `DATABASE_URL` for the api) against the db and api services' effective
 /// environment: what the containers get must be what the backend holds.
-pub(super) fn effective_env(
-    sink: &mut Sink,
-    rules: &Rules,
-    roles: &Roles,
-    p: &Project,
-    cf: &ContourFiles<'_>,
-) {
+pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, p: &Project, cf: &ContourFiles<'_>) {
     let Some(backend) = cf.backend.as_ref() else {
         return;
     };
     let url_key = rules.database_url.key.as_str();
-    for (what, names) in [("db", &roles.db), ("api", &roles.api)] {
-        let Some((name, svc)) = role(p, names) else {
+    for ContainerVar {
+        role: what,
+        service: name,
+        key,
+        var,
+    } in container_vars(rules, p, cf)
+    {
+        let Some(bv) = backend.value(key) else {
             continue;
         };
-        let keys = rules.shared.iter().map(String::as_str).filter(|k| {
-            if what == "db" {
-                k.starts_with("POSTGRES_")
-            } else {
-                true
-            }
-        });
-        let keys: Vec<&str> = if what == "api" {
-            keys.chain(std::iter::once(url_key)).collect()
-        } else {
-            keys.collect()
-        };
-        for key in keys {
-            let (Some(var), Some(bv)) = (svc.environment.get(key), backend.value(key)) else {
-                continue;
-            };
-            // A value from the contour's own env files, read by compose: `value-mismatch` and
-            // `dialect-divergence` compare those files already.
-            if is_checked_file(cf, &var.at) {
-                continue;
-            }
-            let got = var.value.as_deref();
-            if got == Some(bv) {
-                continue;
-            }
-            let how = match var.source {
-                EnvSource::EnvFile => "an env_file",
-                EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
-            };
-            let show = |v: &str| {
-                if key == url_key && !sink.mask.hides(key) {
-                    format!("`{}`", crate::mask::url(v))
-                } else {
-                    sink.show(key, v)
-                }
-            };
-            let shown = match got {
-                None => "no value".to_string(),
-                Some("") => "an empty value".to_string(),
-                Some(v) => show(v),
-            };
-            let bshown = show(bv);
-            sink.push(
-                RuleCode::ValueMismatch,
-                Some(key),
-                format!(
-                    "the {what} container `{name}` gets {key} = {shown} from {how}, but the backend holds {bshown}"
-                ),
-                vec![var.at.clone(), backend.loc_of(key)],
-            );
+        let got = var.value.as_deref();
+        if got == Some(bv) {
+            continue;
         }
+        let how = match var.source {
+            EnvSource::EnvFile => "an env_file",
+            EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
+        };
+        let show = |v: &str| {
+            if key == url_key && !sink.mask.hides(key) {
+                format!("`{}`", crate::mask::url(v))
+            } else {
+                sink.show(key, v)
+            }
+        };
+        let shown = match got {
+            None => "no value".to_string(),
+            Some("") => "an empty value".to_string(),
+            Some(v) => show(v),
+        };
+        let bshown = show(bv);
+        sink.push(
+            RuleCode::ValueMismatch,
+            Some(key),
+            format!(
+                "the {what} container `{name}` gets {key} = {shown} from {how}, but the backend holds {bshown}"
+            ),
+            vec![var.at.clone(), backend.loc_of(key)],
+        );
     }
 }
 
