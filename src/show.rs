@@ -152,7 +152,6 @@ pub fn service(
     contour: &str,
     mask: &Mask,
 ) -> Result<ShownService, ShowError> {
-    use crate::compose::Problem;
     let contour = ws
         .config
         .contour(contour)
@@ -199,23 +198,7 @@ pub fn service(
         variables.insert(k.clone(), value);
         origins.insert(k.clone(), v.at.to_string().into());
     }
-    let errors = project
-        .problems
-        .iter()
-        .filter_map(|p| match p {
-            Problem::Syntax { at, message } => Some(format!("{at}: {message}")),
-            Problem::MissingEnvFile { at, path } => {
-                Some(format!("{at}: env_file `{path}` does not exist"))
-            }
-            Problem::Interpolation {
-                at,
-                name,
-                required: true,
-                ..
-            } => Some(format!("{at}: required variable {name} has no value")),
-            _ => None,
-        })
-        .collect();
+    let errors = project.refusals().collect();
     Ok(ShownService {
         service: name.to_string(),
         contour: contour.name.clone(),

@@ -140,13 +140,23 @@ impl Project {
     /// Would compose refuse this project (a file it cannot read, a missing env_file, a required
     /// variable without a value)? Then what the containers get is not worth checking.
     pub fn refused(&self) -> bool {
-        self.problems.iter().any(|p| {
-            matches!(
-                p,
-                Problem::Syntax { .. }
-                    | Problem::MissingEnvFile { .. }
-                    | Problem::Interpolation { required: true, .. }
-            )
+        self.refusals().next().is_some()
+    }
+
+    /// Why compose would refuse this project, one line per reason (`file:line: why`).
+    pub fn refusals(&self) -> impl Iterator<Item = String> + '_ {
+        self.problems.iter().filter_map(|p| match p {
+            Problem::Syntax { at, message } => Some(format!("{at}: {message}")),
+            Problem::MissingEnvFile { at, path } => {
+                Some(format!("{at}: env_file `{path}` does not exist"))
+            }
+            Problem::Interpolation {
+                at,
+                name,
+                required: true,
+                ..
+            } => Some(format!("{at}: required variable {name} has no value")),
+            Problem::Interpolation { .. } | Problem::Unsupported { .. } => None,
         })
     }
 
