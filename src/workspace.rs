@@ -350,16 +350,13 @@ impl Workspace {
                 return Err(self.missing(Repo::Infra, c));
             }
         }
-        // The env files just read are what compose's env_file entries read too.
-        for (_, b, i) in &all {
-            for (repo, found) in [(Repo::Backend, b), (Repo::Infra, i)] {
-                if let Some(f) = found {
-                    self.read_cache
-                        .borrow_mut()
-                        .insert((repo, f.file.clone()), Ok(Some(f.bytes.clone())));
-                }
-            }
-        }
+        // compose's env_file entries read the env files just found: from memory.
+        let just_read = |repo: Repo, file: &str| {
+            all.iter()
+                .flat_map(|(_, b, i)| [(Repo::Backend, b), (Repo::Infra, i)])
+                .find_map(|(r, f)| f.as_ref().filter(|f| r == repo && f.file == file))
+                .map(|f| f.bytes.clone())
+        };
         let nginx = self.nginx_configs();
         let all_names: Vec<&str> = self
             .config
@@ -368,14 +365,14 @@ impl Workspace {
             .flat_map(Contour::names)
             .collect();
         let files: Vec<ContourFiles<'_>> = all
-            .into_iter()
+            .iter()
             .map(|(contour, b, i)| {
                 let names: Vec<&str> = contour.names().collect();
                 Ok(ContourFiles {
                     contour,
-                    backend: b.map(|f| self.load(Repo::Backend, &f)),
-                    infra: i.map(|f| self.load(Repo::Infra, &f)),
-                    compose: self.compose(contour)?,
+                    backend: b.as_ref().map(|f| self.load(Repo::Backend, f)),
+                    infra: i.as_ref().map(|f| self.load(Repo::Infra, f)),
+                    compose: self.compose_overlaid(contour, &just_read)?,
                     nginx: nginx
                         .iter()
                         .filter(|(path, _)| {
