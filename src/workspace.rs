@@ -140,7 +140,7 @@ impl Workspace {
     }
 
     /// `source(repo).read(path)`, once per path (errors as their message).
-    fn read_once(&self, repo: Repo, path: &str) -> Result<Option<Vec<u8>>, String> {
+    pub(crate) fn read_once(&self, repo: Repo, path: &str) -> Result<Option<Vec<u8>>, String> {
         let key = (repo, path.to_string());
         if let Some(hit) = self.read_cache.borrow().get(&key) {
             return hit.clone();

@@ -274,9 +274,11 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
             })
             .collect();
         let infra_root = roots.get(Repo::Infra).clone();
+        // The compose files as the workspace read them, under the lock: not read again.
         let read = |file: &str| {
-            crate::fsread::read(&infra_root.join(file))
+            ws.read_once(Repo::Infra, file)
                 .ok()
+                .flatten()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
         };
         let others: Vec<(String, Vec<String>)> = ws
@@ -295,10 +297,21 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         }
         for (file, mine) in by_file {
             let path = infra_root.join(file);
-            let before = crate::fsread::read(&path).map_err(|e| FixError::Compose {
-                file: file.to_string(),
-                message: e.to_string(),
-            })?;
+            let before = match ws.read_once(Repo::Infra, file) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return Err(FixError::Compose {
+                        file: file.to_string(),
+                        message: "it no longer exists".into(),
+                    })
+                }
+                Err(message) => {
+                    return Err(FixError::Compose {
+                        file: file.to_string(),
+                        message,
+                    })
+                }
+            };
             let text = String::from_utf8_lossy(&before).into_owned();
             let after = compose::apply(&text, &mine).map_err(|key| FixError::Verify {
                 repo: Repo::Infra,
