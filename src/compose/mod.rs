@@ -356,23 +356,21 @@ fn interpolate_tree(
                 };
                 match dialect::interpolate(s, lookup, n.line, &mut unset) {
                     Ok(v) => *s = v,
-                    Err(e) => {
-                        let name = e
-                            .message
-                            .strip_prefix("required variable ")
-                            .and_then(|m| m.split(' ').next());
-                        match name {
-                            Some(name) => problems.push(Problem::Interpolation {
-                                at,
-                                name: name.to_string(),
-                                required: true,
-                                key,
-                            }),
-                            None => problems.push(Problem::Syntax {
-                                at,
-                                message: e.message,
-                            }),
-                        }
+                    Err(dialect::InterpolateError::Missing { name, .. }) => {
+                        problems.push(Problem::Interpolation {
+                            at,
+                            name,
+                            required: true,
+                            key,
+                        });
+                        s.clear();
+                        continue;
+                    }
+                    Err(dialect::InterpolateError::Invalid(e)) => {
+                        problems.push(Problem::Syntax {
+                            at,
+                            message: e.message,
+                        });
                         s.clear();
                         continue;
                     }

@@ -279,7 +279,24 @@ fn file_substitute(
             .or_else(|| env.get(name).map(|&i| assignments[i].value.clone()))
             .or_else(|| (external.last)(name))
     };
-    substitute(s, &lookup, line, &mut out.unset_refs, 0)
+    Ok(substitute(s, &lookup, line, &mut out.unset_refs, 0)?)
+}
+
+/// Why a value cannot be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterpolateError {
+    /// `${NAME:?…}` (or `${NAME?…}`) without a value: compose stops.
+    Missing { name: String, error: DecodeError },
+    /// A broken `${…}`, or one nested too deep.
+    Invalid(DecodeError),
+}
+
+impl From<InterpolateError> for DecodeError {
+    fn from(e: InterpolateError) -> DecodeError {
+        match e {
+            InterpolateError::Missing { error, .. } | InterpolateError::Invalid(error) => error,
+        }
+    }
 }
 
 /// Interpolate one value of a compose file (`${VAR}` in YAML) with the project environment.
@@ -289,7 +306,7 @@ pub fn interpolate(
     lookup: &dyn Fn(&str) -> Option<String>,
     line: usize,
     unset: &mut Vec<(usize, String)>,
-) -> Result<String, DecodeError> {
+) -> Result<String, InterpolateError> {
     substitute(s, lookup, line, unset, 0)
 }
 
@@ -302,21 +319,23 @@ fn substitute(
     line: usize,
     unset: &mut Vec<(usize, String)>,
     depth: usize,
-) -> Result<String, DecodeError> {
+) -> Result<String, InterpolateError> {
     if !s.contains('$') {
         return Ok(s.to_string());
     }
     if depth > MAX_NESTING {
-        return Err(DecodeError {
+        return Err(InterpolateError::Invalid(DecodeError {
             line,
             message: format!(
                 "`${{…}}` nested more than {MAX_NESTING} levels deep; envsync refuses such a value"
             ),
-        });
+        }));
     }
-    let invalid = || DecodeError {
-        line,
-        message: "invalid interpolation format (write a literal `$` as `$$`)".into(),
+    let invalid = || {
+        InterpolateError::Invalid(DecodeError {
+            line,
+            message: "invalid interpolation format (write a literal `$` as `$$`)".into(),
+        })
     };
     let b = s.as_bytes();
     let mut res = String::with_capacity(s.len());
@@ -404,16 +423,22 @@ fn substitute(
                         } else {
                             // The message as written, never as interpolated: references in
                             // it may name secrets.
-                            return Err(DecodeError {
-                                line,
-                                message: format!(
-                                    "required variable {name} is missing a value{}",
-                                    if arg.is_empty() {
-                                        String::new()
-                                    } else {
-                                        format!(" (its message: `{}`)", crate::mask::sanitize(arg))
-                                    }
-                                ),
+                            return Err(InterpolateError::Missing {
+                                name: name.to_string(),
+                                error: DecodeError {
+                                    line,
+                                    message: format!(
+                                        "required variable {name} is missing a value{}",
+                                        if arg.is_empty() {
+                                            String::new()
+                                        } else {
+                                            format!(
+                                                " (its message: `{}`)",
+                                                crate::mask::sanitize(arg)
+                                            )
+                                        }
+                                    ),
+                                },
                             });
                         }
                     }
