@@ -106,15 +106,25 @@ impl Workspace {
             }
             Source::open(&spec, repo.name(), opts.staged == Some(repo))
         })?;
-        Ok(Workspace {
+        Ok(Workspace::from_parts(config, rules, sources, settings.env))
+    }
+
+    /// A workspace over sources a command has opened already (`migrate` opens them lazily).
+    pub fn from_parts(
+        config: Config,
+        rules: Rules,
+        sources: PerRepo<Source>,
+        env: Env,
+    ) -> Workspace {
+        Workspace {
             config,
             rules,
             sources,
-            env: settings.env,
+            env,
             compose_cache: Default::default(),
             read_cache: Default::default(),
             roots: Default::default(),
-        })
+        }
     }
 
     pub fn source(&self, repo: Repo) -> &Source {

@@ -359,7 +359,8 @@ pub fn migrate(
     let (ledger, dir) = target::migrations_dir(&mut repos, opts, settings)?;
     let migrations = Migrations::load(ledger, &dir)?;
     let mut report = MigrateReport::new(opts.action, ledger, opts.dry_run);
-    let db_rule = settings.config.load_rules()?.database_url;
+    let rules = settings.config.load_rules()?;
+    let db_rule = rules.database_url.clone();
     let resolved = match &opts.database_url {
         Some(u) => target::Resolved {
             url: u.clone(),
@@ -382,7 +383,7 @@ pub fn migrate(
         Via::Host => {
             let c = need_contour(&mut repos)?;
             // The compose project decides the published port; the contour table is the fallback.
-            let route = target::compose_route(settings, &c, service_port)?;
+            let route = target::compose_route(&mut repos, &rules, &c, service_port)?;
             let (host, db_port, why) = match route.as_ref().and_then(|r| r.published.clone()) {
                 Some((h, p, at)) => (h, p, format!("published by the db service, {at}")),
                 None => (
@@ -411,7 +412,7 @@ pub fn migrate(
             let mut c = need_contour(&mut repos)?;
             // The network the db service is really on, when the compose project says.
             if let Some(n) =
-                target::compose_route(settings, &c, service_port)?.and_then(|r| r.network)
+                target::compose_route(&mut repos, &rules, &c, service_port)?.and_then(|r| r.network)
             {
                 c.network = n;
             }

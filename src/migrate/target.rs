@@ -79,6 +79,26 @@ impl<'s> Repos<'s> {
         Ok(slot.as_ref().expect("just opened"))
     }
 
+    /// Both sources, opened once (reusing what is open), handed to a workspace for the
+    /// compose project. An infra repo that cannot be opened is `None`: `migrate` does not need it.
+    fn workspace(&mut self, rules: &crate::rules::Rules) -> Option<crate::workspace::Workspace> {
+        for repo in Repo::BOTH {
+            self.source(repo).ok()?;
+        }
+        let sources = PerRepo::from_fn(|repo| {
+            self.opened
+                .get_mut(repo)
+                .take()
+                .expect("both sources just opened")
+        });
+        Some(crate::workspace::Workspace::from_parts(
+            self.settings.config.clone(),
+            rules.clone(),
+            sources,
+            self.settings.env,
+        ))
+    }
+
     /// The contour's env file in `repo` (see `crate::workspace::find_env`).
     pub fn find(&mut self, repo: Repo, contour: &Contour) -> Result<Option<Found>, MigrateError> {
         let config = self.config();
@@ -319,11 +339,12 @@ pub struct ComposeRoute {
 /// An infra repo that cannot be opened leaves the contour table in charge (the backend alone is
 /// enough for `migrate`); a compose file that cannot be read is an error.
 pub fn compose_route(
-    settings: &Settings,
+    repos: &mut Repos<'_>,
+    rules: &crate::rules::Rules,
     c: &Contour,
     service_port: u16,
 ) -> Result<Option<ComposeRoute>, MigrateError> {
-    let Ok(ws) = crate::workspace::Workspace::open(settings, &Default::default()) else {
+    let Some(ws) = repos.workspace(rules) else {
         return Ok(None);
     };
     let Some(project) = ws
