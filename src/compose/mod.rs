@@ -123,6 +123,18 @@ pub struct Project {
 }
 
 impl Problem {
+    /// An infra file of the project that is not read at all (named at its first line).
+    fn whole_file(file: &str, message: String) -> Problem {
+        Problem::Syntax {
+            at: Location {
+                repo: Repo::Infra,
+                file: file.to_string(),
+                line: 1,
+            },
+            message,
+        }
+    }
+
     /// A line of a file read for the project that compose refuses.
     fn in_file(r: &Read, line: usize, message: String) -> Problem {
         Problem::Syntax {
@@ -422,14 +434,7 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
             }
             Lookup::Absent => {}
             Lookup::Unreadable(why) => return Err(unreadable(f, why)),
-            Lookup::Refused(why) => problems.push(Problem::Syntax {
-                at: Location {
-                    repo: Repo::Infra,
-                    file: f.clone(),
-                    line: 1,
-                },
-                message: why,
-            }),
+            Lookup::Refused(why) => problems.push(Problem::whole_file(f, why)),
         }
     }
     if docs.is_empty() && problems.is_empty() {
@@ -469,14 +474,7 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
             }
             Lookup::Absent => {}
             Lookup::Unreadable(why) => return Err(unreadable(name, why)),
-            Lookup::Refused(why) => problems.push(Problem::Syntax {
-                at: Location {
-                    repo: Repo::Infra,
-                    file: name.clone(),
-                    line: 1,
-                },
-                message: why,
-            }),
+            Lookup::Refused(why) => problems.push(Problem::whole_file(name, why)),
         }
     }
     let process = input.process;
