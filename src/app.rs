@@ -42,8 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             Ok(ExitStatus::Clean)
         }
         Command::Man => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            clap_mangen::Man::new(crate::cli::built()).render(&mut out)?;
             Ok(ExitStatus::Clean)
         }
     }
