@@ -148,6 +148,7 @@ fn compose_prod() -> Option<envsync::compose::Project> {
         process: Env::Isolated,
         read: &read,
         cache: None,
+        known: &|_, _| None,
     })
     .expect("the fixture's files read")
 }

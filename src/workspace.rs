@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::{Config, ConfigError};
-use crate::dialect::Env;
+use crate::dialect::{Dialect, Env};
 use crate::model::{Contour, PerRepo, Repo};
 use crate::rules::{ContourFiles, LoadedFile, Rules, RulesError};
 use crate::settings::Settings;
@@ -188,15 +188,17 @@ impl Workspace {
         &self,
         contour: &Contour,
     ) -> Result<Option<crate::compose::Project>, WorkspaceError> {
-        self.compose_overlaid(contour, &|_, _| None)
+        self.compose_overlaid(contour, &|_, _| None, &|_, _| None)
     }
 
     /// [`Workspace::compose`] with some files replaced by `overlay` (fix re-checks its edits
-    /// before writing them).
-    pub fn compose_overlaid(
+    /// before writing them), and env files already decoded (`known`, see
+    /// [`crate::compose::Input::known`]).
+    pub fn compose_overlaid<'k>(
         &self,
         contour: &Contour,
         overlay: &dyn Fn(Repo, &str) -> Option<Vec<u8>>,
+        known: &'k dyn Fn(Repo, &str) -> Option<&'k crate::dialect::Decoded>,
     ) -> Result<Option<crate::compose::Project>, WorkspaceError> {
         use crate::compose::{Lookup, Read};
         let files = self.compose_files(contour);
@@ -266,6 +268,7 @@ impl Workspace {
             process: self.env,
             read: &read,
             cache: Some(&self.compose_cache),
+            known: &|repo, file| known(repo, file),
         })?)
     }
 
@@ -378,11 +381,22 @@ impl Workspace {
             .iter()
             .map(|(contour, b, i)| {
                 let names: Vec<&str> = contour.names().collect();
+                let backend = b.as_ref().map(|f| self.load(Repo::Backend, f));
+                let infra = i.as_ref().map(|f| self.load(Repo::Infra, f));
+                // ... and what compose makes of them, when they were decoded its way already.
+                let known = |repo: Repo, file: &str| {
+                    [&backend, &infra]
+                        .into_iter()
+                        .flatten()
+                        .find(|f| f.repo == repo && f.file == file)
+                        .and_then(|f| f.decoded_as(Dialect::Compose))
+                };
+                let compose = self.compose_overlaid(contour, &just_read, &known)?;
                 Ok(ContourFiles {
                     contour,
-                    backend: b.as_ref().map(|f| self.load(Repo::Backend, f)),
-                    infra: i.as_ref().map(|f| self.load(Repo::Infra, f)),
-                    compose: self.compose_overlaid(contour, &just_read)?,
+                    backend,
+                    infra,
+                    compose,
                     nginx: nginx
                         .iter()
                         .filter(|(path, _)| {

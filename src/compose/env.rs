@@ -58,11 +58,18 @@ pub(super) fn effective_env(
         if !read_files.contains(&shown) {
             read_files.push(shown);
         }
-        let decoded = {
-            let known = &env;
-            dialect::decode_layered(&r.bytes, &|k| lookup(k).or_else(|| in_service(k)), &|k| {
-                known.get(k).and_then(|v| v.value.clone())
-            })
+        let fresh;
+        let decoded = match (input.known)(r.repo, &r.file).filter(|d| d.bytes_only) {
+            Some(d) => d,
+            None => {
+                let known = &env;
+                fresh = dialect::decode_layered(
+                    &r.bytes,
+                    &|k| lookup(k).or_else(|| in_service(k)),
+                    &|k| known.get(k).and_then(|v| v.value.clone()),
+                );
+                &fresh
+            }
         };
         if let Some(e) = &decoded.error {
             problems.push(Problem::in_file(
@@ -72,11 +79,11 @@ pub(super) fn effective_env(
             ));
             continue;
         }
-        for a in decoded.assignments {
+        for a in &decoded.assignments {
             env.insert(
-                a.key,
+                a.key.clone(),
                 EnvVar {
-                    value: Some(a.value),
+                    value: Some(a.value.clone()),
                     at: Location {
                         repo: r.repo,
                         file: r.file.clone(),

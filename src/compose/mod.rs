@@ -253,6 +253,10 @@ pub struct Input<'a> {
     pub read: &'a dyn Fn(&str) -> Lookup,
     /// Parsed files shared between the contours' projects (the base file is parsed once).
     pub cache: Option<&'a ParseCache>,
+    /// compose's reading of an env file (by repo and path) envsync has decoded already, with
+    /// the same bytes `read` returns; an `env_file` whose reading depends on its bytes alone
+    /// is not decoded again.
+    pub known: &'a dyn Fn(Repo, &str) -> Option<&'a crate::dialect::Decoded>,
 }
 
 /// Compose files already parsed, by their text: every contour reads the same base file.
@@ -347,7 +351,7 @@ fn interpolate_tree(
     problems: &mut Vec<Problem>,
 ) {
     // Each node with the mapping key it is the value of.
-    let mut stack: Vec<(&mut Node, Option<String>)> = vec![(node, None)];
+    let mut stack: Vec<(&mut Node, Option<&str>)> = vec![(node, None)];
     while let Some((n, parent)) = stack.pop() {
         match &mut n.kind {
             Kind::Scalar(s, _) => {
@@ -355,7 +359,7 @@ fn interpolate_tree(
                     continue;
                 }
                 // `- KEY=${VAR}` in a list names its key before the `=`.
-                let key = parent.or_else(|| {
+                let key = parent.map(str::to_string).or_else(|| {
                     s.split_once('=')
                         .map(|(k, _)| k.to_string())
                         .filter(|k| !k.is_empty() && !k.contains('$'))
@@ -396,10 +400,7 @@ fn interpolate_tree(
                     });
                 }
             }
-            Kind::Map(m) => stack.extend(
-                m.iter_mut()
-                    .map(|(k, v)| (v, k.as_str().map(str::to_string))),
-            ),
+            Kind::Map(m) => stack.extend(m.iter_mut().map(|(k, v)| (v, k.as_str()))),
             Kind::Seq(s) => stack.extend(s.iter_mut().map(|v| (v, None))),
             Kind::Null => {}
         }

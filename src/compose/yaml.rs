@@ -113,14 +113,35 @@ impl Node {
 
 enum Frame {
     Seq(Node, usize),
-    /// The mapping, its anchor, a key waiting for its value, and the keys seen (with their
-    /// lines) to refuse a duplicate in constant time.
-    Map(
-        Node,
-        usize,
-        Option<Node>,
-        rustc_hash::FxHashMap<String, usize>,
-    ),
+    /// The mapping, its anchor, a key waiting for its value, and its entries' indices hashed by
+    /// key, to refuse a duplicate in constant time without copying the key.
+    Map(Node, usize, Option<Node>, hashbrown::HashTable<usize>),
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
+/// The line of an earlier entry of `entries` whose key is `name`; otherwise `name` is recorded
+/// as the key of the entry about to be pushed.
+fn first_definition(
+    seen: &mut hashbrown::HashTable<usize>,
+    entries: &[(Node, Node)],
+    name: &str,
+) -> Option<usize> {
+    let key_of = |i: &usize| entries[*i].0.as_str().unwrap_or("");
+    match seen.entry(
+        key_hash(name),
+        |i| key_of(i) == name,
+        |i| key_hash(key_of(i)),
+    ) {
+        hashbrown::hash_table::Entry::Occupied(o) => Some(entries[*o.get()].0.line),
+        hashbrown::hash_table::Entry::Vacant(v) => {
+            v.insert(entries.len());
+            None
+        }
+    }
 }
 
 fn directive(tag: Option<&saphyr_parser::Tag>) -> Option<Directive> {
@@ -257,19 +278,19 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             Some(Frame::Map(parent, _, pending, seen)) => match pending.take() {
                 None => *pending = Some(done),
                 Some(key) => {
-                    // compose's YAML reader refuses a key written twice in one mapping.
-                    if let Some(name) = key.as_str().filter(|k| *k != "<<") {
-                        if let Some(first) = seen.insert(name.to_string(), key.line) {
-                            return Err(YamlError {
-                                line: key.line,
-                                message: format!(
-                                    "mapping key `{}` already defined at line {first}",
-                                    crate::mask::sanitize(name)
-                                ),
-                            });
-                        }
-                    }
                     if let Kind::Map(entries) = &mut parent.kind {
+                        // compose's YAML reader refuses a key written twice in one mapping.
+                        if let Some(name) = key.as_str().filter(|k| *k != "<<") {
+                            if let Some(first) = first_definition(seen, entries, name) {
+                                return Err(YamlError {
+                                    line: key.line,
+                                    message: format!(
+                                        "mapping key `{}` already defined at line {first}",
+                                        crate::mask::sanitize(name)
+                                    ),
+                                });
+                            }
+                        }
                         entries.push((key, done));
                     }
                 }

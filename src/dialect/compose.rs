@@ -34,10 +34,20 @@ pub fn decode_layered(
     let text = lossy(bytes);
     let mut out = Decoded::default();
     let mut env: Env = FxHashMap::default();
-    let external = Ext { first, last };
+    // Every reference and every bare `KEY` asks `first` before anything else.
+    let looked_up = std::cell::Cell::new(false);
+    let first = |k: &str| {
+        looked_up.set(true);
+        first(k)
+    };
+    let external = Ext {
+        first: &first,
+        last,
+    };
     if let Err(e) = parse(&text, &mut out, &mut env, &external) {
         out.error = Some(e);
     }
+    out.bytes_only = !looked_up.get();
     out.finish(false)
 }
 

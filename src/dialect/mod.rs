@@ -107,6 +107,10 @@ pub struct Decoded {
     pub error: Option<DecodeError>,
     /// `${VAR}` references that resolved to nothing (compose warns and uses "").
     pub unset_refs: Vec<(usize, String)>,
+    /// The reading depends on the bytes alone: decoding looked up no name (no `${VAR}`, no
+    /// bare `KEY`), so any environment gives the same result. Only the compose decoder sets
+    /// it; `false` claims nothing.
+    pub bytes_only: bool,
 }
 
 /// Indices of winning assignments in a table hashed by their key.
@@ -279,6 +283,27 @@ mod tests {
         let d = Dialect::Compose.decode(b"U=x:${P}@db\n", &none);
         assert_eq!(d.get("U").unwrap().value, "x:@db");
         assert_eq!(d.unset_refs, vec![(1, "P".to_string())]);
+    }
+
+    #[test]
+    fn a_compose_reading_says_whether_it_depends_on_the_bytes_alone() {
+        // compose-go's own `${VAR}` and bare `KEY` consult the environment; quotes, `$$`, a
+        // later line's value, comments and an unterminated value do not.
+        for (src, bytes_only) in [
+            ("A=1\nB='x y' # c\nC=\"q\\n\"\n", true),
+            ("A=$$1\nB=a$\n", true),
+            ("A='unterminated\n", true),
+            ("A=${P}\n", false),
+            ("A=$P\n", false),
+            ("A=1\nB=${A}\n", false),
+            ("A=\"${P:-d}\"\n", false),
+            ("P\n", false),
+        ] {
+            let d = Dialect::Compose.decode(src.as_bytes(), &none);
+            assert_eq!(d.bytes_only, bytes_only, "{src:?}");
+        }
+        // Other dialects claim nothing.
+        assert!(!Dialect::NodeDotenv.decode(b"A=1\n", &none).bytes_only);
     }
 
     fn env_like() -> impl proptest::strategy::Strategy<Value = String> {

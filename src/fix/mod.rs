@@ -365,12 +365,16 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         .iter()
         .map(|f| (f.repo, f.file.clone(), f.after.clone()))
         .collect();
-    let recomposed = ws.compose_overlaid(contour, &|repo, file| {
-        edited
-            .iter()
-            .find(|(r, f, _)| *r == repo && f == file)
-            .map(|(_, _, b)| b.clone())
-    });
+    let recomposed = ws.compose_overlaid(
+        contour,
+        &|repo, file| {
+            edited
+                .iter()
+                .find(|(r, f, _)| *r == repo && f == file)
+                .map(|(_, _, b)| b.clone())
+        },
+        &|_, _| None,
+    );
     let mut all = sel.files;
     if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
         c.compose = recomposed?;

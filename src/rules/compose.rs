@@ -533,6 +533,7 @@ mod tests {
             process: crate::dialect::Env::Isolated,
             read: &read,
             cache: None,
+            known: &|_, _| None,
         })
         .unwrap();
         let mut cf = files(prod, &good_backend(3200), &good_infra(3200));

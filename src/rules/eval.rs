@@ -69,6 +69,17 @@ impl LoadedFile {
         }
     }
 
+    /// The file as `dialect`'s consumer reads it, when it was decoded that way.
+    pub fn decoded_as(&self, dialect: Dialect) -> Option<&Decoded> {
+        if self.dialect == dialect {
+            Some(&self.own)
+        } else if self.other_dialect == dialect {
+            Some(&self.other)
+        } else {
+            None
+        }
+    }
+
     pub fn value(&self, key: &str) -> Option<&str> {
         self.own.get(key).map(|a| a.value.as_str())
     }
