@@ -11,9 +11,18 @@ pub fn fixtures() -> PathBuf {
     root().join("fixtures")
 }
 
+/// The binary under test: the one cargo built for this run, or `ENVSYNC_BIN` (relative to the
+/// crate root) when set. CI runs the suite a second time on `cargo dist`'s static build.
+pub fn bin() -> PathBuf {
+    match std::env::var_os("ENVSYNC_BIN") {
+        Some(p) => root().join(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_envsync")),
+    }
+}
+
 /// The `envsync` binary, with colour off and no config discovery from the caller's tree.
 pub fn envsync(cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_envsync"));
+    let mut c = Command::new(bin());
     c.current_dir(cwd)
         .env("NO_COLOR", "1")
         .env_remove("ENVSYNC_DATABASE_URL");
