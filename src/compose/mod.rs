@@ -259,11 +259,12 @@ pub struct Input<'a> {
     pub known: &'a dyn Fn(Repo, &str) -> Option<&'a crate::dialect::Decoded>,
 }
 
+/// What reading a compose file's YAML gave, shared between the projects that use the file.
+pub type Parsed = std::rc::Rc<Result<Node, yaml::YamlError>>;
+
 /// Compose files already parsed, by their text: every contour reads the same base file.
 #[derive(Default)]
-pub struct ParseCache(
-    std::cell::RefCell<rustc_hash::FxHashMap<String, Result<Node, yaml::YamlError>>>,
-);
+pub struct ParseCache(std::cell::RefCell<rustc_hash::FxHashMap<String, Parsed>>);
 
 impl std::fmt::Debug for ParseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -273,12 +274,14 @@ impl std::fmt::Debug for ParseCache {
 
 impl ParseCache {
     /// `yaml::parse(text)`, once per distinct text.
-    pub fn parse(&self, text: &str) -> Result<Node, yaml::YamlError> {
+    pub fn parse(&self, text: &str) -> Parsed {
         if let Some(hit) = self.0.borrow().get(text) {
             return hit.clone();
         }
-        let parsed = yaml::parse(text);
-        self.0.borrow_mut().insert(text.to_string(), parsed.clone());
+        let parsed = Parsed::new(yaml::parse(text));
+        self.0
+            .borrow_mut()
+            .insert(text.to_string(), Parsed::clone(&parsed));
         parsed
     }
 }
@@ -488,9 +491,9 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     for (file, text) in &docs {
         let parsed = match input.cache {
             Some(cache) => cache.parse(text),
-            None => yaml::parse(text),
+            None => Parsed::new(yaml::parse(text)),
         };
-        let mut root = match parsed {
+        let shared = match &*parsed {
             Ok(r) => r,
             Err(e) => {
                 problems.push(Problem::Syntax {
@@ -504,7 +507,17 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
                 continue;
             }
         };
-        interpolate_tree(&mut root, &lookup, file, &mut problems);
+        // Only a file that writes a `$` has something to interpolate; the others are read
+        // where the cache keeps them.
+        let interpolated;
+        let root = if text.contains('$') {
+            let mut own = shared.clone();
+            interpolate_tree(&mut own, &lookup, file, &mut problems);
+            interpolated = own;
+            &interpolated
+        } else {
+            shared
+        };
         let mut reader = FileReader {
             file: file.clone(),
             project_dir: &dir,
@@ -512,7 +525,7 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
         };
         let Some(top) = root.as_map() else {
             if !root.is_null() {
-                reader.syntax(&root, "a compose file must be a mapping".into());
+                reader.syntax(root, "a compose file must be a mapping".into());
             }
             continue;
         };

@@ -65,12 +65,18 @@ pub fn run(settings: &Settings) -> Result<Report, HookError> {
     };
     let ws = Workspace::open(settings, &opts)?;
     let mask = ws.rules.mask(false);
-    let (mut findings, contours, read) = match crate::check::check(&ws, &mask, &[]) {
-        Ok(report) => (report.findings, report.contours, report.read),
-        // A repo with no env files at all has nothing to compare; the guard still runs.
-        Err(WorkspaceError::NoEnvFiles { .. }) => (Vec::new(), Vec::new(), Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
+    let (mut findings, contours, read) =
+        match crate::check::check(&ws, &mask, &[], settings.verbose > 0) {
+            Ok(checked) => {
+                let report = checked.report;
+                // As `envsync check` does: the hook exits next, the decoded files need no freeing.
+                std::mem::forget(checked.files);
+                (report.findings, report.contours, report.read)
+            }
+            // A repo with no env files at all has nothing to compare; the guard still runs.
+            Err(WorkspaceError::NoEnvFiles { .. }) => (Vec::new(), Vec::new(), Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
     findings.retain(|f| f.severity == Severity::Error);
     // The index `check --staged` just read, when it is this checkout's; else read it here.
     let wanted = |path: &str| classify(path).is_some();
