@@ -268,6 +268,8 @@ impl Workspace {
             process: self.env,
             read: &read,
             cache: Some(&self.compose_cache),
+            // Wrapped: `Input` has one lifetime, shorter than `'k`, and a `dyn Fn` returning
+            // `&'k` does not coerce to one returning the shorter borrow.
             known: &|repo, file| known(repo, file),
         })?)
     }
