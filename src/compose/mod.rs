@@ -419,22 +419,24 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
         match (input.read)(f) {
             Lookup::Found(r) => {
                 read_files.push(format!("{} {}", r.repo, r.file));
-                if let Err(e) = std::str::from_utf8(&r.bytes) {
-                    let line = 1 + r.bytes[..e.valid_up_to()]
-                        .iter()
-                        .filter(|&&b| b == b'\n')
-                        .count();
-                    problems.push(Problem::Syntax {
-                        at: Location {
-                            repo: Repo::Infra,
-                            file: f.clone(),
-                            line,
-                        },
-                        message: "not valid UTF-8; compose reads UTF-8 only".into(),
-                    });
-                    continue;
+                match String::from_utf8(r.bytes) {
+                    Ok(text) => docs.push((f.clone(), text)),
+                    Err(e) => {
+                        let bytes = e.as_bytes();
+                        let line = 1 + bytes[..e.utf8_error().valid_up_to()]
+                            .iter()
+                            .filter(|&&b| b == b'\n')
+                            .count();
+                        problems.push(Problem::Syntax {
+                            at: Location {
+                                repo: Repo::Infra,
+                                file: f.clone(),
+                                line,
+                            },
+                            message: "not valid UTF-8; compose reads UTF-8 only".into(),
+                        });
+                    }
                 }
-                docs.push((f.clone(), String::from_utf8_lossy(&r.bytes).into_owned()));
             }
             Lookup::Absent => {}
             Lookup::Unreadable(why) => return Err(unreadable(f, why)),
