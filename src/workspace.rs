@@ -151,13 +151,24 @@ impl Workspace {
 
     /// `source(repo).read(path)`, once per path (errors as their message).
     pub(crate) fn read_once(&self, repo: Repo, path: &str) -> Result<Option<Vec<u8>>, String> {
+        self.with_read(repo, path, Clone::clone)
+    }
+
+    /// `f` of what [`Workspace::read_once`] would return, without copying the bytes.
+    fn with_read<T>(
+        &self,
+        repo: Repo,
+        path: &str,
+        f: impl FnOnce(&Result<Option<Vec<u8>>, String>) -> T,
+    ) -> T {
         let key = (repo, path.to_string());
         if let Some(hit) = self.read_cache.borrow().get(&key) {
-            return hit.clone();
+            return f(hit);
         }
         let got = self.source(repo).read(path).map_err(|e| e.to_string());
-        self.read_cache.borrow_mut().insert(key, got.clone());
-        got
+        let out = f(&got);
+        self.read_cache.borrow_mut().insert(key, got);
+        out
     }
 
     /// The contour's compose files, `{contour}` expanded to the first name (or alias) whose
@@ -175,7 +186,7 @@ impl Workspace {
                 .collect();
             let found = expanded
                 .iter()
-                .find(|f| matches!(self.read_once(Repo::Infra, f), Ok(Some(_))))
+                .find(|f| self.with_read(Repo::Infra, f, |r| matches!(r, Ok(Some(_)))))
                 .unwrap_or(&expanded[0]);
             files.push(found.clone());
         }
