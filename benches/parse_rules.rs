@@ -2,11 +2,13 @@
 //! Run: `cargo bench --bench parse_rules`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use envsync::check::evaluate;
 use envsync::config::Config;
+use envsync::config::Rules;
 use envsync::dialect::{Dialect, Env};
 use envsync::envfile::EnvFile;
+use envsync::load::{ContourFiles, LoadedFile};
 use envsync::model::{Contour, Repo};
-use envsync::rules::{evaluate, ContourFiles, LoadedFile, Rules};
 
 fn big_file(lines: usize) -> Vec<u8> {
     let mut s = String::with_capacity(lines * 40);

@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use crate::cli::{
     CheckArgs, Cli, Command, FixArgs, Format, HookAction, MigrateAction, MigrateArgs, ShowArgs,
 };
+use crate::config::settings::Settings;
 use crate::error::Error;
 use crate::exit::ExitStatus;
+use crate::load::{OpenOptions, Workspace};
 use crate::render;
-use crate::settings::Settings;
-use crate::workspace::{OpenOptions, Workspace};
 
 /// Run a parsed command line, printing to stdout (progress of `migrate --format json` to
 /// stderr). Errors are returned for the caller to print.
@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Migrate(args) => migrate(*args, &settings, &mut out),
         Command::Show(args) => show(args, &settings, &mut out),
         Command::Init => {
-            let path = crate::init(&cwd)?;
+            let path = init(&cwd)?;
             if !settings.quiet {
                 writeln!(out, "wrote {}", path.display())?;
             }
@@ -60,9 +60,8 @@ fn check(
     };
     let started = std::time::Instant::now();
     let ws = Workspace::open(s, &opts)?;
-    let mask = ws.rules.mask(args.show_values);
-    let checked = crate::check::check(&ws, &mask, &args.contours, s.verbose > 0)?;
-    let report = &checked.report;
+    let mask = ws.config.rules.mask(args.show_values);
+    let report = &crate::check::check(&ws, &mask, &args.contours, s.verbose > 0)?;
     if s.verbose > 0 {
         render::verbose(&report.read, started, &mut io::stderr())?;
     }
@@ -70,11 +69,7 @@ fn check(
         Format::Json => render::json(report, out)?,
         Format::Text => render::check::text(report, color, s.quiet, out)?,
     }
-    let status = ExitStatus::from_findings(report.has_errors());
-    // The process ends next: freeing every decoded file and compose project would cost about
-    // a twentieth of the run. (The workspace is dropped: it may own a temporary clone.)
-    std::mem::forget(checked);
-    Ok(status)
+    Ok(ExitStatus::from_findings(report.has_errors()))
 }
 
 fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<ExitStatus, Error> {
@@ -107,10 +102,10 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
     let (Some(file), None) = (&args.file, &args.service) else {
         return show_service(args, s, out);
     };
-    let bytes = crate::fsread::read(file)?;
+    let bytes = crate::fs::read::read(file)?;
     let dialect = crate::show::dialect_for(file, args.dialect, s);
     // The same masking policy as `check`: the rules' secret, shared and secret-named keys.
-    let mask = s.config.load_rules()?.mask(args.show_values);
+    let mask = s.config.rules.mask(args.show_values);
     let shown = crate::show::show(&bytes, dialect, &mask, s.env);
     match args.format {
         Format::Json => render::json(&shown, out)?,
@@ -130,7 +125,7 @@ fn show_service(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<Exi
         ));
     };
     let ws = Workspace::open(s, &OpenOptions::default())?;
-    let mask = ws.rules.mask(args.show_values);
+    let mask = ws.config.rules.mask(args.show_values);
     let shown = crate::show::service(&ws, service, contour, &mask)?;
     match args.format {
         Format::Json => render::json(&shown, out)?,
@@ -174,20 +169,6 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         }
     };
     let json = f.format == Format::Json;
-    // `--via docker` hands these to the envsync in the container.
-    let mut passthrough = Vec::new();
-    if dry_run {
-        passthrough.push("--dry-run".to_string());
-    }
-    if let Some(w) = f.wait {
-        passthrough.extend(["--wait".to_string(), w.to_string()]);
-    }
-    if matches!(action, Action::Run | Action::Resolve) {
-        passthrough.extend(["--lock-timeout".to_string(), lock_timeout.to_string()]);
-    }
-    if json {
-        passthrough.extend(["--format".to_string(), "json".to_string()]);
-    }
     let opts = MigrateOptions {
         action,
         contour: f.contour,
@@ -201,13 +182,13 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         lock_timeout,
         docker_image: f.docker_image,
         docker_binary: f.docker_binary,
-        passthrough,
+        json,
     };
     // Progress is printed as it happens; the first write error ends the output, not the run.
     let mut broken = None;
-    let report = crate::migrate::migrate(s, &opts, &mut |n| {
+    let report = crate::migrate::migrate(s, &opts, &mut |event| {
         if broken.is_none() {
-            broken = render::migrate::note(&n, s.quiet, json, out).err();
+            broken = render::migrate::event(&event, s.quiet, json, out).err();
         }
     })?;
     if let Some(e) = broken {
@@ -256,4 +237,27 @@ fn hook(
             Ok(ExitStatus::from_findings(report.has_errors()))
         }
     }
+}
+
+/// `envsync init`: write the commented template, refusing to overwrite.
+fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
+    use std::io::Write;
+    let path = dir.join("envsync.toml");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Usage(format!(
+                    "{} already exists; envsync init never overwrites it (edit it, or remove it first)",
+                    path.display()
+                ))
+            } else {
+                Error::io(&path, &e)
+            }
+        })?;
+    f.write_all(crate::config::INIT_TEMPLATE.as_bytes())
+        .map_err(|e| Error::io(&path, &e))?;
+    Ok(path)
 }

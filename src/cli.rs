@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::config::settings::GlobalArgs;
 use crate::dialect::Dialect;
 use crate::migrate::{LedgerChoice, Via};
 use crate::model::Repo;
-pub use crate::settings::GlobalArgs;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,14 +1,14 @@
 //! The crate-wide error, at the edge only: [`crate::run`] turns each domain's own error into it,
 //! and the binary prints it and exits with code 2 ("trouble"). Domain functions return their own
-//! types (`crate::workspace::WorkspaceError`, [`crate::fix::FixError`], …).
+//! types (`crate::load::WorkspaceError`, [`crate::fix::FixError`], …).
 
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::fix::FixError;
 use crate::hook::HookError;
+use crate::load::WorkspaceError;
 use crate::migrate::MigrateError;
-use crate::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,9 +23,9 @@ pub enum Error {
     #[error(transparent)]
     Hook(#[from] HookError),
     #[error(transparent)]
-    Read(#[from] crate::fsread::ReadError),
+    Read(#[from] crate::fs::read::ReadError),
     #[error(transparent)]
-    Rules(#[from] crate::rules::RulesError),
+    Rules(#[from] crate::config::RulesError),
     #[error(transparent)]
     Show(#[from] crate::show::ShowError),
     #[error("{}: {message}", path.display())]

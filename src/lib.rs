@@ -8,56 +8,31 @@
 //! and `hook` build on that, [`migrate`] applies migrations; `render` prints every result
 //! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
+pub mod check;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod dburl;
 pub mod dialect;
 pub mod envfile;
 pub mod error;
 pub mod exit;
 pub mod finding;
 pub mod fix;
+pub mod fs;
+pub mod load;
 pub mod mask;
 pub mod migrate;
 pub mod model;
-pub mod rules;
 pub mod source;
 
 mod app;
-pub(crate) mod check;
-pub mod fsread;
 pub(crate) mod hook;
+mod layers;
 pub(crate) mod render;
 pub(crate) mod secret;
-pub(crate) mod settings;
 pub(crate) mod show;
-pub(crate) mod tomlfile;
-pub(crate) mod workspace;
-pub(crate) mod write;
 
 pub use app::run;
 pub use error::Error;
 pub use exit::ExitStatus;
-
-/// `envsync init`: write the commented template, refusing to overwrite.
-pub(crate) fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
-    use std::io::Write;
-    let path = dir.join("envsync.toml");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Usage(format!(
-                    "{} already exists; envsync init never overwrites it (edit it, or remove it first)",
-                    path.display()
-                ))
-            } else {
-                Error::io(&path, &e)
-            }
-        })?;
-    f.write_all(config::INIT_TEMPLATE.as_bytes())
-        .map_err(|e| Error::io(&path, &e))?;
-    Ok(path)
-}

@@ -130,7 +130,16 @@ pub fn misparsed(url: &url::Url) -> bool {
 pub fn url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) if misparsed(&u) => "<a database URL that does not parse cleanly>".to_string(),
-        Ok(mut u) => {
+        Ok(u) => masked_url(&u),
+        Err(_) => "<a database URL that does not parse>".to_string(),
+    }
+}
+
+/// A parsed URL without its passwords (see [`url`]; [`crate::dburl::DbUrl`] prints this way).
+pub fn masked_url(u: &url::Url) -> String {
+    let mut u = u.clone();
+    {
+        {
             if u.password().is_some() {
                 let _ = u.set_password(Some("****"));
             }
@@ -152,7 +161,6 @@ pub fn url(url: &str) -> String {
             }
             u.to_string()
         }
-        Err(_) => "<a database URL that does not parse>".to_string(),
     }
 }
 

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::config::settings::Settings;
 use crate::dialect::Dialect;
 use crate::envfile::EnvFile;
 use crate::mask::{fingerprint, Mask};
 use crate::model::Repo;
-use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
 pub struct Shown {
@@ -130,7 +130,7 @@ pub struct ShownMount {
 #[derive(Debug, thiserror::Error)]
 pub enum ShowError {
     #[error(transparent)]
-    Workspace(#[from] crate::workspace::WorkspaceError),
+    Workspace(#[from] crate::load::WorkspaceError),
     #[error("contour {contour} has no compose project in {infra}: none of {} exists", files.join(", "))]
     NoProject {
         contour: String,
@@ -147,7 +147,7 @@ pub enum ShowError {
 }
 
 pub fn service(
-    ws: &crate::workspace::Workspace,
+    ws: &crate::load::Workspace,
     name: &str,
     contour: &str,
     mask: &Mask,
@@ -155,11 +155,11 @@ pub fn service(
     let contour = ws
         .config
         .contour(contour)
-        .map_err(crate::workspace::WorkspaceError::from)?;
+        .map_err(crate::load::WorkspaceError::from)?;
     let files = ws.compose_files(contour);
     let project = ws.compose(contour)?.ok_or_else(|| ShowError::NoProject {
         contour: contour.name.clone(),
-        infra: ws.source(Repo::Infra).to_string(),
+        infra: ws.source_name(Repo::Infra),
         files: files.clone(),
     })?;
     // In a project compose refuses (a file that is not YAML hides its services), the answer is

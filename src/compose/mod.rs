@@ -149,6 +149,14 @@ impl Problem {
 }
 
 impl Project {
+    /// The service playing a role: the first of `names` (`[compose.services]`) the project has.
+    pub fn role(&self, names: &[String]) -> Option<(&str, &Service)> {
+        names
+            .iter()
+            .find_map(|n| self.services.get_key_value(n.as_str()))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Would compose refuse this project (a file it cannot read, a missing env_file, a required
     /// variable without a value)? Then what the containers get is not worth checking.
     pub fn refused(&self) -> bool {

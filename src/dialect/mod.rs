@@ -213,6 +213,13 @@ pub mod compose;
 pub mod dotenvy;
 pub mod node;
 
+/// Does `s` hold a `$VAR` or `${VAR}` reference (as compose would read it)?
+pub fn has_reference(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'$' && (w[1] == b'{' || w[1] == b'_' || w[1].is_ascii_alphabetic()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

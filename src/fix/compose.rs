@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::compose::{container_vars, ContainerVar};
 use crate::compose::yaml::{self, Style};
 use crate::compose::{EnvSource, Project};
+use crate::config::Rules;
+use crate::load::ContourFiles;
 use crate::mask::Mask;
 use crate::model::Repo;
-use crate::rules::compose::{container_vars, ContainerVar};
-use crate::rules::{ContourFiles, Rules};
 
 use super::{Change, ChangeKind, Refusal};
 

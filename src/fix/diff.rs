@@ -2,8 +2,8 @@
 
 use crate::dialect::Dialect;
 use crate::envfile::{EnvFile, Item};
+use crate::load::LoadedFile;
 use crate::mask::{fingerprint, Mask};
-use crate::rules::LoadedFile;
 
 /// The file as text with every value that could be secret replaced by its fingerprint: values
 /// of hidden keys, what follows them on their line unless it is a comment, and the values of

@@ -2,8 +2,8 @@
 //! the winning line, or an appended line), then the whole file decoded again to verify it.
 
 use crate::envfile::{EnvFile, Item, Problem};
+use crate::load::LoadedFile;
 use crate::mask::Mask;
-use crate::rules::LoadedFile;
 
 use super::{Change, ChangeKind, FixError, Want};
 

@@ -9,7 +9,7 @@
 //!    ([`quote`]), then decode the whole rendered file again and refuse if any key would read
 //!    back wrong.
 //! 3. [`fix`]: under a lock on both repos, write every changed file in one transaction
-//!    (`crate::write`), or print a masked diff (`diff`, `--dry-run`).
+//!    (`crate::fs::write`), or print a masked diff (`diff`, `--dry-run`).
 
 mod compose;
 mod diff;
@@ -22,14 +22,15 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::check::evaluate;
+use crate::config::settings::Settings;
 use crate::config::ConfigError;
 use crate::finding::Report;
+use crate::fs::write::{resolve_target, DirLock, Transaction, WriteError};
+use crate::load::LoadedFile;
+use crate::load::{OpenOptions, Workspace, WorkspaceError};
 use crate::model::Repo;
-use crate::rules::{evaluate, LoadedFile};
-use crate::settings::Settings;
 use crate::source::SourceSpec;
-use crate::workspace::{OpenOptions, Workspace, WorkspaceError};
-use crate::write::{resolve_target, DirLock, Transaction, WriteError};
 
 #[derive(Debug, Clone, Default)]
 pub struct FixOptions {
@@ -126,7 +127,8 @@ pub struct FixOutcome {
     pub files: Vec<FileChange>,
     /// Keys not touched because their value cannot be trusted or their line cannot be edited.
     pub refused: Vec<Refusal>,
-    pub warnings: Vec<String>,
+    /// Serialised as the text `crate::render::fix` prints.
+    pub warnings: Vec<FixWarning>,
     /// `check` of the contour on the fixed files.
     pub remaining: Report,
 }
@@ -135,6 +137,16 @@ impl FixOutcome {
     pub fn changed(&self) -> bool {
         !self.changes.is_empty()
     }
+}
+
+/// Something the user should know after a fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixWarning {
+    /// Infra's database password changed: an initialised volume keeps the old one until an
+    /// admin runs `ALTER ROLE`.
+    PasswordChanged { key: String, user: String },
+    /// Weak or reused secrets remain: `--generate-secrets` replaces them.
+    SecretsRemain { count: usize, contour: String },
 }
 
 /// A key fix would not touch, and why (exit 1: drift remains).
@@ -156,34 +168,18 @@ struct Want {
     why: String,
 }
 
-/// `envsync fix`.
+/// `envsync fix`, in stages: open and lock, plan every edit (env files, then the compose lines
+/// that decide the containers' values), check the contour again on the edited bytes, and only
+/// then write every changed file in one transaction (or, with `--dry-run`, nothing).
 pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixError> {
-    let roots = crate::model::PerRepo::try_from_fn(|repo| match settings.sources.get(repo) {
-        SourceSpec::Path { path, rev: None } => Ok(path.clone()),
-        SourceSpec::Path { rev: Some(r), .. } => Err(FixError::NotAWorkTree {
-            repo,
-            what: format!("revision `{r}`"),
-        }),
-        SourceSpec::Remote { url, .. } => Err(FixError::NotAWorkTree {
-            repo,
-            what: format!("the git source {url}"),
-        }),
-    })?;
+    let roots = work_trees(settings)?;
     let ws = Workspace::open(settings, &OpenOptions::default())?;
-    let mask = ws.rules.mask(opts.show_values);
+    let mask = ws.config.rules.mask(opts.show_values);
     // Lock both repos (in a fixed order) before reading, so a concurrent fix reads our result.
     let _locks = if opts.dry_run {
         Vec::new()
     } else {
-        let mut dirs: Vec<PathBuf> = roots
-            .iter()
-            .map(|(_, r)| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        dirs.iter()
-            .map(|d| DirLock::acquire(d))
-            .collect::<Result<Vec<_>, _>>()?
+        lock(&roots)?
     };
     let sel = ws.select(std::slice::from_ref(&opts.contour))?;
     let contour = ws.config.contour(&opts.contour)?;
@@ -195,70 +191,194 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
     let (Some(b), Some(i)) = (&cf.backend, &cf.infra) else {
         unreachable!("select fails when a selected contour's file is missing")
     };
-
     if !opts.dry_run {
         // Under the lock, any temporary file of ours is a leftover of a killed run.
         for side in [b, i] {
-            let root = roots.get(side.repo);
-            if let Some(dir) = std::fs::canonicalize(root.join(&side.file))
+            if let Some(dir) = std::fs::canonicalize(roots.get(side.repo).join(&side.file))
                 .ok()
                 .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
             {
-                crate::write::remove_leftovers(&dir);
+                crate::fs::write::remove_leftovers(&dir);
             }
         }
     }
-    let (wants, refused) = plan::plan(&ws.rules, contour, b, i, &sel.files, opts, &mask);
+
+    // Plan.
+    let (wants, mut refused) = plan::plan(&ws.config.rules, contour, b, i, &sel.files, opts, &mask);
+    let ctx = Stage {
+        ws: &ws,
+        roots: &roots,
+        opts,
+        mask: &mask,
+    };
+    let mut staged = ctx.env_files(&[b, i], &wants)?;
+    if let Some(project) = cf.compose.as_ref().filter(|p| !p.refused()) {
+        // A project compose refuses is reported by check; its values are not fixed.
+        refused.extend(ctx.compose(contour, cf, project, &wants, &mut staged)?);
+    }
     let mut warnings = Vec::new();
-    let mut changes = Vec::new();
-    let mut new_sides: BTreeMap<Repo, LoadedFile> = BTreeMap::new();
-    let mut files = Vec::new();
-    for side in [b, i] {
-        let mine: Vec<&Want> = wants.iter().filter(|w| w.repo == side.repo).collect();
-        let Some((edited, side_changes)) = edit::apply(&mask, side, &mine)? else {
-            continue;
-        };
-        let root = roots.get(side.repo);
-        let path = root.join(&side.file);
-        let target = resolve_target(&path, root)?;
-        let before = side.parsed.render();
-        let after = edited.render();
-        let diff = opts.dry_run.then(|| {
-            diff::masked_diff(
-                &mask,
-                side,
-                &edited,
-                &format!("{}/{}", side.repo, side.file),
-            )
+    let r = &ws.config.rules.database_url;
+    if staged
+        .changes
+        .iter()
+        .any(|c| c.repo == Repo::Infra && c.key == r.password_key && c.action == ChangeKind::Set)
+    {
+        warnings.push(FixWarning::PasswordChanged {
+            key: r.password_key.clone(),
+            user: i
+                .value(&r.user_key)
+                .filter(|v| !v.is_empty())
+                .unwrap_or(&r.default_user)
+                .to_string(),
         });
-        files.push(FileChange {
-            repo: side.repo,
-            file: side.file.clone(),
-            backup: (opts.backup && !opts.dry_run).then(|| crate::write::backup_path(&target)),
-            path: target,
-            diff,
-            before,
-            after: after.clone(),
-        });
-        new_sides.insert(
-            side.repo,
-            LoadedFile::load(
-                side.repo,
-                side.file.clone(),
-                &after,
-                (side.dialect, side.other_dialect),
-                side.env,
-            ),
-        );
-        changes.extend(side_changes);
     }
 
-    // The compose side: what the db and api containers get must be the backend's value.
-    let mut refused = refused;
-    // A project compose refuses is reported by check; its values are not fixed.
-    if let Some(project) = cf.compose.as_ref().filter(|p| !p.refused()) {
-        let url_key = &ws.rules.database_url.key;
+    // Verify: check the contour again on the edited files, its compose project read through
+    // the edits too.
+    let remaining = ctx.recheck(contour, sel.files, &staged)?;
+
+    // Apply.
+    if !opts.dry_run && !staged.files.is_empty() {
+        let mut tx = Transaction::new();
+        for f in &staged.files {
+            tx.stage(&f.path, &f.before, &f.after, opts.backup)?;
+        }
+        tx.commit()?;
+    }
+    if !opts.generate_secrets {
+        let count = remaining
+            .findings
+            .iter()
+            .filter(|f| {
+                f.severity == crate::finding::Severity::Error
+                    && matches!(
+                        f.code,
+                        crate::finding::RuleCode::WeakSecret
+                            | crate::finding::RuleCode::ReusedSecret
+                    )
+            })
+            .count();
+        if count > 0 {
+            warnings.push(FixWarning::SecretsRemain {
+                count,
+                contour: contour.name.clone(),
+            });
+        }
+    }
+    Ok(FixOutcome {
+        version: 1,
+        contour: contour.name.clone(),
+        dry_run: opts.dry_run,
+        changes: staged.changes,
+        files: staged.files,
+        refused,
+        warnings,
+        remaining,
+    })
+}
+
+/// The working trees `fix` writes into: a revision or a remote is refused.
+fn work_trees(settings: &Settings) -> Result<crate::model::PerRepo<PathBuf>, FixError> {
+    crate::model::PerRepo::try_from_fn(|repo| match settings.sources.get(repo) {
+        SourceSpec::Path { path, rev: None } => Ok(path.clone()),
+        SourceSpec::Path { rev: Some(r), .. } => Err(FixError::NotAWorkTree {
+            repo,
+            what: format!("revision `{r}`"),
+        }),
+        SourceSpec::Remote { url, .. } => Err(FixError::NotAWorkTree {
+            repo,
+            what: format!("the git source {}", crate::mask::git_url(url)),
+        }),
+    })
+}
+
+/// Both repos' locks, taken in a fixed order (one lock when both are the same directory).
+fn lock(roots: &crate::model::PerRepo<PathBuf>) -> Result<Vec<DirLock>, FixError> {
+    let mut dirs: Vec<PathBuf> = roots
+        .iter()
+        .map(|(_, r)| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    Ok(dirs
+        .iter()
+        .map(|d| DirLock::acquire(d))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// What a run shares between its stages.
+struct Stage<'a> {
+    ws: &'a Workspace,
+    roots: &'a crate::model::PerRepo<PathBuf>,
+    opts: &'a FixOptions,
+    mask: &'a crate::mask::Mask,
+}
+
+/// The edits planned so far: changed files, the values changed, and the env files as they
+/// will read once written.
+#[derive(Default)]
+struct Staged {
+    files: Vec<FileChange>,
+    changes: Vec<Change>,
+    decoded: BTreeMap<Repo, LoadedFile>,
+}
+
+impl Stage<'_> {
+    /// Each env file edited (value tokens only) to hold its intended values.
+    fn env_files(&self, sides: &[&LoadedFile], wants: &[Want]) -> Result<Staged, FixError> {
+        let (opts, mask) = (self.opts, self.mask);
+        let mut staged = Staged::default();
+        for side in sides {
+            let mine: Vec<&Want> = wants.iter().filter(|w| w.repo == side.repo).collect();
+            let Some((edited, side_changes)) = edit::apply(mask, side, &mine)? else {
+                continue;
+            };
+            let root = self.roots.get(side.repo);
+            let target = resolve_target(&root.join(&side.file), root)?;
+            let after = edited.render();
+            let diff = opts.dry_run.then(|| {
+                diff::masked_diff(mask, side, &edited, &format!("{}/{}", side.repo, side.file))
+            });
+            staged.files.push(FileChange {
+                repo: side.repo,
+                file: side.file.clone(),
+                backup: (opts.backup && !opts.dry_run)
+                    .then(|| crate::fs::write::backup_path(&target)),
+                path: target,
+                diff,
+                before: side.parsed.render(),
+                after: after.clone(),
+            });
+            staged.decoded.insert(
+                side.repo,
+                LoadedFile::load(
+                    side.repo,
+                    side.file.clone(),
+                    &after,
+                    (side.dialect, side.other_dialect),
+                    side.env,
+                ),
+            );
+            staged.changes.extend(side_changes);
+        }
+        Ok(staged)
+    }
+
+    /// The compose lines that decide what the db and api containers get, edited to the
+    /// backend's (intended) values; the keys it will not touch are returned.
+    fn compose(
+        &self,
+        contour: &crate::model::Contour,
+        cf: &crate::load::ContourFiles<'_>,
+        project: &crate::compose::Project,
+        wants: &[Want],
+        staged: &mut Staged,
+    ) -> Result<Vec<Refusal>, FixError> {
+        let (ws, opts, mask) = (self.ws, self.opts, self.mask);
+        let b = cf.backend.as_ref().expect("select loads both files");
+        let url_key = &ws.config.rules.database_url.key;
         let desired: BTreeMap<String, String> = ws
+            .config
             .rules
             .shared
             .iter()
@@ -273,7 +393,7 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
                     .map(|v| (k.clone(), v))
             })
             .collect();
-        let infra_root = roots.get(Repo::Infra).clone();
+        let infra_root = self.roots.get(Repo::Infra).clone();
         // The compose files as the workspace read them, under the lock: not read again.
         let read = |file: &str| {
             ws.read_once(Repo::Infra, file)
@@ -288,9 +408,15 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
             .filter(|c| c.name != contour.name)
             .map(|c| (c.name.clone(), ws.compose_files(c)))
             .collect();
-        let (edits, compose_refused) =
-            compose::plan(&ws.rules, &mask, project, cf, &desired, &others, &read);
-        refused.extend(compose_refused);
+        let (edits, compose_refused) = compose::plan(
+            &ws.config.rules,
+            mask,
+            project,
+            cf,
+            &desired,
+            &others,
+            &read,
+        );
         let mut by_file: BTreeMap<&str, Vec<&compose::Edit>> = BTreeMap::new();
         for e in &edits {
             by_file.entry(&e.file).or_default().push(e);
@@ -321,8 +447,8 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
             let diff = opts.dry_run.then(|| {
                 let name = format!("infra/{file}");
                 similar::TextDiff::from_lines(
-                    &compose::masked(&mask, &text),
-                    &compose::masked(&mask, &after),
+                    &compose::masked(mask, &text),
+                    &compose::masked(mask, &after),
                 )
                 .unified_diff()
                 .context_radius(2)
@@ -330,107 +456,53 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
                 .to_string()
             });
             let target = resolve_target(&path, &infra_root)?;
-            files.push(FileChange {
+            staged.files.push(FileChange {
                 repo: Repo::Infra,
                 file: file.to_string(),
-                backup: (opts.backup && !opts.dry_run).then(|| crate::write::backup_path(&target)),
+                backup: (opts.backup && !opts.dry_run)
+                    .then(|| crate::fs::write::backup_path(&target)),
                 path: target,
                 diff,
                 before,
                 after: after.into_bytes(),
             });
-            changes.extend(mine.iter().map(|e| e.change.clone()));
+            staged.changes.extend(mine.iter().map(|e| e.change.clone()));
         }
+        Ok(compose_refused)
     }
 
-    let pw_key = &ws.rules.database_url.password_key;
-    if changes
-        .iter()
-        .any(|c| c.repo == Repo::Infra && &c.key == pw_key && c.action == ChangeKind::Set)
-    {
-        let user = i
-            .value(&ws.rules.database_url.user_key)
-            .filter(|v| !v.is_empty())
-            .unwrap_or(&ws.rules.database_url.default_user);
-        warnings.push(format!(
-            "infra {pw_key} changed: a database volume initialised with the old password keeps it. After deploying, run as an admin: ALTER ROLE {} WITH PASSWORD '********'; (the new value of {pw_key}), e.g. with `docker compose exec db psql -U {} -c \"ALTER ROLE …\"`",
-            crate::migrate::sql::quote_ident(user),
-            crate::mask::sanitize(user)
-        ));
-    }
-
-    // Check the contour again on the edited files (the others are moved, not copied), with
-    // its compose project read through the edits too.
-    let edited: Vec<(Repo, String, Vec<u8>)> = files
-        .iter()
-        .map(|f| (f.repo, f.file.clone(), f.after.clone()))
-        .collect();
-    let recomposed = ws.compose_overlaid(
-        contour,
-        &|repo, file| {
-            edited
-                .iter()
-                .find(|(r, f, _)| *r == repo && f == file)
-                .map(|(_, _, b)| b.clone())
-        },
-        &|_, _| None,
-    );
-    let mut all = sel.files;
-    if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
-        c.compose = recomposed?;
-    }
-    if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
-        if let Some(f) = new_sides.remove(&Repo::Backend) {
-            c.backend = Some(f);
+    /// `check` of the contour on the edited files (the other contours are moved, not copied),
+    /// with its compose project read through the edits.
+    fn recheck(
+        &self,
+        contour: &crate::model::Contour,
+        mut all: Vec<crate::load::ContourFiles<'_>>,
+        staged: &Staged,
+    ) -> Result<Report, FixError> {
+        let recomposed = self.ws.compose_overlaid(
+            contour,
+            &|repo, file| {
+                staged
+                    .files
+                    .iter()
+                    .find(|f| f.repo == repo && f.file == file)
+                    .map(|f| f.after.clone())
+            },
+            &|_, _| None,
+        )?;
+        if let Some(c) = all.iter_mut().find(|c| c.contour.name == contour.name) {
+            c.compose = recomposed;
+            for (repo, f) in &staged.decoded {
+                match repo {
+                    Repo::Backend => c.backend = Some(f.clone()),
+                    Repo::Infra => c.infra = Some(f.clone()),
+                }
+            }
         }
-        if let Some(f) = new_sides.remove(&Repo::Infra) {
-            c.infra = Some(f);
-        }
+        let this = all.iter().filter(|c| c.contour.name == contour.name);
+        Ok(Report::new(
+            evaluate(&self.ws.config.rules, self.mask, this, &all),
+            vec![contour.name.clone()],
+        ))
     }
-    let this = all.iter().filter(|c| c.contour.name == contour.name);
-    let remaining = Report::new(
-        evaluate(&ws.rules, &mask, this, &all),
-        vec![contour.name.clone()],
-    );
-
-    if !opts.dry_run && !files.is_empty() {
-        let mut tx = Transaction::new();
-        for f in &files {
-            tx.stage(&f.path, &f.before, &f.after, opts.backup)?;
-        }
-        tx.commit()?;
-    }
-    if !opts.generate_secrets {
-        let secrets = remaining
-            .findings
-            .iter()
-            .filter(|f| {
-                f.severity == crate::finding::Severity::Error
-                    && matches!(
-                        f.code,
-                        crate::finding::RuleCode::WeakSecret
-                            | crate::finding::RuleCode::ReusedSecret
-                    )
-            })
-            .count();
-        if secrets > 0 {
-            warnings.push(format!(
-                "{} weak or reused secret{} remain{}: fix copies values but makes new secrets only when asked: `envsync fix --contour {} --generate-secrets` replaces them in both repos",
-                secrets,
-                if secrets == 1 { "" } else { "s" },
-                if secrets == 1 { "s" } else { "" },
-                contour.name
-            ));
-        }
-    }
-    Ok(FixOutcome {
-        version: 1,
-        contour: contour.name.clone(),
-        dry_run: opts.dry_run,
-        changes,
-        files,
-        refused,
-        warnings,
-        remaining,
-    })
 }

@@ -2,21 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
+use crate::config::Rules;
+use crate::dburl::DbUrl;
+use crate::dialect::has_reference;
 use crate::dialect::Dialect;
+use crate::load::{ContourFiles, LoadedFile};
 use crate::model::{Contour, Repo};
-use crate::rules::{has_reference, parse_database_url, ContourFiles, LoadedFile, Rules};
 
 use super::{FixOptions, Refusal, Want};
-
-/// RFC 3986 userinfo: everything but the unreserved characters is percent-encoded, so any
-/// password (`@ : / # ? % $ =` included) round-trips through every URL parser.
-const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 fn is_reused(
     key: &str,
@@ -247,24 +240,26 @@ fn database_url(
     let user = infra(&r.user_key).unwrap_or(&r.default_user).to_string();
     let password = infra(&r.password_key)?.to_string();
     let current = b.value(&r.key).filter(|v| !v.is_empty());
-    let parsed = current
-        .filter(|v| !(b.dialect == Dialect::NodeDotenv && has_reference(v)))
-        .and_then(|v| parse_database_url(v).ok());
+    let written = current.and_then(|v| DbUrl::parse(v).ok());
+    // A reference node dotenv leaves unexpanded is no value to keep (its query still is).
+    let parsed = written
+        .clone()
+        .filter(|_| !current.is_some_and(|v| b.dialect == Dialect::NodeDotenv && has_reference(v)));
     let database = infra(&r.database_key)
         .map(str::to_string)
         .or_else(|| {
             parsed
                 .as_ref()
-                .map(|p| p.database.clone())
+                .map(|p| p.database().to_string())
                 .filter(|d| !d.is_empty())
         })
         .unwrap_or_else(|| user.clone());
     if let Some(p) = &parsed {
-        let ok = p.host == r.host
-            && p.port.unwrap_or(5432) == r.port
-            && p.user == user
-            && p.password == password
-            && p.database == database;
+        let ok = p.host() == r.host
+            && p.port_or_default() == r.port
+            && p.user() == user
+            && p.password().unwrap_or("") == password
+            && p.database() == database;
         if ok {
             return None;
         }
@@ -272,23 +267,17 @@ fn database_url(
     if b.value(&r.key).is_none() && !rules.is_required(Repo::Backend, &r.key) {
         return None;
     }
-    let scheme = parsed
-        .as_ref()
-        .map_or("postgresql", |p| p.scheme.as_str())
-        .to_string();
-    let query = current
-        .and_then(|v| url::Url::parse(v).ok())
-        .and_then(|u| u.query().map(str::to_string))
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let value = format!(
-        "{scheme}://{}:{}@{}:{}/{}{query}",
-        utf8_percent_encode(&user, USERINFO),
-        utf8_percent_encode(&password, USERINFO),
-        r.host,
-        r.port,
-        utf8_percent_encode(&database, USERINFO),
-    );
+    // The scheme and the query (`?schema=public`) of the current URL stay.
+    let value = DbUrl::build(
+        parsed.as_ref().map_or("postgresql", DbUrl::scheme),
+        (&user, &password),
+        (&r.host, r.port),
+        &database,
+        written.as_ref().and_then(DbUrl::query),
+    )
+    .ok()?
+    .expose()
+    .to_string();
     Some(Want {
         repo: Repo::Backend,
         key: r.key.clone(),
@@ -298,22 +287,4 @@ fn database_url(
             r.user_key, r.password_key, r.database_key
         ),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn userinfo_encoding_round_trips_url_special_characters() {
-        for pw in ["p@ss:w/rd#?%$=", "prd-Qz7#Lm2@Vx9!Kw4", "ü ñ+&;", "plain"] {
-            let url = format!(
-                "postgresql://u:{}@db:5432/x",
-                utf8_percent_encode(pw, USERINFO)
-            );
-            let parts = parse_database_url(&url).unwrap();
-            assert_eq!(parts.password, pw);
-            assert_eq!(parts.host, "db");
-        }
-    }
 }

@@ -1,11 +1,11 @@
 //! The staged-content guard: what the commit would contain (HEAD to the index), inspected for
 //! secret env files, real-looking secrets in examples and conflict markers.
 
+use crate::config::Rules;
 use crate::dialect::Dialect;
 use crate::envfile::{EnvFile, Problem};
 use crate::finding::{Finding, Location, RuleCode};
 use crate::model::Repo;
-use crate::rules::Rules;
 use crate::source::StagedChange;
 
 /// Is this path an env file that holds real secrets (not an example/template/sample)?

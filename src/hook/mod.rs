@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 pub use guard::{classify, guard};
 pub use install::{install, uninstall, Installed};
 
+use crate::config::settings::Settings;
 use crate::finding::{Report, Severity};
-use crate::settings::Settings;
+use crate::load::{OpenOptions, Workspace, WorkspaceError};
 use crate::source::{Checkout, SourceError};
-use crate::workspace::{OpenOptions, Workspace, WorkspaceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -64,15 +64,10 @@ pub fn run(settings: &Settings) -> Result<Report, HookError> {
             .map(|rev| (this.other(), rev)),
     };
     let ws = Workspace::open(settings, &opts)?;
-    let mask = ws.rules.mask(false);
+    let mask = ws.config.rules.mask(false);
     let (mut findings, contours, read) =
         match crate::check::check(&ws, &mask, &[], settings.verbose > 0) {
-            Ok(checked) => {
-                let report = checked.report;
-                // As `envsync check` does: the hook exits next, the decoded files need no freeing.
-                std::mem::forget(checked.files);
-                (report.findings, report.contours, report.read)
-            }
+            Ok(report) => (report.findings, report.contours, report.read),
             // A repo with no env files at all has nothing to compare; the guard still runs.
             Err(WorkspaceError::NoEnvFiles { .. }) => (Vec::new(), Vec::new(), Vec::new()),
             Err(e) => return Err(e.into()),
@@ -80,12 +75,12 @@ pub fn run(settings: &Settings) -> Result<Report, HookError> {
     findings.retain(|f| f.severity == Severity::Error);
     // The index `check --staged` just read, when it is this checkout's; else read it here.
     let wanted = |path: &str| classify(path).is_some();
-    let staged = match ws.source(this).staged_changes(checkout.git_dir(), &wanted) {
+    let staged = match ws.source(this)?.staged_changes(checkout.git_dir(), &wanted) {
         Some(changes) => changes?,
         None => checkout.staged_changes(&wanted)?,
     };
     let dialect = ws.config.repo(this).dialect;
-    findings.extend(guard(&staged, this, dialect, &ws.rules));
+    findings.extend(guard(&staged, this, dialect, &ws.config.rules));
     let mut report = Report::new(findings, contours);
     report.read = read;
     Ok(report)

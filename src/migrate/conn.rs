@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::ConnectOptions;
 
-use super::{MigrateError, Note};
+use super::{Event, MigrateError};
 
 /// One connection attempt may take this long before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,12 +73,12 @@ fn connect_hint(e: &sqlx::Error, ep: &Endpoint) -> String {
 
 /// Connect once, or keep retrying until `wait` runs out.
 pub async fn connect(
-    url: &str,
+    url: &crate::dburl::DbUrl,
     ep: &Endpoint,
     wait: Option<Duration>,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<PgConnection, MigrateError> {
-    let opts = PgConnectOptions::from_str(url)
+    let opts = PgConnectOptions::from_str(url.expose())
         .map_err(|e| {
             MigrateError::Url(format!(
                 "the database URL does not parse: {}",
@@ -113,10 +113,10 @@ pub async fn connect(
             });
         }
         if !announced {
-            note(Note::info(format!(
-                "waiting for the database at {ep}: {}",
-                strip_url(&err.to_string())
-            )));
+            emit(Event::WaitingForDatabase {
+                endpoint: ep.to_string(),
+                reason: strip_url(&err.to_string()),
+            });
             announced = true;
         }
         tokio::time::sleep(pause).await;

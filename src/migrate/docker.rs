@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::model::Contour;
 
-use super::{Ledger, MigrateError, MigrateOptions, MigrateReport, Resolution};
+use crate::dburl::DbUrl;
+
+use super::{Action, Ledger, MigrateError, MigrateOptions, MigrateReport, Resolution};
 
 /// `--via docker`: hand the job to envsync inside a throwaway container on the contour's network.
 pub fn run(
@@ -13,7 +15,7 @@ pub fn run(
     ledger: Ledger,
     c: &Contour,
     dir: &std::path::Path,
-    url: &str,
+    url: &DbUrl,
     mut report: MigrateReport,
 ) -> Result<MigrateReport, MigrateError> {
     let binary = match &opts.docker_binary {
@@ -25,14 +27,7 @@ pub fn run(
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", binary.display())))?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", dir.display())))?;
-    // The ledger found here is the one the container uses, whatever its auto-detection says.
-    let mut passthrough = vec!["--ledger".to_string(), ledger.to_string()];
-    match &opts.resolution {
-        Some(Resolution::Applied(n)) => passthrough.extend(["--applied".into(), n.clone()]),
-        Some(Resolution::RolledBack(n)) => passthrough.extend(["--rolled-back".into(), n.clone()]),
-        None => {}
-    }
-    passthrough.extend(opts.passthrough.iter().cloned());
+    let passthrough = passthrough(opts, ledger);
     let args = docker_args(
         &c.network,
         &opts.docker_image,
@@ -43,7 +38,7 @@ pub fn run(
     );
     let status = std::process::Command::new("docker")
         .args(&args)
-        .env(URL_ENV, url)
+        .env(URL_ENV, url.expose())
         .status()
         .map_err(|e| {
             MigrateError::Docker(format!(
@@ -52,6 +47,31 @@ pub fn run(
         })?;
     report.docker_exit = Some(status.code().unwrap_or(2));
     Ok(report)
+}
+
+/// The flags the envsync in the container gets, built from the typed request: the ledger found
+/// here (whatever the container's auto-detection would say), the resolution, and the run's
+/// options.
+pub fn passthrough(opts: &MigrateOptions, ledger: Ledger) -> Vec<String> {
+    let mut args = vec!["--ledger".to_string(), ledger.to_string()];
+    match &opts.resolution {
+        Some(Resolution::Applied(n)) => args.extend(["--applied".into(), n.clone()]),
+        Some(Resolution::RolledBack(n)) => args.extend(["--rolled-back".into(), n.clone()]),
+        None => {}
+    }
+    if opts.dry_run {
+        args.push("--dry-run".into());
+    }
+    if let Some(w) = opts.wait {
+        args.extend(["--wait".into(), w.to_string()]);
+    }
+    if matches!(opts.action, Action::Run | Action::Resolve) {
+        args.extend(["--lock-timeout".into(), opts.lock_timeout.to_string()]);
+    }
+    if opts.json {
+        args.extend(["--format".into(), "json".into()]);
+    }
+    args
 }
 
 /// The variable that carries the database URL into the container.

@@ -4,23 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use crate::config::LedgerChoice;
 
 use super::prisma::dir::LOCK_FILE;
 use super::MigrateError;
-
-/// `--ledger` and `[migrate] ledger`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LedgerChoice {
-    /// From the layout of the migrations.
-    #[default]
-    Auto,
-    /// `_sqlx_migrations`, `<version>_<description>.sql` files.
-    Sqlx,
-    /// `_prisma_migrations`, `<name>/migration.sql` directories.
-    Prisma,
-}
 
 /// The ledger a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
-use super::{MigrateError, Note};
+use super::{Event, MigrateError};
 
 /// sqlx's advisory-lock key: `0x3d32ad9e * crc32(current_database())`.
 pub fn sqlx_key(database: &str) -> i64 {
@@ -43,9 +43,9 @@ async fn holder(conn: &mut PgConnection, key: i64) -> Option<String> {
 pub async fn lock(
     conn: &mut PgConnection,
     key: i64,
-    name: &str,
+    name: &'static str,
     timeout: Duration,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     let deadline = Instant::now() + timeout;
     let mut told: Option<String> = None;
@@ -70,10 +70,11 @@ pub async fn lock(
             });
         }
         if told.as_deref() != Some(who.as_str()) {
-            note(Note::info(format!(
-                "waiting up to {} s for the migration lock held by {who} ({name})",
-                timeout.as_secs()
-            )));
+            emit(Event::WaitingForLock {
+                lock: name,
+                holder: who.clone(),
+                timeout,
+            });
             told = Some(who);
         }
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;

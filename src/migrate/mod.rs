@@ -4,20 +4,27 @@
 //! - [`layout`]: which ledger (sqlx or Prisma) and where its migrations are;
 //! - [`sqlx`] and [`prisma`]: each ledger's migrations directory and table, read, compared and
 //!   written the way the real tool writes them;
-//! - [`target`]: the database URL (flag or the backend's `DATABASE_URL`) and the route to it;
-//!   [`docker`] hands the whole job to a container on the contour's network;
+//! - [`route`]: the `--via` choice and the URL it leads to (the database target itself, the
+//!   backend's `DATABASE_URL` for the contour, comes from `crate::load::target`); [`docker`]
+//!   hands the whole job to a container on the contour's network;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
-//!   lock; [`sql`]: quoting for the SQL envsync writes.
+//!   lock; [`sql`]: quoting for the SQL envsync writes;
+//! - [`event`]: what a run reports as it goes, typed; `crate::render::migrate` prints it.
+//!
+//! A run is staged: the plan (ledger, migrations read and checked, target, route) is decided
+//! before any connection; then the session connects, runs the preflight, takes the lock and
+//! applies, emitting [`Event`]s.
 
 pub mod conn;
 pub mod docker;
+pub mod event;
 pub mod layout;
 pub mod lock;
 pub mod preflight;
 pub mod prisma;
+pub mod route;
 pub mod sql;
 pub mod sqlx;
-pub mod target;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,14 +33,17 @@ use ::sqlx::postgres::PgConnection;
 use ::sqlx::Connection;
 use serde::Serialize;
 
+use crate::config::settings::Settings;
 use crate::config::ConfigError;
+use crate::dburl::DbUrl;
 use crate::exit::ExitStatus;
+use crate::load::target::{Resolved, TargetError};
+use crate::load::{OpenOptions, Workspace};
 use crate::model::Contour;
-use crate::rules::RulesError;
-use crate::settings::Settings;
 
+pub use event::{AfterFailure, Event};
 pub use layout::{Ledger, LedgerChoice};
-pub use target::Via;
+pub use route::{Route, Via};
 
 /// Trouble (exit 2). Findings (a refused preflight, a failed migration) are in the report.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +86,7 @@ pub enum MigrateError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Rules(#[from] RulesError),
+    Target(#[from] TargetError),
 }
 
 impl MigrateError {
@@ -89,29 +99,6 @@ impl MigrateError {
             context: context.to_string(),
             sqlstate,
             message,
-        }
-    }
-}
-
-/// A progress line, and whether it reports a problem (`-q` keeps only those).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub problem: bool,
-    pub text: String,
-}
-
-impl Note {
-    pub fn info(text: String) -> Note {
-        Note {
-            problem: false,
-            text,
-        }
-    }
-
-    pub fn problem(text: String) -> Note {
-        Note {
-            problem: true,
-            text,
         }
     }
 }
@@ -161,8 +148,8 @@ pub struct MigrateOptions {
     pub lock_timeout: u64,
     pub docker_image: String,
     pub docker_binary: Option<PathBuf>,
-    /// Flags to hand to the envsync inside the container (`--via docker`).
-    pub passthrough: Vec<String>,
+    /// `--format json` (the envsync in a `--via docker` container is asked for it too).
+    pub json: bool,
 }
 
 /// Where one migration stands.
@@ -268,7 +255,8 @@ pub struct MigrateReport {
     pub action: Action,
     pub ledger: Ledger,
     pub dry_run: bool,
-    pub route: String,
+    /// Serialised as the text `crate::render::migrate` prints.
+    pub route: Option<Route>,
     /// The URL with its password masked.
     pub target: String,
     pub origin: String,
@@ -278,9 +266,9 @@ pub struct MigrateReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     pub summary: Summary,
-    /// `migrate resolve`: what was recorded.
+    /// `migrate resolve`: what was recorded (serialised as the text it prints).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolved: Option<String>,
+    pub resolved: Option<event::Resolved>,
     /// `--via docker`: the exit code of the envsync that ran in the container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_exit: Option<i32>,
@@ -293,7 +281,7 @@ impl MigrateReport {
             action,
             ledger,
             dry_run,
-            route: String::new(),
+            route: None,
             target: String::new(),
             origin: String::new(),
             preflight: None,
@@ -338,116 +326,101 @@ impl MigrateReport {
     }
 }
 
-/// `envsync migrate`. `note` receives progress lines as they happen.
+/// `envsync migrate`. `emit` receives the run's events as they happen.
 pub fn migrate(
     settings: &Settings,
     opts: &MigrateOptions,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<MigrateReport, MigrateError> {
-    let mut repos = target::Repos::new(settings);
+    // The one workspace, each repo opened when first needed: the backend alone is enough when
+    // its DATABASE_URL holds no reference for infra to fill.
+    let ws = Workspace::lazy(settings, &OpenOptions::default());
     // The contour is looked up once, and only when something needs it.
-    let mut contour: Option<Contour> = match &opts.contour {
-        Some(n) => Some(settings.config.contour(n)?.clone()),
-        None => None,
-    };
-    let mut need_contour = |repos: &mut target::Repos<'_>| -> Result<Contour, MigrateError> {
-        if contour.is_none() {
-            contour = Some(target::pick_contour(repos)?);
+    let named = opts
+        .contour
+        .as_deref()
+        .map(|n| settings.config.contour(n).cloned())
+        .transpose()?;
+    let picked = std::cell::OnceCell::new();
+    let contour = || -> Result<Contour, MigrateError> {
+        if let Some(c) = &named {
+            return Ok(c.clone());
         }
-        Ok(contour.clone().expect("just picked"))
+        if let Some(c) = picked.get() {
+            return Ok(Contour::clone(c));
+        }
+        let c = ws.pick_contour()?;
+        Ok(picked.get_or_init(|| c).clone())
     };
-    let (ledger, dir) = target::migrations_dir(&mut repos, opts, settings)?;
+    let (ledger, dir) = migrations_dir(&ws, opts, settings)?;
     let migrations = Migrations::load(ledger, &dir)?;
     let mut report = MigrateReport::new(opts.action, ledger, opts.dry_run);
-    let rules = settings.config.load_rules()?;
-    let db_rule = rules.database_url.clone();
+    let db_rule = &settings.config.rules.database_url;
     let resolved = match &opts.database_url {
-        Some(u) => target::Resolved {
-            url: u.clone(),
-            origin: "--database-url / ENVSYNC_DATABASE_URL".into(),
-        },
-        None => {
-            let c = need_contour(&mut repos)?;
-            target::from_backend(&mut repos, &c, &db_rule.key)?
-        }
+        Some(u) => Resolved::given(u, "--database-url / ENVSYNC_DATABASE_URL")?,
+        None => ws.database_url(&contour()?)?,
     };
     report.origin = resolved.origin.clone();
-    let (service, service_port) = (db_rule.host.clone(), db_rule.port);
-    let (host, port) = target::host_port(&resolved.url);
+    let service = (db_rule.host.as_str(), db_rule.port);
     let via = match opts.via {
-        Via::Auto if target::resolves(&host, port) => Via::Direct,
+        Via::Auto if route::resolves(resolved.url.host(), resolved.url.port_or_default()) => {
+            Via::Direct
+        }
         Via::Auto => Via::Host,
         v => v,
     };
-    let url = match via {
+    let auto = (opts.via == Via::Auto).then(|| resolved.url.host().to_string());
+    let (url, chosen) = match via {
         Via::Host => {
-            let c = need_contour(&mut repos)?;
-            // The compose project decides the published port; the contour table is the fallback.
-            let route = target::compose_route(&mut repos, &rules, &c, service_port)?;
-            let (host, db_port, why) = match route.as_ref().and_then(|r| r.published.clone()) {
-                Some((h, p, at)) => (h, p, format!("published by the db service, {at}")),
-                None => (
-                    "127.0.0.1".to_string(),
-                    c.db_port,
-                    match &route {
-                        Some(r) => format!(
-                            "the {} contour's DB port: {} publish none for {service_port}",
-                            c.name,
-                            r.files.join(" + ")
-                        ),
-                        None => format!("the {} contour's published DB port", c.name),
-                    },
-                ),
-            };
-            let (u, swapped) =
-                target::via_host(&resolved.url, &service, service_port, (&host, db_port))?;
-            report.route = if swapped {
-                format!("host ({service}:{service_port} -> {host}:{db_port}, {why})")
-            } else {
-                format!("host (the URL does not name {service}:{service_port}; used as it is)")
-            };
-            u
+            let c = contour()?;
+            let db = ws.db_service(&c, db_rule.port)?;
+            let (url, swap) = route::via_host(&resolved.url, service, &c, db.as_ref())
+                .map_err(|e| MigrateError::Url(format!("the database URL {e}")))?;
+            (
+                url,
+                Route::Host {
+                    service: (service.0.to_string(), service.1),
+                    swap,
+                    auto_unresolved: auto,
+                },
+            )
         }
         Via::Docker => {
-            let mut c = need_contour(&mut repos)?;
+            let mut c = contour()?;
             // The network the db service is really on, when the compose project says.
-            if let Some(n) =
-                target::compose_route(&mut repos, &rules, &c, service_port)?.and_then(|r| r.network)
-            {
+            if let Some(n) = ws.db_service(&c, db_rule.port)?.and_then(|d| d.network) {
                 c.network = n;
             }
-            report.route = format!(
-                "docker (network {}, image {})",
-                c.network, opts.docker_image
-            );
-            report.target = crate::mask::url(&resolved.url);
-            note(Note::info(format!(
-                "route: {}; target {} (from {})",
-                report.route, report.target, report.origin
-            )));
+            let route = Route::Docker {
+                network: c.network.clone(),
+                image: opts.docker_image.clone(),
+            };
+            report.target = resolved.url.to_string();
+            report.route = Some(route.clone());
+            emit(Event::Route {
+                route,
+                target: report.target.clone(),
+                origin: report.origin.clone(),
+            });
             return docker::run(opts, ledger, &c, &dir, &resolved.url, report);
         }
-        _ => {
-            report.route = if opts.via == Via::Auto {
-                format!("direct (auto: {host} resolves)")
-            } else {
-                "direct".into()
-            };
-            resolved.url.clone()
-        }
+        _ => (
+            resolved.url.clone(),
+            Route::Direct {
+                auto_resolved: auto,
+            },
+        ),
     };
-    if opts.via == Via::Auto && via == Via::Host {
-        report.route = format!("{} (auto: {host} does not resolve here)", report.route);
-    }
-    report.target = crate::mask::url(&url);
-    note(Note::info(format!(
-        "route: {}; target {} (from {})",
-        report.route, report.target, report.origin
-    )));
-    let (h, p) = target::host_port(&url);
+    report.target = url.to_string();
+    report.route = Some(chosen.clone());
+    emit(Event::Route {
+        route: chosen,
+        target: report.target.clone(),
+        origin: report.origin.clone(),
+    });
     let endpoint = conn::Endpoint {
-        host: h,
-        port: p,
+        host: url.host().to_string(),
+        port: url.port_or_default(),
         route: via.to_string(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -455,7 +428,7 @@ pub fn migrate(
         .build()
         .map_err(|e| MigrateError::Runtime(e.to_string()))?;
     let migrations = migrations.with_schema(&url);
-    let session = session(&url, &endpoint, opts, &migrations, &mut report, note);
+    let session = session(&url, &endpoint, opts, &migrations, &mut report, emit);
     let result = rt.block_on(async {
         tokio::select! {
             r = session => r,
@@ -467,18 +440,42 @@ pub fn migrate(
     Ok(report)
 }
 
+/// The ledger and its migrations directory: `--dir`, else the backend working tree's
+/// `prisma/migrations` or `migrations/` (see [`layout::locate`]); `--ledger` wins over
+/// `[migrate] ledger` in envsync.toml.
+fn migrations_dir(
+    ws: &Workspace,
+    opts: &MigrateOptions,
+    settings: &Settings,
+) -> Result<(Ledger, PathBuf), MigrateError> {
+    let choice = match opts.ledger {
+        LedgerChoice::Auto => settings.config.migrate_ledger.unwrap_or_default(),
+        chosen => chosen,
+    };
+    let dir = opts.dir.as_deref().map(|d| settings.cwd.join(d));
+    let root = match &dir {
+        Some(_) => None,
+        None => ws
+            .source(crate::model::Repo::Backend)
+            .map_err(|e| MigrateError::Url(e.to_string()))?
+            .work_tree()
+            .map(std::path::Path::to_path_buf),
+    };
+    layout::locate(choice, dir.as_deref(), root.as_deref())
+}
+
 /// Everything that talks to the database, on one dedicated connection closed on every path.
 async fn session(
-    url: &str,
+    url: &DbUrl,
     ep: &conn::Endpoint,
     opts: &MigrateOptions,
     migrations: &Migrations,
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
-    let mut conn = conn::connect(url, ep, opts.wait.map(Duration::from_secs), note).await?;
+    let mut conn = conn::connect(url, ep, opts.wait.map(Duration::from_secs), emit).await?;
     let r = match migrations.on_connect(&mut conn).await {
-        Ok(()) => work(&mut conn, opts, migrations, report, note).await,
+        Ok(()) => work(&mut conn, opts, migrations, report, emit).await,
         Err(e) => Err(e),
     };
     let _ = conn.close().await;
@@ -490,7 +487,7 @@ async fn work(
     opts: &MigrateOptions,
     migrations: &Migrations,
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     if opts.action == Action::Status {
         report.migrations = migrations.compare(conn).await?;
@@ -498,26 +495,10 @@ async fn work(
     }
     let pre = preflight::preflight(conn, migrations.table(), migrations.schema()).await?;
     let ok = pre.ok();
-    if ok {
-        note(Note::info(format!(
-            "preflight: OK ({} on {}, schema {}, ledger {})",
-            pre.user,
-            pre.database,
-            pre.schema.as_deref().unwrap_or("?"),
-            migrations.table()
-        )));
-    } else {
-        note(Note::problem(format!(
-            "preflight: user {} cannot migrate {}; nothing was created. Missing:",
-            pre.user, pre.database
-        )));
-        for m in &pre.missing {
-            note(Note::problem(format!(
-                "  - {}\n      {}",
-                m.privilege, m.fix
-            )));
-        }
-    }
+    emit(Event::Preflight {
+        preflight: pre.clone(),
+        ledger_table: migrations.table(),
+    });
     report.preflight = Some(pre);
     if !ok || opts.action == Action::Preflight {
         return Ok(());
@@ -538,12 +519,12 @@ async fn work(
         key,
         migrations.lock_name(),
         Duration::from_secs(opts.lock_timeout),
-        note,
+        emit,
     )
     .await?;
     let r = match &opts.resolution {
-        Some(how) => resolve(conn, migrations, how, report, note).await,
-        None => apply_all(conn, migrations, report, note).await,
+        Some(how) => resolve(conn, migrations, how, report, emit).await,
+        None => apply_all(conn, migrations, report, emit).await,
     };
     lock::unlock(conn, key).await;
     r
@@ -554,11 +535,11 @@ async fn resolve(
     migrations: &Migrations,
     how: &Resolution,
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     migrations.create(conn).await?;
     let done = migrations.resolve(conn, how).await?;
-    note(Note::info(done.clone()));
+    emit(Event::Resolved(done.clone()));
     report.resolved = Some(done);
     report.migrations = migrations.compare(conn).await?;
     Ok(())
@@ -568,33 +549,28 @@ async fn apply_all(
     conn: &mut PgConnection,
     migrations: &Migrations,
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     migrations.create(conn).await?;
     report.migrations = migrations.compare(conn).await?;
-    let bad: Vec<&Entry> = report
+    let blockers: Vec<event::Blocker> = report
         .migrations
         .iter()
         .filter(|e| e.state.blocks())
+        .map(|e| event::Blocker {
+            state: e.state,
+            name: e.file.clone().unwrap_or_else(|| e.label()),
+            why: e.note.clone().unwrap_or_default(),
+        })
         .collect();
-    if !bad.is_empty() {
-        note(Note::problem(
-            "refusing to apply anything: the ledger no longer matches the migrations".into(),
-        ));
-        for e in bad {
-            note(Note::problem(format!(
-                "  {:<9} {}: {}",
-                e.state,
-                e.file.as_deref().unwrap_or(&e.label()),
-                e.note.as_deref().unwrap_or("")
-            )));
-        }
+    if !blockers.is_empty() {
+        emit(Event::Blocked(blockers));
         return Ok(());
     }
     match migrations {
-        Migrations::Sqlx(locals) => sqlx::apply_pending(conn, locals, report, note).await,
+        Migrations::Sqlx(locals) => sqlx::apply_pending(conn, locals, report, emit).await,
         Migrations::Prisma { locals, .. } => {
-            prisma::apply_pending(conn, locals, report, note).await
+            prisma::apply_pending(conn, locals, report, emit).await
         }
     }
 }
@@ -623,16 +599,11 @@ impl Migrations {
     }
 
     /// Prisma's convention: `?schema=NAME` in the URL is the schema to work in. sqlx ignores it.
-    fn with_schema(self, url: &str) -> Migrations {
+    fn with_schema(self, url: &DbUrl) -> Migrations {
         match self {
             Migrations::Prisma { locals, .. } => Migrations::Prisma {
                 locals,
-                schema: url::Url::parse(url).ok().and_then(|u| {
-                    u.query_pairs()
-                        .find(|(k, _)| k == "schema")
-                        .map(|(_, v)| v.into_owned())
-                        .filter(|v| !v.is_empty())
-                }),
+                schema: url.schema().map(str::to_string),
             },
             other => other,
         }
@@ -709,7 +680,7 @@ impl Migrations {
         &self,
         conn: &mut PgConnection,
         how: &Resolution,
-    ) -> Result<String, MigrateError> {
+    ) -> Result<event::Resolved, MigrateError> {
         match self {
             Migrations::Sqlx(locals) => {
                 let applied = sqlx::ledger::read(conn).await?.unwrap_or_default();
@@ -754,17 +725,18 @@ fn record_applied(
     idx: usize,
     (n, total): (usize, usize),
     took: Duration,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) {
     let ms = took.as_secs_f64() * 1000.0;
     let e = &mut report.migrations[idx];
     e.state = State::AppliedNow;
     e.duration_ms = Some((ms * 10.0).round() / 10.0);
-    note(Note::info(format!(
-        "applied {}/{total} {} ({ms:.1} ms)",
-        n + 1,
-        e.label()
-    )));
+    emit(Event::Applied {
+        n: n + 1,
+        total,
+        label: e.label(),
+        elapsed: took,
+    });
 }
 
 /// Migration `idx` (the `n`-th of this run) failed; `after` says what became of it.
@@ -774,24 +746,19 @@ fn record_failure(
     n: usize,
     file: String,
     (sqlstate, message): (Option<String>, String),
-    after: &str,
-    note: &mut dyn FnMut(Note),
+    after: AfterFailure,
+    emit: &mut dyn FnMut(Event),
 ) {
     let e = &mut report.migrations[idx];
     e.state = State::Failed;
-    note(Note::problem(format!(
-        "failed {} ({file}): {}{message}; {after}{}",
-        e.label(),
-        sqlstate
-            .as_deref()
-            .map(|c| format!("SQLSTATE {c}: "))
-            .unwrap_or_default(),
-        if n > 0 {
-            ", the migrations before it stay applied"
-        } else {
-            ""
-        }
-    )));
+    emit(Event::Failed {
+        label: e.label(),
+        file: file.clone(),
+        sqlstate: sqlstate.clone(),
+        message: message.clone(),
+        after,
+        earlier_stay: n > 0,
+    });
     report.failure = Some(Failure {
         version: e.version,
         name: e.name.clone(),

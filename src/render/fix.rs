@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use crate::fix::{ChangeKind, FixOutcome};
+use crate::fix::{ChangeKind, FixOutcome, FixWarning};
 
 use super::plural;
 
@@ -89,4 +89,30 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
         }
     };
     writeln!(out, "{line}")
+}
+
+impl std::fmt::Display for FixWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FixWarning::PasswordChanged { key, user } => write!(
+                f,
+                "infra {key} changed: a database volume initialised with the old password keeps it. After deploying, run as an admin: ALTER ROLE {} WITH PASSWORD '********'; (the new value of {key}), e.g. with `docker compose exec db psql -U {} -c \"ALTER ROLE …\"`",
+                crate::migrate::sql::quote_ident(user),
+                crate::mask::sanitize(user)
+            ),
+            FixWarning::SecretsRemain { count, contour } => write!(
+                f,
+                "{count} weak or reused secret{} remain{}: fix copies values but makes new secrets only when asked: `envsync fix --contour {contour} --generate-secrets` replaces them in both repos",
+                if *count == 1 { "" } else { "s" },
+                if *count == 1 { "s" } else { "" },
+            ),
+        }
+    }
+}
+
+/// In `fix --format json`, a warning is the text printed.
+impl serde::Serialize for FixWarning {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }

@@ -1,21 +1,194 @@
-//! `migrate`'s text output: the listing (`status`, `--dry-run`), then one summary line.
-//! Progress lines, the migrations that stop a run included, are printed as they happen
-//! ([`note`]).
+//! `migrate`'s text output: progress lines from the run's [`Event`]s as they happen (the
+//! migrations that stop a run included), the listing (`status`, `--dry-run`), then one summary
+//! line. The typed route and resolution are written here too, for text and JSON alike.
 
+use std::fmt;
 use std::io::{self, Write};
 
-use crate::migrate::{Action, MigrateReport, Note};
+use crate::migrate::event::{AfterFailure, Resolved, ResolvedHow};
+use crate::migrate::route::{PortSource, Route};
+use crate::migrate::{Action, Event, MigrateReport};
 
 /// A progress line: stdout in text mode, stderr with `--format json` (stdout holds the JSON).
-/// `-q` keeps only the lines that report a problem.
-pub fn note(n: &Note, quiet: bool, json: bool, out: &mut dyn Write) -> io::Result<()> {
-    if quiet && !n.problem {
+/// `-q` keeps only the events that report a problem.
+pub fn event(e: &Event, quiet: bool, json: bool, out: &mut dyn Write) -> io::Result<()> {
+    if quiet && !e.is_problem() {
         return Ok(());
     }
+    let text = progress(e);
     if json {
-        writeln!(io::stderr(), "{}", n.text)
+        writeln!(io::stderr(), "{text}")
     } else {
-        writeln!(out, "{}", n.text)
+        writeln!(out, "{text}")
+    }
+}
+
+/// The progress text of an event (one or more lines).
+pub fn progress(e: &Event) -> String {
+    match e {
+        Event::Route {
+            route,
+            target,
+            origin,
+        } => format!("route: {route}; target {target} (from {origin})"),
+        Event::WaitingForDatabase { endpoint, reason } => {
+            format!("waiting for the database at {endpoint}: {reason}")
+        }
+        Event::WaitingForLock {
+            lock,
+            holder,
+            timeout,
+        } => format!(
+            "waiting up to {} s for the migration lock held by {holder} ({lock})",
+            timeout.as_secs()
+        ),
+        Event::Preflight {
+            preflight: p,
+            ledger_table,
+        } if p.ok() => format!(
+            "preflight: OK ({} on {}, schema {}, ledger {ledger_table})",
+            p.user,
+            p.database,
+            p.schema.as_deref().unwrap_or("?"),
+        ),
+        Event::Preflight { preflight: p, .. } => {
+            let mut text = format!(
+                "preflight: user {} cannot migrate {}; nothing was created. Missing:",
+                p.user, p.database
+            );
+            for m in &p.missing {
+                text.push_str(&format!("\n  - {}\n      {}", m.privilege, m.fix));
+            }
+            text
+        }
+        Event::Blocked(blockers) => {
+            let mut text =
+                "refusing to apply anything: the ledger no longer matches the migrations"
+                    .to_string();
+            for b in blockers {
+                text.push_str(&format!("\n  {:<9} {}: {}", b.state, b.name, b.why));
+            }
+            text
+        }
+        Event::Applied {
+            n,
+            total,
+            label,
+            elapsed,
+        } => format!(
+            "applied {n}/{total} {label} ({:.1} ms)",
+            elapsed.as_secs_f64() * 1000.0
+        ),
+        Event::Failed {
+            label,
+            file,
+            sqlstate,
+            message,
+            after,
+            earlier_stay,
+        } => format!(
+            "failed {label} ({file}): {}{message}; {}{}",
+            sqlstate
+                .as_deref()
+                .map(|c| format!("SQLSTATE {c}: "))
+                .unwrap_or_default(),
+            match after {
+                AfterFailure::RolledBack => "rolled back",
+                AfterFailure::RolledBackNoRow => "rolled back, no row written",
+                AfterFailure::FailedRowLeft => "it ran outside a transaction (as Prisma runs such files), so what ran before the error stays and its failed row blocks later runs until `envsync migrate resolve`",
+            },
+            if *earlier_stay {
+                ", the migrations before it stay applied"
+            } else {
+                ""
+            }
+        ),
+        Event::Resolved(r) => r.to_string(),
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Direct {
+                auto_resolved: None,
+            } => f.write_str("direct"),
+            Route::Direct {
+                auto_resolved: Some(host),
+            } => write!(f, "direct (auto: {host} resolves)"),
+            Route::Host {
+                service: (service, port),
+                swap,
+                auto_unresolved,
+            } => {
+                match swap {
+                    Some(s) => {
+                        write!(f, "host ({service}:{port} -> {}:{}, ", s.host, s.port)?;
+                        match &s.from {
+                            PortSource::Published { at } => {
+                                write!(f, "published by the db service, {at})")?
+                            }
+                            PortSource::ContourTable {
+                                contour,
+                                compose_files: Some(files),
+                            } => write!(
+                                f,
+                                "the {contour} contour's DB port: {} publish none for {port})",
+                                files.join(" + ")
+                            )?,
+                            PortSource::ContourTable { contour, .. } => {
+                                write!(f, "the {contour} contour's published DB port)")?
+                            }
+                        }
+                    }
+                    None => write!(
+                        f,
+                        "host (the URL does not name {service}:{port}; used as it is)"
+                    )?,
+                }
+                match auto_unresolved {
+                    Some(host) => write!(f, " (auto: {host} does not resolve here)"),
+                    None => Ok(()),
+                }
+            }
+            Route::Docker { network, image } => {
+                write!(f, "docker (network {network}, image {image})")
+            }
+        }
+    }
+}
+
+/// In `migrate --format json`, the route is the text printed.
+impl serde::Serialize for Route {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.migration;
+        match self.how {
+            ResolvedHow::DirtyRowDeleted => write!(
+                f,
+                "{m} marked as rolled back (its dirty row is deleted); the next `envsync migrate` applies it again"
+            ),
+            ResolvedHow::FailedRowsRolledBack => write!(
+                f,
+                "{m} marked as rolled back; the next `envsync migrate` (or `prisma migrate deploy`) applies it again"
+            ),
+            ResolvedHow::DirtyRowSucceeded => {
+                write!(f, "{m} recorded as applied (its dirty row is now a success)")
+            }
+            ResolvedHow::RecordedNotRun => write!(f, "{m} recorded as applied (it was not run)"),
+        }
+    }
+}
+
+/// In `migrate --format json`, what was resolved is the text printed.
+impl serde::Serialize for Resolved {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

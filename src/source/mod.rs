@@ -52,6 +52,20 @@ impl SourceSpec {
     }
 }
 
+/// How messages name a source that is not open (yet): a remote's credentials hidden.
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, rev) = match self {
+            SourceSpec::Path { path, rev } => (path.display().to_string(), rev),
+            SourceSpec::Remote { url, rev } => (crate::mask::git_url(url), rev),
+        };
+        match rev {
+            Some(r) => write!(f, "{name}#{r}"),
+            None => f.write_str(&name),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{} is not a directory; pass --{role} DIR or a git+file:// / git+https:// URL", path.display())]
@@ -382,7 +396,7 @@ fn normalize(p: &Path) -> Option<String> {
 }
 
 fn read_fs(root: &Path, rel: &str, label: &str) -> Result<Option<Vec<u8>>, SourceError> {
-    match crate::fsread::read(&root.join(rel)) {
+    match crate::fs::read::read(&root.join(rel)) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(SourceError::Read {

@@ -288,9 +288,9 @@ fn passwords_full_of_url_special_characters_round_trip() {
     let v = shown(&b.join(".env.production"), "node-dotenv");
     assert_eq!(v["POSTGRES_PASSWORD"], nasty);
     let url = v["DATABASE_URL"].as_str().unwrap();
-    let parts = envsync::rules::parse_database_url(url).unwrap();
-    assert_eq!(parts.password, nasty);
-    assert_eq!(parts.host, "db");
+    let parts = envsync::dburl::DbUrl::parse(url).unwrap();
+    assert_eq!(parts.password(), Some(nasty));
+    assert_eq!(parts.host(), "db");
     assert!(url.ends_with("?schema=public"), "query string kept: {url}");
     assert_eq!(es(&b, &i, &["check", "-c", "prod"]).code, 0);
 }

@@ -43,7 +43,7 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         message,
     };
     let lock = dir.join(LOCK_FILE);
-    let text = crate::fsread::read_to_string(&lock).map_err(|e| MigrateError::Dir {
+    let text = crate::fs::read::read_to_string(&lock).map_err(|e| MigrateError::Dir {
         dir: dir.to_path_buf(),
         message: format!("{e}; Prisma writes {LOCK_FILE} with the first migration (pass --dir DIR or --ledger sqlx)"),
     })?;
@@ -91,7 +91,7 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
             )));
         }
         // A FIFO, a directory or a link that leads nowhere is refused, naming it.
-        let bytes = crate::fsread::read(&file).map_err(|e| invalid(e.to_string()))?;
+        let bytes = crate::fs::read::read(&file).map_err(|e| invalid(e.to_string()))?;
         let checksum = checksum(&bytes);
         let sql = String::from_utf8(bytes)
             .map_err(|_| invalid(format!("{name}/migration.sql is not valid UTF-8")))?;

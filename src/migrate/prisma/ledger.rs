@@ -12,6 +12,7 @@ use sqlx::{Executor, Row};
 
 use super::dir::{checksum, Local};
 use crate::migrate::conn::db_error;
+use crate::migrate::event::{Resolved, ResolvedHow};
 use crate::migrate::sql::{dollar_quote, quote_ident};
 use crate::migrate::{Entry, MigrateError, State};
 
@@ -294,7 +295,7 @@ pub async fn resolve_rolled_back(
     conn: &mut PgConnection,
     rows: &[LedgerRow],
     name: &str,
-) -> Result<String, MigrateError> {
+) -> Result<Resolved, MigrateError> {
     let failed: Vec<&str> = live(rows, name)
         .filter(|r| !r.finished)
         .map(|r| r.id.as_str())
@@ -313,9 +314,10 @@ pub async fn resolve_rolled_back(
         .execute(&mut *conn)
         .await
         .map_err(|e| MigrateError::query("writing _prisma_migrations", &e))?;
-    Ok(format!(
-        "{name} marked as rolled back; the next `envsync migrate` (or `prisma migrate deploy`) applies it again"
-    ))
+    Ok(Resolved {
+        migration: name.to_string(),
+        how: ResolvedHow::FailedRowsRolledBack,
+    })
 }
 
 /// `migrate resolve --applied NAME`: record `name` as applied without running it; its failed
@@ -325,7 +327,7 @@ pub async fn resolve_applied(
     locals: &[Local],
     rows: &[LedgerRow],
     name: &str,
-) -> Result<String, MigrateError> {
+) -> Result<Resolved, MigrateError> {
     let Some(l) = find(locals, name) else {
         return Err(MigrateError::Resolve(format!(
             "there is no migration {name} in prisma/migrations (Prisma's P3017); name a directory of it"
@@ -349,7 +351,10 @@ pub async fn resolve_applied(
     )))
     .await
     .map_err(|e| MigrateError::query("writing _prisma_migrations", &e))?;
-    Ok(format!("{name} recorded as applied (it was not run)"))
+    Ok(Resolved {
+        migration: name.to_string(),
+        how: ResolvedHow::RecordedNotRun,
+    })
 }
 
 #[cfg(test)]

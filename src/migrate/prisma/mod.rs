@@ -8,14 +8,16 @@ pub mod statements;
 
 use sqlx::postgres::PgConnection;
 
-use super::{pending, record_applied, record_failure, MigrateError, MigrateReport, Note};
+use super::{
+    pending, record_applied, record_failure, AfterFailure, Event, MigrateError, MigrateReport,
+};
 
 /// Apply the pending migrations in name order, stopping at the first failure.
 pub async fn apply_pending(
     conn: &mut PgConnection,
     locals: &[dir::Local],
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     let pending = pending(report);
     let total = pending.len();
@@ -26,16 +28,16 @@ pub async fn apply_pending(
             .expect("Prisma entries have names");
         let local = ledger::find(locals, &name).expect("pending migrations are local");
         match ledger::apply(conn, local).await? {
-            ledger::Applied::Done(took) => record_applied(report, idx, (n, total), took, note),
+            ledger::Applied::Done(took) => record_applied(report, idx, (n, total), took, emit),
             ledger::Applied::Failed {
                 sqlstate,
                 message,
                 row_left,
             } => {
                 let after = if row_left {
-                    "it ran outside a transaction (as Prisma runs such files), so what ran before the error stays and its failed row blocks later runs until `envsync migrate resolve`"
+                    AfterFailure::FailedRowLeft
                 } else {
-                    "rolled back, no row written"
+                    AfterFailure::RolledBackNoRow
                 };
                 record_failure(
                     report,
@@ -44,7 +46,7 @@ pub async fn apply_pending(
                     local.file_name(),
                     (sqlstate, message),
                     after,
-                    note,
+                    emit,
                 );
                 return Ok(());
             }

@@ -67,7 +67,7 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         // A name sqlx takes for a migration must be a regular file (a symbolic link to one is
         // followed): a directory, FIFO, device, dangling or looping link is refused, naming it,
         // rather than skipped.
-        let sql = crate::fsread::read_to_string(&path).map_err(|e| {
+        let sql = crate::fs::read::read_to_string(&path).map_err(|e| {
             invalid(format!(
                 "{name} is named like a migration but cannot be read: {}",
                 e.to_string()

@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
 use super::dir::Local;
+use crate::migrate::event::{Resolved, ResolvedHow};
 use crate::migrate::sql::dollar_quote;
 use crate::migrate::{Entry, MigrateError, State};
 
@@ -182,7 +183,7 @@ pub async fn resolve_rolled_back(
     conn: &mut PgConnection,
     applied: &[Applied],
     name: &str,
-) -> Result<String, MigrateError> {
+) -> Result<Resolved, MigrateError> {
     let v = version_of(name).ok_or_else(|| not_a_version(name))?;
     match applied.iter().find(|a| a.version == v) {
         Some(a) if !a.success => {
@@ -191,9 +192,10 @@ pub async fn resolve_rolled_back(
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| MigrateError::query("writing _sqlx_migrations", &e))?;
-            Ok(format!(
-                "{v} marked as rolled back (its dirty row is deleted); the next `envsync migrate` applies it again"
-            ))
+            Ok(Resolved {
+                migration: v.to_string(),
+                how: ResolvedHow::DirtyRowDeleted,
+            })
         }
         Some(_) => Err(MigrateError::Resolve(format!(
             "{v} is recorded as applied, not dirty: there is nothing to roll back"
@@ -211,7 +213,7 @@ pub async fn resolve_applied(
     locals: &[Local],
     applied: &[Applied],
     name: &str,
-) -> Result<String, MigrateError> {
+) -> Result<Resolved, MigrateError> {
     let v = version_of(name).ok_or_else(|| not_a_version(name))?;
     let q = |e: sqlx::Error| MigrateError::query("writing _sqlx_migrations", &e);
     match applied.iter().find(|a| a.version == v) {
@@ -224,9 +226,10 @@ pub async fn resolve_applied(
                 .execute(&mut *conn)
                 .await
                 .map_err(q)?;
-            Ok(format!(
-                "{v} recorded as applied (its dirty row is now a success)"
-            ))
+            Ok(Resolved {
+                migration: v.to_string(),
+                how: ResolvedHow::DirtyRowSucceeded,
+            })
         }
         None => {
             let Some(l) = locals.iter().find(|l| l.migration.version == v) else {
@@ -243,7 +246,10 @@ pub async fn resolve_applied(
             .execute(&mut *conn)
             .await
             .map_err(q)?;
-            Ok(format!("{v} recorded as applied (it was not run)"))
+            Ok(Resolved {
+                migration: v.to_string(),
+                how: ResolvedHow::RecordedNotRun,
+            })
         }
     }
 }

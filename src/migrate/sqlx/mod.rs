@@ -7,7 +7,9 @@ pub mod ledger;
 use sqlx::migrate::Migrate;
 use sqlx::postgres::PgConnection;
 
-use super::{pending, record_applied, record_failure, MigrateError, MigrateReport, Note};
+use super::{
+    pending, record_applied, record_failure, AfterFailure, Event, MigrateError, MigrateReport,
+};
 
 /// `_sqlx_migrations`, created as sqlx creates it.
 pub async fn create(conn: &mut PgConnection) -> Result<(), MigrateError> {
@@ -21,7 +23,7 @@ pub async fn apply_pending(
     conn: &mut PgConnection,
     locals: &[dir::Local],
     report: &mut MigrateReport,
-    note: &mut dyn FnMut(Note),
+    emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     let pending = pending(report);
     let total = pending.len();
@@ -52,7 +54,7 @@ pub async fn apply_pending(
                 .map_err(|e| sqlx::migrate::MigrateError::ExecuteMigration(e, version))
         };
         match outcome {
-            Ok(took) => record_applied(report, idx, (n, total), took, note),
+            Ok(took) => record_applied(report, idx, (n, total), took, emit),
             Err(err) => {
                 let error = match &err {
                     sqlx::migrate::MigrateError::ExecuteMigration(e, _)
@@ -63,7 +65,7 @@ pub async fn apply_pending(
                     other => (None, other.to_string()),
                 };
                 let file = local.file_name();
-                record_failure(report, idx, n, file, error, "rolled back", note);
+                record_failure(report, idx, n, file, error, AfterFailure::RolledBack, emit);
                 return Ok(());
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! Built once from the global flags and never changed afterwards: what a command needs beyond
 //! them (the staged repo, `--show-values`, a revision for the other repo) it passes explicitly,
-//! as [`crate::workspace::OpenOptions`] or a [`crate::mask::Mask`].
+//! as [`crate::load::OpenOptions`] or a [`crate::mask::Mask`].
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Reading TOML files (`envsync.toml`, rules files) with errors that name file and line.
 //!
-//! A leaf module shared by [`crate::config`] and [`crate::rules`]: lines come from the spans the
+//! Used by [`crate::config`] and its rules files: lines come from the spans the
 //! `toml` parser records ([`toml::Spanned`] for values checked after parsing), never from a text
 //! search.
 

@@ -1,33 +1,21 @@
-//! Rules as data: the resolved rule set, loaded from a rules file and tuned by `envsync.toml`,
-//! and the rule families that evaluate it.
+//! Rules as data: the resolved rule set, loaded once from a rules file (the GPROD preset is
+//! built in) and tuned by `envsync.toml`.
 //!
-//! Rule names come from [`RuleCode`] only. A rules file (`rules/gprod.toml` is built in, schema
-//! in [`schema`]) says which keys are shared, required, secret; who owns a value; what a
-//! placeholder looks like; and each rule's severity. [`eval`] turns decoded files into
-//! [`Finding`](crate::finding::Finding)s, one module per rule family; reading files is
-//! `crate::workspace`'s job and printing `crate::render`'s.
-
-pub mod compose;
-mod database_url;
-pub mod eval;
-mod keys;
-pub mod schema;
-mod secrets;
-mod syntax;
-mod values;
+//! Rule names come from [`RuleCode`] only. A rules file (schema in [`super::schema`]) says which
+//! keys are shared, required, secret; who owns a value; what a placeholder looks like; each
+//! rule's severity; and which compose service plays which role. Evaluating the rules over
+//! decoded files is `crate::check`'s job.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-pub use database_url::{has_reference, parse_database_url, DbUrlParts};
-pub use eval::{evaluate, ContourFiles, LoadedFile};
-pub use schema::RulesFile;
+use super::schema::RulesFile;
+use super::tomlfile::{Located, TomlText};
 
 use crate::finding::{RuleCode, Severity};
 use crate::mask::Mask;
 use crate::model::{Contour, Repo};
 use crate::secret::matches_pattern;
-use crate::tomlfile::{Located, TomlText};
 
 /// The built-in GPROD preset.
 pub const GPROD_RULES: &str = include_str!("../../rules/gprod.toml");
@@ -36,7 +24,7 @@ pub const GPROD_RULES: &str = include_str!("../../rules/gprod.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read the rules: {0}")]
-    Read(#[from] crate::fsread::ReadError),
+    Read(#[from] crate::fs::read::ReadError),
     #[error(transparent)]
     Invalid(#[from] Located),
 }
@@ -121,7 +109,7 @@ impl Rules {
             unique_in_prod: vec![],
             public: vec![],
             port_key: "PORT".into(),
-            roles: crate::config::ComposeConfig::default().roles,
+            roles: crate::config::Roles::default(),
             owners: BTreeMap::new(),
             database_url: DatabaseUrlRule {
                 key: "DATABASE_URL".into(),
@@ -167,7 +155,7 @@ impl Rules {
                 .into())
             }
             Some(p) => {
-                let text = crate::fsread::read_to_string(p)?;
+                let text = crate::fs::read::read_to_string(p)?;
                 let t = TomlText {
                     file: p,
                     text: &text,
@@ -343,125 +331,10 @@ impl Rules {
     }
 }
 
-/// What the rule families' table tests share: a contour's pair of files from two strings, and
-/// the codes and severities every rule finds in them.
-#[cfg(test)]
-pub(crate) mod testkit {
-    use super::*;
-    use crate::config::Config;
-    use crate::dialect::Dialect;
-
-    pub const JWT: &str = "Qm9vdHN0cmFwLXNlY3JldC1mb3ItdGVzdHMtb25seS0xMjM0NTY3OA";
-    pub const PW: &str = "Zx8-pRt4_wq9LmV2";
-    pub const E: Severity = Severity::Error;
-    pub const W: Severity = Severity::Warning;
-
-    pub fn good_backend(port: u16) -> String {
-        format!("PORT={port}\nJWT_SECRET={JWT}\nPOSTGRES_PASSWORD={PW}\nDATABASE_URL=postgresql://postgres:{PW}@db:5432/gprod\n")
-    }
-
-    pub fn good_infra(port: u16) -> String {
-        format!("PORT={port}\nJWT_SECRET={JWT}\nPOSTGRES_PASSWORD={PW}\nPOSTGRES_DB=gprod\n")
-    }
-
-    pub fn files<'a>(c: &'a Contour, backend: &str, infra: &str) -> ContourFiles<'a> {
-        ContourFiles {
-            contour: c,
-            backend: Some(LoadedFile::load(
-                Repo::Backend,
-                ".env.test".into(),
-                backend.as_bytes(),
-                (Dialect::NodeDotenv, Dialect::Compose),
-                crate::dialect::Env::Isolated,
-            )),
-            infra: Some(LoadedFile::load(
-                Repo::Infra,
-                ".env".into(),
-                infra.as_bytes(),
-                (Dialect::Compose, Dialect::NodeDotenv),
-                crate::dialect::Env::Isolated,
-            )),
-            compose: None,
-            nginx: vec![],
-        }
-    }
-
-    /// Sorted `(code, severity)` of every finding in `contour` when the other contours hold
-    /// `others` (contour, backend, infra), or nothing.
-    pub fn codes_among(
-        backend: &str,
-        infra: &str,
-        contour: &str,
-        others: &[(&str, &str, &str)],
-    ) -> Vec<(&'static str, Severity)> {
-        let config = Config::preset();
-        let c = config.contour(contour).unwrap();
-        let cf = [files(c, backend, infra)];
-        let mut all: Vec<ContourFiles> = config
-            .contours
-            .iter()
-            .filter(|o| o.name != c.name)
-            .map(|o| match others.iter().find(|(n, _, _)| o.answers_to(n)) {
-                Some((_, b, i)) => files(o, b, i),
-                None => ContourFiles {
-                    contour: o,
-                    backend: None,
-                    infra: None,
-                    compose: None,
-                    nginx: vec![],
-                },
-            })
-            .collect();
-        all.push(cf[0].clone());
-        let rules = Rules::gprod();
-        let mut v: Vec<_> = evaluate(&rules, &rules.mask(false), &cf, &all)
-            .into_iter()
-            .map(|f| (f.code.name(), f.severity))
-            .collect();
-        v.sort();
-        v
-    }
-
-    pub fn codes(backend: &str, infra: &str, contour: &str) -> Vec<(&'static str, Severity)> {
-        codes_among(backend, infra, contour, &[])
-    }
-
-    /// A table row: backend, infra, contour, and the findings it must give (in any order).
-    pub type Case = (String, String, &'static str, Vec<(&'static str, Severity)>);
-
-    pub fn assert_table(cases: Vec<Case>) {
-        for (b, i, c, mut want) in cases {
-            want.sort();
-            assert_eq!(codes(&b, &i, c), want, "backend:\n{b}\ninfra:\n{i}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testkit::*;
     use super::*;
     use crate::config::Config;
-
-    #[test]
-    fn every_rule_has_a_docs_page() {
-        for code in RuleCode::ALL {
-            let page = format!(
-                "{}/docs/rules/{}.md",
-                env!("CARGO_MANIFEST_DIR"),
-                code.name()
-            );
-            assert!(std::path::Path::new(&page).is_file(), "missing {page}");
-        }
-    }
-
-    #[test]
-    fn in_sync_is_clean() {
-        assert_eq!(
-            codes(&good_backend(3200), &good_infra(3200), "prod"),
-            vec![]
-        );
-    }
 
     fn tune(rules: &mut Rules, text: &'static str) -> Result<(), Located> {
         let t = TomlText {

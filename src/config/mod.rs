@@ -1,10 +1,17 @@
-//! Layout and configuration: the GPROD preset, `envsync.toml`, and their merge.
+//! Layout and configuration, decided once and immutable afterwards: the GPROD preset,
+//! `envsync.toml`, the rules ([`rules`], [`schema`]), the service roles and the ledger choice.
 //!
 //! Owns where the two repos are, which files hold each contour's variables, which dialect each
-//! repo's consumer speaks, and the contour table (ports, networks). Precedence is
-//! flags > `envsync.toml` > preset; flags are applied by the caller (`crate::settings`).
-//! Rule tuning in `envsync.toml` (`[rule.*]`, `[keys]`, …) is parsed here but interpreted by
-//! [`crate::rules`] ([`Config::load_rules`]).
+//! repo's consumer speaks, the contour table (ports, networks), and the validated rule set.
+//! Precedence is flags > `envsync.toml` > preset; flags are applied over it once, in
+//! [`settings`]. This is the lowest layer that knows about envsync's configuration: it depends
+//! only on the vocabulary below it (`model`, `finding`, `dialect`'s names, `fs`), never on a
+//! command.
+
+pub mod rules;
+pub mod schema;
+pub mod settings;
+pub mod tomlfile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +21,9 @@ use toml::Spanned;
 
 use crate::dialect::Dialect;
 use crate::model::{Contour, PerRepo, Repo};
-use crate::rules::{Rules, RulesError, RulesFile};
-use crate::tomlfile::{Located, TomlText};
+pub use rules::{DatabaseUrlRule, Rules, RulesError};
+use schema::RulesFile;
+use tomlfile::{Located, TomlText};
 
 /// Where one repo is and how its env files are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,19 +64,33 @@ pub struct Config {
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
     /// `rules = …`: a preset name or a path (relative to the config file).
-    pub rules: String,
+    pub rules_source: String,
     pub repos: PerRepo<RepoConfig>,
     pub contours: Vec<Contour>,
-    /// Rule tuning found in `envsync.toml`, applied over the rules file.
-    pub rule_overrides: RulesFile,
-    /// The text of `file`, which the tuning's error lines point into.
-    text: String,
+    /// The validated rules: the rules file, tuned by `envsync.toml`, with its service roles.
+    pub rules: Rules,
     /// `[hook] other_rev`: read the other repo at this ref during `hook run`.
     pub hook_other_rev: Option<String>,
     /// `[migrate] ledger`: which ledger `migrate` uses when `--ledger` is not given.
-    pub migrate_ledger: Option<crate::migrate::LedgerChoice>,
-    /// `[compose]`: service roles and where nginx's configuration lives.
-    pub compose: ComposeConfig,
+    pub migrate_ledger: Option<LedgerChoice>,
+    /// `[compose] nginx`: directories of the infra repo whose `*.conf` files are nginx
+    /// configuration.
+    pub nginx: Vec<String>,
+}
+
+/// Which ledger `migrate` uses (`--ledger`, `[migrate] ledger`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerChoice {
+    /// From the layout of the migrations.
+    #[default]
+    Auto,
+    /// `_sqlx_migrations`, `<version>_<description>.sql` files.
+    Sqlx,
+    /// `_prisma_migrations`, `<name>/migration.sql` directories.
+    Prisma,
 }
 
 /// Which compose service plays which role (`[compose.services]`; the first name present wins).
@@ -80,25 +102,14 @@ pub struct Roles {
     pub redis: Vec<String>,
 }
 
-/// `[compose]` of envsync.toml.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComposeConfig {
-    pub roles: Roles,
-    /// Directories of the infra repo whose `*.conf` files are nginx configuration.
-    pub nginx: Vec<String>,
-}
-
-impl Default for ComposeConfig {
+impl Default for Roles {
     fn default() -> Self {
         let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
-        ComposeConfig {
-            roles: Roles {
-                api: v(&["api", "app"]),
-                db: v(&["db"]),
-                adminer: v(&["adminer"]),
-                redis: v(&["redis"]),
-            },
-            nginx: v(&["nginx"]),
+        Roles {
+            api: v(&["api", "app"]),
+            db: v(&["db"]),
+            adminer: v(&["adminer"]),
+            redis: v(&["redis"]),
         }
     }
 }
@@ -144,7 +155,7 @@ impl Config {
         };
         Config {
             file: None,
-            rules: "gprod".into(),
+            rules_source: "gprod".into(),
             repos: PerRepo::new(
                 RepoConfig {
                     path: ".".into(),
@@ -182,11 +193,10 @@ impl Config {
                     "gp-network-prod",
                 ),
             ],
-            rule_overrides: RulesFile::default(),
-            text: String::new(),
+            rules: Rules::gprod(),
             hook_other_rev: None,
             migrate_ledger: None,
-            compose: ComposeConfig::default(),
+            nginx: vec!["nginx".into()],
         }
     }
 
@@ -201,21 +211,23 @@ impl Config {
         let Some(path) = path else {
             return Ok(config);
         };
-        let text = crate::fsread::read_to_string(&path)?;
+        let text = crate::fs::read::read_to_string(&path)?;
         let t = TomlText {
             file: &path,
             text: &text,
         };
         let parsed: ConfigFile = t.parse()?;
-        config.apply(parsed, &t)?;
-        config.file = Some(path);
-        config.text = text;
+        let tuning = config.apply(parsed, &t)?;
+        config.file = Some(path.clone());
+        config.rules = config.load_rules(tuning, &t)?;
         Ok(config)
     }
 
-    fn apply(&mut self, file: ConfigFile, t: &TomlText<'_>) -> Result<(), ConfigError> {
+    /// Apply what `envsync.toml` says about the layout; returns its rule tuning (the tables a
+    /// rules file has, and `[compose.services]`), which [`Config::load_rules`] applies.
+    fn apply(&mut self, file: ConfigFile, t: &TomlText<'_>) -> Result<Tuning, ConfigError> {
         if let Some(rules) = file.rules {
-            self.rules = rules;
+            self.rules_source = rules;
         }
         if let Some(repos) = file.repos {
             for (repo, over) in [(Repo::Backend, repos.backend), (Repo::Infra, repos.infra)] {
@@ -359,7 +371,7 @@ impl Config {
             let at = existing.unwrap_or(self.contours.len());
             self.contours.insert(at.min(self.contours.len()), c);
         }
-        self.rule_overrides = RulesFile {
+        let tables = RulesFile {
             extends: None,
             keys: file.keys,
             owners: file.owners,
@@ -374,58 +386,59 @@ impl Config {
         if let Some(m) = file.migrate {
             self.migrate_ledger = m.ledger;
         }
+        let mut services = None;
         if let Some(c) = file.compose {
-            if let Some(s) = c.services {
-                let roles = &mut self.compose.roles;
-                for (role, names) in [
-                    (&mut roles.api, s.api),
-                    (&mut roles.db, s.db),
-                    (&mut roles.adminer, s.adminer),
-                    (&mut roles.redis, s.redis),
-                ] {
-                    if let Some(n) = names {
-                        *role = n;
-                    }
-                }
-            }
+            services = c.services;
             if let Some(n) = c.nginx {
-                self.compose.nginx = n;
+                self.nginx = n;
             }
         }
-        Ok(())
+        Ok(Tuning { tables, services })
     }
 
-    /// The rules this configuration selects (`rules = …` and its tuning tables).
-    pub fn load_rules(&self) -> Result<Rules, RulesError> {
+    /// The rules this configuration selects (`rules = …`), tuned by `envsync.toml`'s tables
+    /// (`t` is its text, which their error lines point into).
+    fn load_rules(&self, tuning: Tuning, t: &TomlText<'_>) -> Result<Rules, RulesError> {
         let path = self.rules_path();
-        let mut rules = Rules::load(crate::rules::Selection {
-            name: &self.rules,
+        let mut rules = Rules::load(rules::Selection {
+            name: &self.rules_source,
             path: path.as_deref(),
-            tuning: self.file.as_deref().map(|file| {
-                (
-                    &self.rule_overrides,
-                    TomlText {
-                        file,
-                        text: &self.text,
-                    },
-                )
-            }),
+            tuning: Some((&tuning.tables, t.clone())),
         })?;
-        rules.roles = self.compose.roles.clone();
+        if let Some(s) = tuning.services {
+            let roles = &mut rules.roles;
+            for (role, names) in [
+                (&mut roles.api, s.api),
+                (&mut roles.db, s.db),
+                (&mut roles.adminer, s.adminer),
+                (&mut roles.redis, s.redis),
+            ] {
+                if let Some(n) = names {
+                    *role = n;
+                }
+            }
+        }
         Ok(rules)
     }
 
     /// Resolve `rules = "path"` relative to the config file's directory.
     pub fn rules_path(&self) -> Option<PathBuf> {
-        if !self.rules.contains('/') && !self.rules.ends_with(".toml") {
+        let name = &self.rules_source;
+        if !name.contains('/') && !name.ends_with(".toml") {
             return None;
         }
-        let p = PathBuf::from(&self.rules);
+        let p = PathBuf::from(name);
         Some(match (&self.file, p.is_relative()) {
             (Some(f), true) => f.parent().unwrap_or(Path::new(".")).join(p),
             _ => p,
         })
     }
+}
+
+/// What `envsync.toml` says about the rules, applied once they are loaded.
+struct Tuning {
+    tables: RulesFile,
+    services: Option<ServicesFile>,
 }
 
 /// Does a configured file path leave its repository (absolute, or through `..`)?
@@ -455,12 +468,12 @@ struct ConfigFile {
     compose: Option<ComposeFile>,
     // Rule tuning, the same tables a rules file has (serde cannot flatten with
     // deny_unknown_fields, so they are listed here).
-    keys: Option<crate::rules::schema::KeysTable>,
+    keys: Option<schema::KeysTable>,
     owners: Option<BTreeMap<String, Repo>>,
-    database_url: Option<crate::rules::schema::DatabaseUrlTable>,
-    weak_secret: Option<Vec<crate::rules::schema::WeakSecretTable>>,
+    database_url: Option<schema::DatabaseUrlTable>,
+    weak_secret: Option<Vec<schema::WeakSecretTable>>,
     placeholders: Option<Vec<String>>,
-    rule: Option<BTreeMap<Spanned<String>, crate::rules::schema::RuleTable>>,
+    rule: Option<BTreeMap<Spanned<String>, schema::RuleTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -519,14 +532,16 @@ struct HookFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MigrateFile {
-    ledger: Option<crate::migrate::LedgerChoice>,
+    ledger: Option<LedgerChoice>,
 }
 
 /// Problems with `envsync.toml`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration: {0}")]
-    Read(#[from] crate::fsread::ReadError),
+    Read(#[from] crate::fs::read::ReadError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
     #[error(transparent)]
     Invalid(#[from] Located),
     #[error("unknown contour `{name}`; known contours: {known} (add one under [contours.NAME] in envsync.toml)")]
@@ -534,7 +549,7 @@ pub enum ConfigError {
 }
 
 /// The commented template written by `envsync init`.
-pub const INIT_TEMPLATE: &str = include_str!("../docs/envsync.template.toml");
+pub const INIT_TEMPLATE: &str = include_str!("../../docs/envsync.template.toml");
 
 #[cfg(test)]
 mod tests {
@@ -608,10 +623,7 @@ mod tests {
             "# rule.nope is not a rule\n\n[rule.nope]\nenabled = false\n",
         )
         .unwrap();
-        let e = Config::load(Some(&p), dir.path())
-            .unwrap()
-            .load_rules()
-            .unwrap_err();
+        let e = Config::load(Some(&p), dir.path()).unwrap_err();
         assert!(e.to_string().contains("envsync.toml:3"), "{e}");
     }
 

@@ -2,8 +2,10 @@
 
 use crate::finding::RuleCode;
 
-use super::eval::{ContourFiles, LoadedFile, Sink};
-use super::Rules;
+use crate::config::Rules;
+use crate::load::{ContourFiles, LoadedFile};
+
+use super::eval::Sink;
 
 pub(super) fn missing(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
     if f.own.error.is_some() {

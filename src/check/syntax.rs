@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::envfile::Problem;
 use crate::finding::RuleCode;
 
-use super::eval::{LoadedFile, Sink};
+use crate::load::LoadedFile;
+
+use super::eval::Sink;
 
 pub(super) fn syntax(sink: &mut Sink, f: &LoadedFile) {
     let mut reported = BTreeSet::new();

@@ -3,8 +3,10 @@
 use crate::finding::{Location, RuleCode};
 use crate::mask::fingerprint;
 
-use super::eval::{ContourFiles, LoadedFile, Sink};
-use super::Rules;
+use crate::config::Rules;
+use crate::load::{ContourFiles, LoadedFile};
+
+use super::eval::Sink;
 
 pub(super) fn weak(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
     for (key, _) in &rules.weak {

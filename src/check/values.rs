@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use crate::finding::RuleCode;
 use crate::mask::sanitize;
 
-use super::eval::{LoadedFile, Sink};
-use super::Rules;
+use crate::config::Rules;
+use crate::load::LoadedFile;
+
+use super::eval::Sink;
 
 pub(super) fn mismatch(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &LoadedFile) {
     for key in &rules.shared {

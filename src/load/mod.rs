@@ -1,13 +1,21 @@
-//! The workspace: config, rules and the two opened sources, and each contour's env files found
-//! and decoded under both dialects. `check`, `fix` and the hook start here.
+//! The one way into the repos: the workspace holds the configuration and the two sources
+//! (working tree, revision, index or remote), and finds and decodes each contour's env files,
+//! its compose project and nginx files ([`files`]), and the database target ([`target`]).
+//! Every command gets its files through it; a repo is opened when first needed, so `migrate`
+//! works from the backend alone.
 
+pub mod files;
+pub mod target;
+
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use crate::config::{Config, ConfigError};
+pub use files::{ContourFiles, LoadedFile};
+
+use crate::config::settings::Settings;
+use crate::config::{Config, ConfigError, RulesError};
 use crate::dialect::{Dialect, Env};
 use crate::model::{Contour, PerRepo, Repo};
-use crate::rules::{ContourFiles, LoadedFile, Rules, RulesError};
-use crate::settings::Settings;
 use crate::source::{Source, SourceError, SourceSpec};
 
 /// Why a workspace cannot be opened or a contour's files cannot be found.
@@ -68,8 +76,10 @@ pub fn find_env(
 #[derive(Debug)]
 pub struct Workspace {
     pub config: Config,
-    pub rules: Rules,
-    pub sources: PerRepo<Source>,
+    /// Where each repo is, and whether to read its index (`--staged`).
+    specs: PerRepo<(SourceSpec, bool)>,
+    /// Each repo, opened when first needed.
+    sources: PerRepo<OnceCell<Source>>,
     /// `--env-from-process`.
     pub env: Env,
     /// Compose files parsed once for all contours.
@@ -94,46 +104,61 @@ pub struct Found {
 }
 
 impl Workspace {
+    /// Both repos opened now: a command that reads both fails before reading anything when
+    /// one of them cannot be opened.
     pub fn open(settings: &Settings, opts: &OpenOptions) -> Result<Workspace, WorkspaceError> {
-        let config = settings.config.clone();
-        let rules = config.load_rules()?;
-        let sources = PerRepo::try_from_fn(|repo| {
+        let ws = Workspace::lazy(settings, opts);
+        for repo in Repo::BOTH {
+            ws.source(repo)?;
+        }
+        Ok(ws)
+    }
+
+    /// Each repo opened when first needed (`migrate` reads the backend alone when its
+    /// `DATABASE_URL` needs nothing from infra).
+    pub fn lazy(settings: &Settings, opts: &OpenOptions) -> Workspace {
+        let specs = PerRepo::from_fn(|repo| {
             let mut spec = settings.sources.get(repo).clone();
             if let (Some((r, rev)), SourceSpec::Path { rev: at, .. }) = (&opts.rev, &mut spec) {
                 if *r == repo {
                     *at = Some(rev.clone());
                 }
             }
-            Source::open(&spec, repo.name(), opts.staged == Some(repo))
-        })?;
-        Ok(Workspace::from_parts(config, rules, sources, settings.env))
-    }
-
-    /// A workspace over sources a command has opened already (`migrate` opens them lazily).
-    pub fn from_parts(
-        config: Config,
-        rules: Rules,
-        sources: PerRepo<Source>,
-        env: Env,
-    ) -> Workspace {
+            (spec, opts.staged == Some(repo))
+        });
         Workspace {
-            config,
-            rules,
-            sources,
-            env,
+            config: settings.config.clone(),
+            specs,
+            sources: PerRepo::default(),
+            env: settings.env,
             compose_cache: Default::default(),
             read_cache: Default::default(),
             roots: Default::default(),
         }
     }
 
-    pub fn source(&self, repo: Repo) -> &Source {
-        self.sources.get(repo)
+    /// `repo`, opened on first use.
+    pub fn source(&self, repo: Repo) -> Result<&Source, SourceError> {
+        let cell = self.sources.get(repo);
+        if let Some(s) = cell.get() {
+            return Ok(s);
+        }
+        let (spec, staged) = self.specs.get(repo);
+        let opened = Source::open(spec, repo.name(), *staged)?;
+        Ok(cell.get_or_init(|| opened))
+    }
+
+    /// How messages name `repo`'s source (also when it cannot be opened).
+    pub fn source_name(&self, repo: Repo) -> String {
+        match self.sources.get(repo).get() {
+            Some(s) => s.to_string(),
+            None => self.specs.get(repo).0.to_string(),
+        }
     }
 
     /// The first candidate that exists for `contour` in `repo`.
     pub fn find(&self, repo: Repo, contour: &Contour) -> Result<Option<Found>, WorkspaceError> {
-        Ok(find_env(&self.config, repo, self.source(repo), contour)?)
+        Ok(find_env(&self.config, repo, self.source(repo)?, contour)?)
     }
 
     pub fn load(&self, repo: Repo, found: &Found) -> LoadedFile {
@@ -165,7 +190,10 @@ impl Workspace {
         if let Some(hit) = self.read_cache.borrow().get(&key) {
             return f(hit);
         }
-        let got = self.source(repo).read(path).map_err(|e| e.to_string());
+        let got = self
+            .source(repo)
+            .and_then(|s| s.read(path))
+            .map_err(|e| e.to_string());
         let out = f(&got);
         self.read_cache.borrow_mut().insert(key, got);
         out
@@ -216,8 +244,14 @@ impl Workspace {
         let (infra_root, backend_root) = self.roots.get_or_init(|| {
             let canon = |p: PathBuf| std::fs::canonicalize(&p).ok();
             (
-                self.source(Repo::Infra).local_root().and_then(canon),
-                self.source(Repo::Backend).local_root().and_then(canon),
+                self.source(Repo::Infra)
+                    .ok()
+                    .and_then(Source::local_root)
+                    .and_then(canon),
+                self.source(Repo::Backend)
+                    .ok()
+                    .and_then(Source::local_root)
+                    .and_then(canon),
             )
         });
         let root_name = infra_root
@@ -288,9 +322,11 @@ impl Workspace {
     /// Every nginx configuration file (`*.conf` under `[compose] nginx` directories) with its
     /// upstreams. Unreadable files are skipped: nginx is checked only where it can be read.
     pub fn nginx_configs(&self) -> Vec<(String, Vec<crate::compose::nginx::Upstream>)> {
-        let infra = self.source(Repo::Infra);
+        let Ok(infra) = self.source(Repo::Infra) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        for dir in &self.config.compose.nginx {
+        for dir in &self.config.nginx {
             for file in infra.list(dir).unwrap_or_default() {
                 if !file.ends_with(".conf") {
                     continue;
@@ -308,7 +344,7 @@ impl Workspace {
         WorkspaceError::MissingEnvFile {
             contour: contour.name.clone(),
             repo,
-            source_name: self.source(repo).to_string(),
+            source_name: self.source_name(repo),
             candidates: self
                 .config
                 .repo(repo)
@@ -348,8 +384,8 @@ impl Workspace {
                     }
                 }
                 return Err(WorkspaceError::NoEnvFiles {
-                    backend: self.sources.backend.to_string(),
-                    infra: self.sources.infra.to_string(),
+                    backend: self.source_name(Repo::Backend),
+                    infra: self.source_name(Repo::Infra),
                     candidates,
                 });
             }

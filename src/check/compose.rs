@@ -7,17 +7,12 @@ use crate::config::Roles;
 use crate::finding::{Location, RuleCode, Severity};
 use crate::mask::secret_named;
 
-use super::eval::{ContourFiles, LoadedFile, Sink};
-use super::Rules;
+use crate::config::Rules;
+use crate::load::{ContourFiles, LoadedFile};
+
+use super::eval::Sink;
 
 /// The first service of a role present in the project.
-pub fn role<'p>(project: &'p Project, names: &[String]) -> Option<(&'p str, &'p Service)> {
-    names
-        .iter()
-        .find_map(|n| project.services.get_key_value(n.as_str()))
-        .map(|(k, v)| (k.as_str(), v))
-}
-
 pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p: &Project) {
     let mut seen: Vec<(&Location, &str)> = Vec::new();
     for problem in &p.problems {
@@ -129,7 +124,7 @@ pub(super) fn published_ports(sink: &mut Sink, roles: &Roles, p: &Project) {
         ("redis", &roles.redis, c.redis_port),
     ];
     for (what, names, port) in wanted {
-        let (Some(port), Some((name, svc))) = (port, role(p, names)) else {
+        let (Some(port), Some((name, svc))) = (port, p.role(names)) else {
             continue;
         };
         let published: Vec<_> = svc
@@ -189,7 +184,7 @@ pub(super) fn container_ports(
     backend: Option<&LoadedFile>,
     nginx: &[(String, Vec<crate::compose::nginx::Upstream>)],
 ) {
-    let Some((name, api)) = role(p, &roles.api) else {
+    let Some((name, api)) = p.role(&roles.api) else {
         return;
     };
     let Some((port, why)) = listen_port(rules, api, backend) else {
@@ -233,8 +228,8 @@ pub(super) fn container_ports(
 
 pub(super) fn networks(sink: &mut Sink, roles: &Roles, p: &Project) {
     let c = sink.contour;
-    let api = role(p, &roles.api);
-    let db = role(p, &roles.db);
+    let api = p.role(&roles.api);
+    let db = p.role(&roles.db);
     for (what, svc) in [("api", api), ("db", db)] {
         let Some((name, svc)) = svc else { continue };
         let names = p.network_names(svc);
@@ -283,7 +278,7 @@ pub fn data_volumes<'p>(
 ) -> Vec<(&'static str, &'p str, &'p str, String, &'p Location)> {
     let mut out = Vec::new();
     for (what, names) in [("db", &roles.db), ("api", &roles.api)] {
-        let Some((name, svc)) = role(p, names) else {
+        let Some((name, svc)) = p.role(names) else {
             continue;
         };
         for m in &svc.volumes {
@@ -352,7 +347,7 @@ pub fn container_vars<'a>(
 ) -> Vec<ContainerVar<'a>> {
     let mut out = Vec::new();
     for (role_name, names) in [("db", &rules.roles.db), ("api", &rules.roles.api)] {
-        let Some((service, svc)) = role(p, names) else {
+        let Some((service, svc)) = p.role(names) else {
             continue;
         };
         let shared = rules
@@ -436,16 +431,16 @@ pub(super) fn database(sink: &mut Sink, rules: &Rules, p: &Project, cf: &Contour
     let Some(backend) = cf.backend.as_ref() else {
         return;
     };
-    let Some((name, db)) = role(p, &rules.roles.db) else {
+    let Some((name, db)) = p.role(&rules.roles.db) else {
         return;
     };
     let Some(url) = backend.value(&r.key) else {
         return;
     };
-    if super::has_reference(url) {
+    if crate::dialect::has_reference(url) {
         return;
     }
-    let Ok(parts) = super::parse_database_url(url) else {
+    let Ok(parts) = crate::dburl::DbUrl::parse(url) else {
         return;
     };
     let get = |k: &str| {
@@ -455,18 +450,18 @@ pub(super) fn database(sink: &mut Sink, rules: &Rules, p: &Project, cf: &Contour
     };
     let user = get(&r.user_key).map_or(r.default_user.as_str(), |(v, _)| v);
     let checks = [
-        (&r.user_key, Some(user), parts.user.as_str(), "user"),
+        (&r.user_key, Some(user), parts.user(), "user"),
         (
             &r.password_key,
             get(&r.password_key).map(|(v, _)| v),
-            parts.password.as_str(),
+            parts.password().unwrap_or(""),
             "password",
         ),
         // The postgres image names the database after the user when POSTGRES_DB is unset.
         (
             &r.database_key,
             Some(get(&r.database_key).map_or(user, |(v, _)| v)),
-            parts.database.as_str(),
+            parts.database(),
             "database",
         ),
     ];
@@ -538,7 +533,7 @@ mod tests {
         .unwrap();
         let mut cf = files(prod, &good_backend(3200), &good_infra(3200));
         cf.compose = project;
-        let rules = super::super::Rules::gprod();
+        let rules = crate::config::Rules::gprod();
         let all = [cf];
         let mut v: Vec<_> = super::super::evaluate(&rules, &rules.mask(false), &all, &all)
             .into_iter()
@@ -605,3 +600,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "compose_tests.rs"]
+mod rule_tests;
