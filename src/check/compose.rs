@@ -8,6 +8,7 @@ use crate::finding::{Location, RuleCode, Severity};
 use crate::mask::secret_named;
 
 use crate::config::Rules;
+use crate::load::files::{Consumer, Origin, Received, Role};
 use crate::load::{ContourFiles, LoadedFile};
 
 use super::eval::Sink;
@@ -18,7 +19,7 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
     for problem in &p.problems {
         match problem {
             // An env file `check` reads anyway: its `syntax` findings say it already.
-            Problem::Syntax { at, .. } if is_checked_file(cf, at) => {}
+            Problem::Syntax { at, .. } if cf.is_env_file(at) => {}
             Problem::Syntax { at, message } => sink.push(
                 RuleCode::ComposeFile,
                 None,
@@ -96,13 +97,6 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
 }
 
 /// Is `at` in one of the contour's env files, which the env-file rules check themselves?
-fn is_checked_file(cf: &ContourFiles<'_>, at: &Location) -> bool {
-    [cf.backend.as_ref(), cf.infra.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|f| f.repo == at.repo && f.file == at.file)
-}
-
 fn shown_dir(dir: &str) -> &str {
     if dir.is_empty() {
         "."
@@ -326,47 +320,37 @@ pub(super) fn volumes(sink: &mut Sink, roles: &Roles, p: &Project, all: &[Contou
     }
 }
 
-/// A variable of the db or api container that is compared with the backend.
+/// A value a consumer (the db or api container) receives that is compared with the backend.
 #[derive(Debug, Clone, Copy)]
 pub struct ContainerVar<'a> {
-    /// `db` or `api`.
-    pub role: &'static str,
-    pub service: &'a str,
+    pub consumer: Consumer<'a>,
     pub key: &'a str,
-    pub var: &'a crate::compose::EnvVar,
+    pub received: Received<'a>,
 }
 
-/// What the db and api containers get for the compared keys (the shared `POSTGRES_*` keys for
-/// the db; every shared key and `DATABASE_URL` for the api), leaving out values that come from
-/// the contour's own env files: the env-file rules compare those already, and `fix` edits them
-/// there. `check` compares these with the backend, `fix` repairs them.
-pub fn container_vars<'a>(
-    rules: &'a Rules,
-    p: &'a Project,
-    cf: &ContourFiles<'_>,
-) -> Vec<ContainerVar<'a>> {
+/// The keys a consumer must agree with the backend on: the shared `POSTGRES_*` keys for the
+/// db; every shared key and `DATABASE_URL` for the api.
+pub fn compared_keys(rules: &Rules, role: Role) -> impl Iterator<Item = &str> {
+    let shared = rules
+        .shared
+        .iter()
+        .map(String::as_str)
+        .filter(move |k| role == Role::Api || k.starts_with("POSTGRES_"));
+    shared.chain((role == Role::Api).then_some(rules.database_url.key.as_str()))
+}
+
+/// What the contour's consumers receive for their compared keys, leaving out values that come
+/// from the contour's own env files: the env-file rules compare those already, and `fix` edits
+/// them there. `check` compares these with the backend, `fix` repairs them.
+pub fn container_vars<'a>(rules: &'a Rules, cf: &'a ContourFiles<'_>) -> Vec<ContainerVar<'a>> {
     let mut out = Vec::new();
-    for (role_name, names) in [("db", &rules.roles.db), ("api", &rules.roles.api)] {
-        let Some((service, svc)) = p.role(names) else {
-            continue;
-        };
-        let shared = rules
-            .shared
-            .iter()
-            .map(String::as_str)
-            .filter(|k| role_name == "api" || k.starts_with("POSTGRES_"));
-        let url = (role_name == "api").then_some(rules.database_url.key.as_str());
-        for key in shared.chain(url) {
-            if let Some(var) = svc
-                .environment
-                .get(key)
-                .filter(|v| !is_checked_file(cf, &v.at))
-            {
+    for consumer in cf.consumers(&rules.roles) {
+        for key in compared_keys(rules, consumer.role()) {
+            if let Some(received) = consumer.receives(key).filter(|r| !cf.is_env_file(r.at)) {
                 out.push(ContainerVar {
-                    role: role_name,
-                    service,
+                    consumer,
                     key,
-                    var,
+                    received,
                 });
             }
         }
@@ -376,28 +360,30 @@ pub fn container_vars<'a>(
 
 /// Shared keys (and `DATABASE_URL` for the api) against the db and api services' effective
 /// environment: what the containers get must be what the backend holds.
-pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, p: &Project, cf: &ContourFiles<'_>) {
+pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>) {
     let Some(backend) = cf.backend.as_ref() else {
         return;
     };
     let url_key = rules.database_url.key.as_str();
     for ContainerVar {
-        role: what,
-        service: name,
+        consumer,
         key,
-        var,
-    } in container_vars(rules, p, cf)
+        received,
+    } in container_vars(rules, cf)
     {
         let Some(bv) = backend.value(key) else {
             continue;
         };
-        let got = var.value.as_deref();
+        let got = received.value;
         if got == Some(bv) {
             continue;
         }
-        let how = match var.source {
-            EnvSource::EnvFile => "an env_file",
-            EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
+        let (what, name) = (consumer.role().name(), consumer.name());
+        let how = match received.from {
+            Origin::Compose(var) => match var.source {
+                EnvSource::EnvFile => "an env_file",
+                EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
+            },
         };
         let show = |v: &str| {
             if key == url_key && !sink.mask.hides(key) {
@@ -418,7 +404,7 @@ pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, p: &Project, cf: &Co
             format!(
                 "the {what} container `{name}` gets {key} = {shown} from {how}, but the backend holds {bshown}"
             ),
-            vec![var.at.clone(), backend.loc_of(key)],
+            vec![received.at.clone(), backend.loc_of(key)],
         );
     }
 }
@@ -470,7 +456,7 @@ pub(super) fn database(sink: &mut Sink, rules: &Rules, p: &Project, cf: &Contour
         let Some(var) = db.environment.get(key.as_str()) else {
             continue;
         };
-        if got == want || is_checked_file(cf, &var.at) || (part == "password" && got.is_empty()) {
+        if got == want || cf.is_env_file(&var.at) || (part == "password" && got.is_empty()) {
             continue;
         }
         let show = |v: &str| sink.show(key, v);

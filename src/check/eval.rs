@@ -100,7 +100,7 @@ pub fn evaluate<'s, 'c: 's>(
             compose::container_ports(&mut sink, rules, roles, p, cf.backend.as_ref(), &cf.nginx);
             compose::networks(&mut sink, roles, p);
             compose::volumes(&mut sink, roles, p, all);
-            compose::effective_env(&mut sink, rules, p, cf);
+            compose::effective_env(&mut sink, rules, cf);
             compose::database(&mut sink, rules, p, cf);
         }
         findings.extend(sink.out);

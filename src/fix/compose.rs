@@ -9,6 +9,7 @@ use crate::check::compose::{container_vars, ContainerVar};
 use crate::compose::yaml::{self, Style};
 use crate::compose::{EnvSource, Project};
 use crate::config::Rules;
+use crate::load::files::Origin;
 use crate::load::ContourFiles;
 use crate::mask::Mask;
 use crate::model::Repo;
@@ -86,12 +87,13 @@ pub(super) fn plan(
     let mut refused = Vec::new();
     let url_key = rules.database_url.key.as_str();
     for ContainerVar {
-        role: what,
-        service: name,
+        consumer,
         key,
-        var,
-    } in container_vars(rules, project, cf)
+        received,
+    } in container_vars(rules, cf)
     {
+        let (what, name) = (consumer.role().name(), consumer.name());
+        let Origin::Compose(var) = received.from;
         let Some(want) = desired.get(key) else {
             continue;
         };

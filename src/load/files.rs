@@ -1,6 +1,8 @@
-//! What a contour's sources hold, read and decoded: one repo's env file ([`LoadedFile`]) and a
-//! contour's files together ([`ContourFiles`]: both env files, the compose project, nginx).
-//! Every command sees sources through these types; rules never read files themselves.
+//! What a contour's sources hold, read and decoded: one repo's env file ([`LoadedFile`]), a
+//! contour's files together ([`ContourFiles`]: both env files, the compose project, nginx), and
+//! the consumers that receive an environment from them ([`Consumer`]: today the compose
+//! services that play a role; a Kubernetes workload is one more variant). Every command sees
+//! sources through these types; rules never read files themselves.
 
 use crate::dialect::{Decoded, Dialect, Env};
 use crate::envfile::EnvFile;
@@ -113,6 +115,106 @@ impl ContourFiles<'_> {
         match repo {
             Repo::Backend => self.backend.as_ref(),
             Repo::Infra => self.infra.as_ref(),
+        }
+    }
+
+    /// Is `at` a line of one of the contour's own env files (which the env-file rules compare
+    /// already)?
+    pub fn is_env_file(&self, at: &Location) -> bool {
+        [self.backend.as_ref(), self.infra.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|f| f.repo == at.repo && f.file == at.file)
+    }
+
+    /// The consumers that play a role in the contour (`roles`: which compose service is the
+    /// db, which the api), in role order. None when the contour has no compose project, or one
+    /// compose would refuse (its parts mean nothing).
+    pub fn consumers<'s>(&'s self, roles: &crate::config::Roles) -> Vec<Consumer<'s>> {
+        let Some(p) = self.compose.as_ref().filter(|p| !p.refused()) else {
+            return Vec::new();
+        };
+        [(Role::Db, &roles.db), (Role::Api, &roles.api)]
+            .into_iter()
+            .filter_map(|(role, names)| {
+                p.role(names).map(|(name, service)| Consumer::Service {
+                    role,
+                    name,
+                    service,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The part a consumer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The database (`POSTGRES_*`).
+    Db,
+    /// The backend API (every shared key, `DATABASE_URL`).
+    Api,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Db => "db",
+            Role::Api => "api",
+        }
+    }
+}
+
+/// Something that receives an environment in a contour, other than the env files themselves.
+#[derive(Debug, Clone, Copy)]
+pub enum Consumer<'a> {
+    /// A compose service, with its effective environment (as `docker compose config` computes
+    /// it).
+    Service {
+        role: Role,
+        name: &'a str,
+        service: &'a crate::compose::Service,
+    },
+}
+
+/// What a consumer receives for one key, and the line that decides it.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// `None`: declared without a value (not set).
+    pub value: Option<&'a str>,
+    pub at: &'a Location,
+    pub from: Origin<'a>,
+}
+
+/// Where a received value is decided.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A compose `environment:` entry or an `env_file` line (the variable, for `fix`).
+    Compose(&'a crate::compose::EnvVar),
+}
+
+impl<'a> Consumer<'a> {
+    pub fn role(&self) -> Role {
+        match self {
+            Consumer::Service { role, .. } => *role,
+        }
+    }
+
+    /// The name messages use (`app`, `db`).
+    pub fn name(&self) -> &'a str {
+        match self {
+            Consumer::Service { name, .. } => name,
+        }
+    }
+
+    /// What it receives for `key`, if the key is in its environment.
+    pub fn receives(&self, key: &str) -> Option<Received<'a>> {
+        match self {
+            Consumer::Service { service, .. } => service.environment.get(key).map(|var| Received {
+                value: var.value.as_deref(),
+                at: &var.at,
+                from: Origin::Compose(var),
+            }),
         }
     }
 }
