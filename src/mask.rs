@@ -16,11 +16,151 @@ pub fn fingerprint(value: &str) -> String {
     format!("{} chars, sha256:{hex}", value.chars().count())
 }
 
-/// Replace control characters before printing text that came from a file.
+/// Could `c` forge output when printed: a control character (ESC starts colour and cursor
+/// sequences, CR and LF start lines), a Unicode line or paragraph separator, or a bidi control
+/// that reorders what follows?
+pub fn is_forging(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Text that came from a file, made safe to print: every character that could forge output
+/// ([`is_forging`]) is written as a visible escape (`\u{1b}`), so nothing starts a line, a
+/// colour or a reordering of its own.
 pub fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    if !s.chars().any(is_forging) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_forging(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`sanitize`] for text of several lines (a diff): each line's `\n` (or `\r\n`) stays.
+pub fn sanitize_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, eol) = match line.strip_suffix("\r\n") {
+            Some(b) => (b, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (line, ""),
+            },
+        };
+        out.push_str(&sanitize(body));
+        out.push_str(eol);
+    }
+    out
+}
+
+/// How many consecutive characters of a secret make a value secret-bearing.
+pub const WINDOW: usize = 8;
+
+/// Secrets shorter than this are not looked for inside other values (too many false matches);
+/// their own keys still hide them.
+const MIN_SECRET: usize = 4;
+
+/// The secret values of the files a command read: a value that contains one, or
+/// [`WINDOW`] consecutive characters of one, is hidden like the secret itself, however it got
+/// there (`A=${POSTGRES_PASSWORD}`, `API_URL=https://x:${JWT_SECRET}@host`, a copy).
+///
+/// Learning only keeps the values; the index of their windows is built the first time a value
+/// is looked up, so a run that prints no value (a clean check of a 100,000-line file) pays for
+/// no index.
+#[derive(Debug, Clone, Default)]
+pub struct SecretValues {
+    learned: Vec<String>,
+    index: std::cell::OnceCell<Index>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Secrets of `MIN_SECRET..WINDOW` characters: looked for whole.
+    short: Vec<String>,
+    /// A hash of every window of [`WINDOW`] characters of the longer ones.
+    windows: rustc_hash::FxHashSet<u64>,
+}
+
+impl SecretValues {
+    /// Learn `value` as a secret. A URL with a password contributes its password only (the
+    /// rest of a database URL is no secret, and would match every other URL).
+    pub fn learn(&mut self, value: &str) {
+        let value = url_password(value).unwrap_or_else(|| value.to_string());
+        if value.chars().count() >= MIN_SECRET {
+            self.learned.push(value);
+            self.index = std::cell::OnceCell::new();
+        }
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut index = Index::default();
+            for value in &self.learned {
+                if value.chars().count() < WINDOW {
+                    if !index.short.contains(value) {
+                        index.short.push(value.clone());
+                    }
+                } else {
+                    index.windows.extend(windows(value).map(hash));
+                }
+            }
+            index
+        })
+    }
+
+    /// Does `value` contain a learned secret, or a window of one?
+    pub fn touches(&self, value: &str) -> bool {
+        if self.learned.is_empty() {
+            return false;
+        }
+        let index = self.index();
+        (!index.windows.is_empty() && windows(value).any(|w| index.windows.contains(&hash(w))))
+            || index.short.iter().any(|s| value.contains(s.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.learned.is_empty()
+    }
+}
+
+/// Every run of [`WINDOW`] consecutive characters of `s`.
+fn windows(s: &str) -> impl Iterator<Item = &str> {
+    let starts: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
+    (0..starts.len().saturating_sub(WINDOW)).map(move |i| &s[starts[i]..starts[i + WINDOW]])
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(s)
+}
+
+/// The percent-decoded password of a URL that has one.
+fn url_password(value: &str) -> Option<String> {
+    if !value.contains("://") {
+        return None;
+    }
+    let u = url::Url::parse(value).ok()?;
+    let pw = u.password()?;
+    Some(
+        percent_encoding::percent_decode_str(pw)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// Words that make a key secret-named even when the rules do not declare it secret.
@@ -54,8 +194,10 @@ pub struct Mask {
     patterns: Vec<String>,
     /// Keys named exactly: shared and weak-secret keys.
     names: Vec<String>,
-    /// Keys never hidden.
+    /// Keys never hidden by name.
     public: Vec<String>,
+    /// Secret values learned from the files read ([`Mask::learn`]).
+    secrets: SecretValues,
 }
 
 impl Mask {
@@ -71,6 +213,40 @@ impl Mask {
             patterns,
             names,
             public,
+            secrets: SecretValues::default(),
+        }
+    }
+
+    /// Learn the values of secret keys (`(key, value)` pairs from the files read), so that a
+    /// value holding one is hidden wherever it appears, public keys included.
+    pub fn learn<'v>(&mut self, pairs: impl IntoIterator<Item = (&'v str, &'v str)>) {
+        if self.reveal {
+            return;
+        }
+        for (key, value) in pairs {
+            if self.is_secret(key) && !value.is_empty() {
+                self.secrets.learn(value);
+            }
+        }
+    }
+
+    /// Does `value` hold a learned secret (or a window of one)?
+    pub fn touches(&self, value: &str) -> bool {
+        !self.reveal && self.secrets.touches(value)
+    }
+
+    /// Is `key = value` hidden in output: a secret key, or a value that holds a secret?
+    pub fn hides_value(&self, key: &str, value: &str) -> bool {
+        self.hides(key) || self.touches(value)
+    }
+
+    /// A value with no key of its own (a URL's host, user or database) as a message shows it:
+    /// its fingerprint when it holds a secret, else sanitised in backticks.
+    pub fn text(&self, value: &str) -> String {
+        if self.touches(value) {
+            fingerprint(value)
+        } else {
+            format!("`{}`", sanitize(value))
         }
     }
 
@@ -95,7 +271,7 @@ impl Mask {
     /// How a value appears in a message: a fingerprint for secrets (unless `--show-values`),
     /// the sanitised value in backticks otherwise.
     pub fn value(&self, key: &str, value: &str) -> String {
-        if self.hides(key) {
+        if self.hides_value(key, value) {
             fingerprint(value)
         } else {
             format!("`{}`", sanitize(value))
@@ -302,5 +478,51 @@ mod tests {
             url_secrets("https://u:p%40ss@h/x"),
             ["u:p%40ss", "u:p@ss", "p%40ss", "p@ss"]
         );
+    }
+
+    #[test]
+    fn values_holding_a_learned_secret_are_hidden_public_keys_too() {
+        let mut m = Mask::new(
+            false,
+            vec!["*PASSWORD*".into()],
+            vec![],
+            vec!["LINK".into()],
+        );
+        m.learn([
+            ("POSTGRES_PASSWORD", "Zx8-pRt4_wq9LmV2"),
+            ("DATABASE_URL", "postgresql://u:Url%23Pass-77@db/x"),
+            ("PORT", "3200"),
+        ]);
+        for v in [
+            "Zx8-pRt4_wq9LmV2",
+            "https://x:Zx8-pRt4_wq9LmV2@host",
+            "tail pRt4_wq9 only",
+            "Url#Pass-77",
+        ] {
+            assert!(m.touches(v), "{v}");
+            assert!(m.value("LINK", v).contains("sha256:"), "{v}");
+        }
+        // Seven characters of a secret, the rest of a URL and unrelated values stay.
+        for v in ["pRt4_wq", "postgresql://u@db/x", "3200", "gprod_prod"] {
+            assert!(!m.touches(v), "{v}");
+        }
+        assert_eq!(m.value("LINK", "3200"), "`3200`");
+        let shown = {
+            let mut m = Mask::new(true, vec![], vec![], vec![]);
+            m.learn([("PASSWORD", "Zx8-pRt4_wq9LmV2")]);
+            m
+        };
+        assert!(!shown.touches("Zx8-pRt4_wq9LmV2"));
+    }
+
+    #[test]
+    fn forging_characters_are_escaped_visibly() {
+        assert_eq!(sanitize("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(
+            sanitize("x\u{2028}y\u{202e}z\r"),
+            "x\\u{2028}y\\u{202e}z\\u{d}"
+        );
+        assert_eq!(sanitize("plain ü"), "plain ü");
+        assert_eq!(sanitize_lines("a\u{85}\r\nb\n"), "a\\u{85}\r\nb\n");
     }
 }

@@ -56,10 +56,17 @@ pub fn dialect_for(file: &Path, explicit: Option<Dialect>, settings: &Settings) 
 /// Decode `bytes` as `dialect` reads them; values go through `mask`.
 pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask, env: crate::dialect::Env) -> Shown {
     let decoded = dialect.decode(bytes, &|n| env.lookup(n));
+    let mut mask = mask.clone();
+    mask.learn(
+        decoded
+            .assignments
+            .iter()
+            .map(|a| (a.key.as_str(), a.value.as_str())),
+    );
     let mut variables = serde_json::Map::new();
     if decoded.error.is_none() {
         for a in decoded.variables() {
-            let v = if mask.hides(&a.key) {
+            let v = if mask.hides_value(&a.key, &a.value) {
                 fingerprint(&a.value)
             } else {
                 a.value.clone()
@@ -187,12 +194,20 @@ pub fn service(
             })
         }
     };
+    let mut mask = mask.clone();
+    for s in project.services.values() {
+        mask.learn(
+            s.environment
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.value.as_deref()?))),
+        );
+    }
     let mut variables = serde_json::Map::new();
     let mut origins = serde_json::Map::new();
     for (k, v) in &svc.environment {
         let value = match &v.value {
             None => serde_json::Value::Null,
-            Some(x) if mask.hides(k) => fingerprint(x).into(),
+            Some(x) if mask.hides_value(k, x) => fingerprint(x).into(),
             Some(x) => x.clone().into(),
         };
         variables.insert(k.clone(), value);

@@ -6,7 +6,7 @@ use crate::dburl::DbUrl;
 use crate::dialect::{has_reference, Dialect};
 use crate::finding::{Location, RuleCode};
 use crate::load::LoadedFile;
-use crate::mask::{fingerprint, sanitize};
+use crate::mask::fingerprint;
 
 use super::eval::Sink;
 
@@ -42,6 +42,7 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
             return;
         }
     };
+    let mask = sink.mask;
     let mut problem = |p: String, locs: Vec<Location>| {
         sink.push(
             RuleCode::DatabaseUrl,
@@ -53,8 +54,8 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
     if parts.host() != r.host {
         problem(
             format!(
-                "host is `{}`, expected `{}` (the compose service; the app runs inside the network)",
-                sanitize(parts.host()),
+                "host is {}, expected `{}` (the compose service; the app runs inside the network)",
+                mask.text(parts.host()),
                 r.host
             ),
             loc.clone(),
@@ -77,10 +78,10 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
     if parts.user() != want_user {
         problem(
             format!(
-                "user is `{}`, but infra {} is `{}`",
-                sanitize(parts.user()),
+                "user is {}, but infra {} is {}",
+                mask.text(parts.user()),
                 r.user_key,
-                sanitize(want_user)
+                mask.value(&r.user_key, want_user)
             ),
             vec![b.loc_of(key), i.loc_of(&r.user_key)],
         );
@@ -103,10 +104,10 @@ pub(super) fn database_url(sink: &mut Sink, rules: &Rules, b: &LoadedFile, i: &L
         if parts.database() != db {
             problem(
                 format!(
-                    "database is `{}`, but infra {} is `{}`",
-                    sanitize(parts.database()),
+                    "database is {}, but infra {} is {}",
+                    mask.text(parts.database()),
                     r.database_key,
-                    sanitize(db)
+                    mask.value(&r.database_key, db)
                 ),
                 vec![b.loc_of(key), i.loc_of(&r.database_key)],
             );

@@ -28,7 +28,10 @@ pub fn check(
     describe: bool,
 ) -> Result<Report, WorkspaceError> {
     let sel = ws.select(contours)?;
-    let findings = evaluate(&ws.config.rules, mask, sel.selected_files(), &sel.files);
+    // Values that hold a secret are hidden wherever they appear: learn every secret value read.
+    let mut mask = mask.clone();
+    mask.learn(sel.values());
+    let findings = evaluate(&ws.config.rules, &mask, sel.selected_files(), &sel.files);
     let mut report = Report::new(findings, sel.selected.clone());
     if describe {
         describe_reads(ws, &sel, &mut report.read);

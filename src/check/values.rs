@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use crate::finding::RuleCode;
-use crate::mask::sanitize;
 
 use crate::config::Rules;
 use crate::load::LoadedFile;
@@ -48,10 +47,10 @@ pub(super) fn port(sink: &mut Sink, rules: &Rules, f: &LoadedFile) {
         RuleCode::PortMismatch,
         Some(key),
         format!(
-            "{key} in {} {} is `{}`, but the {} contour's API port is {}",
+            "{key} in {} {} is {}, but the {} contour's API port is {}",
             f.repo,
             f.file,
-            sanitize(v),
+            sink.show(key, v),
             sink.contour.name,
             sink.contour.api_port
         ),
@@ -92,6 +91,37 @@ pub(super) fn unset_references(sink: &mut Sink, f: &LoadedFile) {
     let mut seen = BTreeSet::new();
     for (line, name) in &f.own.unset_refs {
         if !seen.insert((line, name)) {
+            continue;
+        }
+        // A reference inside a secret-bearing value may be the tail of the secret itself
+        // (`Qx7$ecretPass…`): named by its place and fingerprint, never by its text.
+        let holder = f.own.assignments.iter().find(|a| a.line == *line);
+        if let Some(a) =
+            holder.filter(|a| sink.mask.hides_value(&a.key, &a.value) || sink.mask.touches(name))
+        {
+            let raw = f
+                .parsed
+                .entries()
+                .find(|e| e.line == *line)
+                .map(|e| String::from_utf8_lossy(&e.value).into_owned());
+            let at = raw
+                .as_deref()
+                .and_then(|r| r.find(&format!("${name}")).or_else(|| r.find("${")))
+                .map(|i| format!(" at character {}", i + 1))
+                .unwrap_or_default();
+            let key = crate::mask::sanitize(&a.key);
+            sink.push(
+                RuleCode::UnsetReference,
+                Some(&a.key),
+                format!(
+                    "a `$` reference{at} of {key}'s value in {} {} (name {}) names a variable the file does not define: {} takes it from the environment it runs in, envsync reads it as empty; if the `$` is part of the secret, quote the value with single quotes so it is read literally",
+                    f.repo,
+                    f.file,
+                    crate::mask::fingerprint(name),
+                    f.dialect
+                ),
+                vec![f.loc(*line)],
+            );
             continue;
         }
         sink.push(

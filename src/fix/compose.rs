@@ -251,13 +251,16 @@ pub(super) fn masked(mask: &Mask, text: &str) -> String {
         let rest = &body[key_len..];
         if key_len > 0
             && (rest.starts_with(':') || rest.starts_with('='))
-            && mask.hides(&body[..key_len])
+            && mask.hides_value(&body[..key_len], rest)
         {
             let cut = line.len() - rest.len() + 1;
             let eol = if line.ends_with('\n') { "\n" } else { "" };
             out.push_str(&line[..cut]);
             out.push_str(" <hidden>");
             out.push_str(eol);
+        } else if mask.touches(line) {
+            out.push_str("<a line holding a secret, hidden>");
+            out.push_str(if line.ends_with('\n') { "\n" } else { "" });
         } else {
             out.push_str(line);
         }

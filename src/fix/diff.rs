@@ -31,18 +31,23 @@ fn masked(mask: &Mask, file: &EnvFile, dialect: Dialect) -> String {
                 out.push_str(&String::from_utf8_lossy(&e.prefix));
                 out.push_str(&e.key);
                 out.push_str(&String::from_utf8_lossy(&e.sep));
-                if mask.shows_in_diff(&e.key) {
+                let decoded = by_line.get(&e.line).filter(|a| a.key == e.key);
+                let raw = String::from_utf8_lossy(&e.value);
+                let trail = String::from_utf8_lossy(&e.trail);
+                if mask.shows_in_diff(&e.key)
+                    && !mask.touches(&raw)
+                    && !mask.touches(&trail)
+                    && !decoded.is_some_and(|a| mask.touches(&a.value))
+                {
                     out.push_str(&String::from_utf8_lossy(&e.value));
                     out.push_str(&String::from_utf8_lossy(&e.trail));
                 } else {
-                    let value = by_line.get(&e.line).filter(|a| a.key == e.key).map_or_else(
-                        || String::from_utf8_lossy(&e.value).into_owned(),
-                        |a| a.value.clone(),
-                    );
+                    let value =
+                        decoded.map_or_else(|| raw.clone().into_owned(), |a| a.value.clone());
                     out.push_str(&format!("<{}>", fingerprint(&value)));
                     // After the value token: a comment is shown, anything else may be part of
                     // the value as a consumer reads it.
-                    if is_blank_or_comment(&e.trail) {
+                    if is_blank_or_comment(&e.trail) && !mask.touches(&trail) {
                         out.push_str(&String::from_utf8_lossy(&e.trail));
                     } else {
                         out.push_str("<…>");
@@ -65,6 +70,16 @@ pub(super) fn is_blank_or_comment(trail: &[u8]) -> bool {
 /// mask hides (`# JWT_SECRET=…`, `#export API_TOKEN: …`).
 fn masked_comment(mask: &Mask, raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
+    if mask.touches(&text) {
+        let eol = if text.ends_with("\r\n") {
+            "\r\n"
+        } else if text.ends_with('\n') {
+            "\n"
+        } else {
+            ""
+        };
+        return format!("# <a comment holding a secret, hidden>{eol}");
+    }
     let body = text.trim_start().trim_start_matches('#').trim_start();
     let body = body.strip_prefix("export ").unwrap_or(body).trim_start();
     let key_len = body

@@ -174,7 +174,7 @@ struct Want {
 pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixError> {
     let roots = work_trees(settings)?;
     let ws = Workspace::open(settings, &OpenOptions::default())?;
-    let mask = ws.config.rules.mask(opts.show_values);
+    let mut mask = ws.config.rules.mask(opts.show_values);
     // Lock both repos (in a fixed order) before reading, so a concurrent fix reads our result.
     let _locks = if opts.dry_run {
         Vec::new()
@@ -182,6 +182,8 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         lock(&roots)?
     };
     let sel = ws.select(std::slice::from_ref(&opts.contour))?;
+    // Values that hold a secret are hidden wherever they appear: learn every secret value read.
+    mask.learn(sel.values());
     let contour = ws.config.contour(&opts.contour)?;
     let cf = sel
         .files

@@ -118,6 +118,25 @@ impl ContourFiles<'_> {
         }
     }
 
+    /// Every `(key, value)` the contour's sources hold: both env files as both dialects read
+    /// them, and each compose service's effective environment (what `Mask::learn` learns
+    /// secret values from).
+    pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
+        let files = [self.backend.as_ref(), self.infra.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|f| [&f.own, &f.other])
+            .flat_map(|d| d.assignments.iter())
+            .map(|a| (a.key.as_str(), a.value.as_str()));
+        let services = self
+            .compose
+            .iter()
+            .flat_map(|p| p.services.values())
+            .flat_map(|s| s.environment.iter())
+            .filter_map(|(k, v)| Some((k.as_str(), v.value.as_deref()?)));
+        files.chain(services)
+    }
+
     /// Is `at` a line of one of the contour's own env files (which the env-file rules compare
     /// already)?
     pub fn is_env_file(&self, at: &Location) -> bool {

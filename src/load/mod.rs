@@ -471,6 +471,12 @@ pub struct Selection<'a> {
 }
 
 impl<'a> Selection<'a> {
+    /// Every `(key, value)` of every contour's sources (see [`ContourFiles::values`]): what
+    /// the masking policy learns secret values from.
+    pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().flat_map(ContourFiles::values)
+    }
+
     /// The selected contours' files (borrowed: a 100k-line file is not copied).
     pub fn selected_files(&self) -> impl Iterator<Item = &ContourFiles<'a>> {
         self.files

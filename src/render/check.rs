@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use crate::finding::{Report, Severity};
+use crate::mask::sanitize;
 
 use super::plural;
 
@@ -26,9 +27,15 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
             .as_deref()
             .map(|c| format!(" {c}"))
             .unwrap_or_default();
-        write!(out, "{head}{contour}: {}", f.message)?;
+        // Names and values in a message came from files: nothing in them may start a line, a
+        // colour or a reordering of its own.
+        write!(out, "{head}{contour}: {}", sanitize(&f.message))?;
         if !f.locations.is_empty() {
-            let locs: Vec<String> = f.locations.iter().map(ToString::to_string).collect();
+            let locs: Vec<String> = f
+                .locations
+                .iter()
+                .map(|l| sanitize(&l.to_string()))
+                .collect();
             let locs = locs.join(", ");
             if color {
                 write!(out, " ({})", locs.dimmed())?;

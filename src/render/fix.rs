@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use crate::fix::{ChangeKind, FixOutcome, FixWarning};
+use crate::mask::{sanitize, sanitize_lines};
 
 use super::plural;
 
@@ -15,7 +16,7 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
     if o.dry_run {
         for f in &o.files {
             if let Some(d) = &f.diff {
-                out.write_all(d.as_bytes())?;
+                out.write_all(sanitize_lines(d).as_bytes())?;
             }
         }
     }
@@ -35,7 +36,12 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
             writeln!(
                 out,
                 "{} {}:{}: {verb} {} = {}{old}; {}",
-                c.repo, c.file, c.line, c.key, c.new, c.why
+                c.repo,
+                sanitize(&c.file),
+                c.line,
+                sanitize(&c.key),
+                sanitize(&c.new),
+                sanitize(&c.why)
             )?;
         }
     }
@@ -48,7 +54,11 @@ pub fn text(o: &FixOutcome, color: bool, quiet: bool, out: &mut dyn Write) -> io
         writeln!(
             out,
             "{head} {} {}:{}: {}: {}",
-            r.repo, r.file, r.line, r.key, r.message
+            r.repo,
+            sanitize(&r.file),
+            r.line,
+            sanitize(&r.key),
+            sanitize(&r.message)
         )?;
     }
     for w in &o.warnings {
@@ -98,7 +108,7 @@ impl std::fmt::Display for FixWarning {
                 f,
                 "infra {key} changed: a database volume initialised with the old password keeps it. After deploying, run as an admin: ALTER ROLE {} WITH PASSWORD '********'; (the new value of {key}), e.g. with `docker compose exec db psql -U {} -c \"ALTER ROLE …\"`",
                 crate::migrate::sql::quote_ident(user),
-                crate::mask::sanitize(user)
+                sanitize(user)
             ),
             FixWarning::SecretsRemain { count, contour } => write!(
                 f,

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use crate::mask::sanitize;
 use crate::migrate::event::{AfterFailure, Resolved, ResolvedHow};
 use crate::migrate::route::{PortSource, Route};
 use crate::migrate::{Action, Event, MigrateReport};
@@ -30,34 +31,47 @@ pub fn progress(e: &Event) -> String {
             route,
             target,
             origin,
-        } => format!("route: {route}; target {target} (from {origin})"),
-        Event::WaitingForDatabase { endpoint, reason } => {
-            format!("waiting for the database at {endpoint}: {reason}")
-        }
+        } => format!(
+            "route: {}; target {} (from {})",
+            sanitize(&route.to_string()),
+            sanitize(target),
+            sanitize(origin)
+        ),
+        Event::WaitingForDatabase { endpoint, reason } => format!(
+            "waiting for the database at {}: {}",
+            sanitize(endpoint),
+            sanitize(reason)
+        ),
         Event::WaitingForLock {
             lock,
             holder,
             timeout,
         } => format!(
-            "waiting up to {} s for the migration lock held by {holder} ({lock})",
-            timeout.as_secs()
+            "waiting up to {} s for the migration lock held by {} ({lock})",
+            timeout.as_secs(),
+            sanitize(holder)
         ),
         Event::Preflight {
             preflight: p,
             ledger_table,
         } if p.ok() => format!(
             "preflight: OK ({} on {}, schema {}, ledger {ledger_table})",
-            p.user,
-            p.database,
-            p.schema.as_deref().unwrap_or("?"),
+            sanitize(&p.user),
+            sanitize(&p.database),
+            sanitize(p.schema.as_deref().unwrap_or("?")),
         ),
         Event::Preflight { preflight: p, .. } => {
             let mut text = format!(
                 "preflight: user {} cannot migrate {}; nothing was created. Missing:",
-                p.user, p.database
+                sanitize(&p.user),
+                sanitize(&p.database)
             );
             for m in &p.missing {
-                text.push_str(&format!("\n  - {}\n      {}", m.privilege, m.fix));
+                text.push_str(&format!(
+                    "\n  - {}\n      {}",
+                    sanitize(&m.privilege),
+                    sanitize(&m.fix)
+                ));
             }
             text
         }
@@ -66,7 +80,12 @@ pub fn progress(e: &Event) -> String {
                 "refusing to apply anything: the ledger no longer matches the migrations"
                     .to_string();
             for b in blockers {
-                text.push_str(&format!("\n  {:<9} {}: {}", b.state, b.name, b.why));
+                text.push_str(&format!(
+                    "\n  {:<9} {}: {}",
+                    b.state,
+                    sanitize(&b.name),
+                    sanitize(&b.why)
+                ));
             }
             text
         }
@@ -76,7 +95,8 @@ pub fn progress(e: &Event) -> String {
             label,
             elapsed,
         } => format!(
-            "applied {n}/{total} {label} ({:.1} ms)",
+            "applied {n}/{total} {} ({:.1} ms)",
+            sanitize(label),
             elapsed.as_secs_f64() * 1000.0
         ),
         Event::Failed {
@@ -87,11 +107,14 @@ pub fn progress(e: &Event) -> String {
             after,
             earlier_stay,
         } => format!(
-            "failed {label} ({file}): {}{message}; {}{}",
+            "failed {} ({}): {}{}; {}{}",
+            sanitize(label),
+            sanitize(file),
             sqlstate
                 .as_deref()
                 .map(|c| format!("SQLSTATE {c}: "))
                 .unwrap_or_default(),
+            sanitize(message),
             match after {
                 AfterFailure::RolledBack => "rolled back",
                 AfterFailure::RolledBackNoRow => "rolled back, no row written",
@@ -103,7 +126,7 @@ pub fn progress(e: &Event) -> String {
                 ""
             }
         ),
-        Event::Resolved(r) => r.to_string(),
+        Event::Resolved(r) => sanitize(&r.to_string()),
     }
 }
 
@@ -201,7 +224,13 @@ pub fn text(r: &MigrateReport, quiet: bool, out: &mut dyn Write) -> io::Result<(
                 .as_deref()
                 .map(|n| format!("  ({n})"))
                 .unwrap_or_default();
-            writeln!(out, "{:<9} {}{note}", e.state, e.label())?;
+            writeln!(
+                out,
+                "{:<9} {}{}",
+                e.state,
+                sanitize(&e.label()),
+                sanitize(&note)
+            )?;
         }
     }
     // A run that refused lists the migrations in its progress lines already (`-q` keeps them).

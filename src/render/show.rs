@@ -4,15 +4,21 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::mask::sanitize;
 use crate::show::{Shown, ShownService};
 
 pub fn text(shown: &Shown, file: &Path, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# {} as read by {}", file.display(), shown.dialect)?;
     for (k, v) in &shown.variables {
-        writeln!(out, "{k}={}", v.as_str().unwrap_or_default().escape_debug())?;
+        writeln!(
+            out,
+            "{}={}",
+            sanitize(k),
+            shown_value(v.as_str().unwrap_or_default())
+        )?;
     }
     for e in shown.error.iter().chain(&shown.invalid_lines) {
-        writeln!(out, "# line {}: {}", e.line, e.message)?;
+        writeln!(out, "# line {}: {}", e.line, sanitize(&e.message))?;
     }
     Ok(())
 }
@@ -26,9 +32,10 @@ pub fn service_text(shown: &ShownService, out: &mut dyn Write) -> io::Result<()>
         shown.files.join(" -f ")
     )?;
     for (k, v) in &shown.variables {
-        let origin = shown.origins.get(k).and_then(|o| o.as_str()).unwrap_or("");
+        let origin = sanitize(shown.origins.get(k).and_then(|o| o.as_str()).unwrap_or(""));
+        let k = sanitize(k);
         match v.as_str() {
-            Some(v) => writeln!(out, "{k}={}  # {origin}", v.escape_debug())?,
+            Some(v) => writeln!(out, "{k}={}  # {origin}", shown_value(v))?,
             None => writeln!(
                 out,
                 "# {k} is declared without a value and not set  ({origin})"
@@ -55,7 +62,13 @@ pub fn service_text(shown: &ShownService, out: &mut dyn Write) -> io::Result<()>
         )?;
     }
     for e in &shown.errors {
-        writeln!(out, "# compose refuses: {e}")?;
+        writeln!(out, "# compose refuses: {}", sanitize(&e.to_string()))?;
     }
     Ok(())
+}
+
+/// A value on one line: escapes as Rust writes them (`\n`, `\t`, `\u{1b}`), and nothing that
+/// could forge output left unescaped.
+fn shown_value(v: &str) -> String {
+    sanitize(&v.escape_debug().to_string())
 }

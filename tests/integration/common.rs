@@ -12,7 +12,8 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// The binary under test: the one cargo built for this run, or `ENVSYNC_BIN` (relative to the
-/// crate root) when set. CI runs the suite a second time on `cargo dist`'s static build.
+/// crate root) when set: to run the suite on another build (e.g. `scripts/dist`'s, or an older
+/// one, to see a new test fail there).
 pub fn bin() -> PathBuf {
     match std::env::var_os("ENVSYNC_BIN") {
         Some(p) => root().join(p),

@@ -117,3 +117,85 @@ proptest! {
         }
     }
 }
+
+/// A secret: 12 to 40 characters that need no quoting in either dialect.
+fn secret() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_-]{12,40}"
+}
+
+/// How a value is built from the secret `S` (compose interpolation in the infra file).
+fn shape() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "${S}",
+        "$S",
+        "${S:-fallback}",
+        "pre-${S}-post",
+        "https://user:${S}@host:8443/path",
+        "${S}${S}",
+        "x${UNSET_Q:-${S}}y",
+    ])
+}
+
+/// Every run of 8 characters of `s`.
+fn windows8(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars.windows(8).map(|w| w.iter().collect()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// For random secrets and random ways of building a value from one, no output of check,
+    /// show, fix --dry-run or migrate holds the secret or 8 consecutive characters of it.
+    #[test]
+    fn no_output_holds_a_window_of_a_secret(
+        s in secret(),
+        shape in shape(),
+        key in prop::sample::select(vec!["LINK", "PUBLIC_LINK", "NOTE"]),
+    ) {
+        use crate::common::{envsync, gprod_pair, run, set_line};
+        let (d, b, i) = gprod_pair();
+        std::fs::write(
+            d.path().join("envsync.toml"),
+            "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\npublic = [\"PORT\", \"PUBLIC_LINK\"]\n",
+        ).unwrap();
+        let infra = i.join(".env.prod");
+        set_line(&infra, "POSTGRES_PASSWORD", &format!("POSTGRES_PASSWORD={s}"));
+        let mut text = std::fs::read_to_string(&infra).unwrap();
+        text.push_str(&format!("S={s}\n{key}={shape}\n"));
+        std::fs::write(&infra, text).unwrap();
+        let backend = b.join(".env.production");
+        set_line(&backend, "POSTGRES_PASSWORD", &format!("POSTGRES_PASSWORD={s}"));
+        set_line(
+            &backend,
+            "DATABASE_URL",
+            &format!("DATABASE_URL=postgresql://postgres:{s}@127.0.0.1:1/gprod_prod?schema=public"),
+        );
+        let windows = windows8(&s);
+        let url = format!("postgresql://postgres:{s}@127.0.0.1:1/x");
+        let runs: Vec<Vec<&str>> = vec![
+            vec!["check", "-c", "prod"],
+            vec!["check", "-c", "prod", "--format", "json"],
+            vec!["show", "infra/.env.prod"],
+            vec!["show", "infra/.env.prod", "--format", "json"],
+            vec!["show", "--service", "db", "-c", "prod"],
+            vec!["fix", "-c", "prod", "--dry-run"],
+            vec!["fix", "-c", "prod", "--dry-run", "--prefer", "backend", "--format", "json"],
+            vec!["migrate", "status", "-c", "prod", "--via", "direct"],
+            vec!["migrate", "run", "--database-url", &url, "--format", "json"],
+        ];
+        for args in &runs {
+            let r = run(envsync(d.path()).args(args));
+            prop_assert!(r.code <= 2, "{args:?}: {}{}", r.stdout, r.stderr);
+            for w in &windows {
+                prop_assert!(
+                    !r.stdout.contains(w.as_str()) && !r.stderr.contains(w.as_str()),
+                    "{args:?} printed `{w}` of the secret:\n{}{}", r.stdout, r.stderr
+                );
+            }
+        }
+        // The switch still works: with --show-values the built value is printed.
+        let shown = run(envsync(d.path()).args(["show", "infra/.env.prod", "--show-values"]));
+        prop_assert!(shown.stdout.contains(&s));
+    }
+}

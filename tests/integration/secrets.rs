@@ -277,3 +277,152 @@ fn compose_outputs_never_print_planted_secrets() {
     );
     assert!(shown.stdout.contains(canaries[3]), "{}", shown.stdout);
 }
+
+/// The fixtures' prod secrets and every 8-character window of them.
+fn windows_of(secrets: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in secrets {
+        let chars: Vec<char> = s.chars().collect();
+        for w in chars.windows(8) {
+            out.push(w.iter().collect());
+        }
+    }
+    out
+}
+
+const PROD_PW: &str = "prd-Qz7#Lm2@Vx9!Kw4";
+const PROD_JWT: &str = "prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e";
+
+#[test]
+fn values_built_from_a_secret_are_masked_however_they_got_there() {
+    let (d, _b, i) = gprod_pair();
+    // A public key that interpolates a secret, a URL built around one, a plain copy.
+    fs::write(
+        d.path().join("envsync.toml"),
+        "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\npublic = [\"PORT\", \"LINK_COPY\"]\n",
+    )
+    .unwrap();
+    append(&i.join(".env.prod"), "A=${POSTGRES_PASSWORD}");
+    append(
+        &i.join(".env.prod"),
+        "API_LINK=https://x:${JWT_SECRET}@host",
+    );
+    append(&i.join(".env.prod"), "LINK_COPY=see-${JWT_SECRET}-here");
+    // A compose finding that prints a container's value: the api gets PORT built from a secret.
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let text = fs::read_to_string(&prod).unwrap().replace(
+        "  app:\n    env_file:",
+        "  app:\n    environment:\n      PORT: \"${POSTGRES_PASSWORD}\"\n    env_file:",
+    );
+    fs::write(&prod, text).unwrap();
+    fs::write(
+        i.join("docker/.env"),
+        format!("POSTGRES_PASSWORD='{PROD_PW}'\n"),
+    )
+    .unwrap();
+    let canaries = windows_of(&[PROD_PW, PROD_JWT]);
+    let canaries: Vec<&str> = canaries.iter().map(String::as_str).collect();
+    let mut printed_port_finding = false;
+    for args in [
+        &["show", "infra/.env.prod"][..],
+        &["show", "infra/.env.prod", "--format", "json"],
+        &["show", "--service", "app", "-c", "prod"],
+        &["show", "--service", "app", "-c", "prod", "--format", "json"],
+        &["check", "-c", "prod"],
+        &["check", "-c", "prod", "--format", "json"],
+        &["fix", "-c", "prod", "--dry-run"],
+        &["fix", "-c", "prod", "--dry-run", "--format", "json"],
+    ] {
+        let r = run(envsync(d.path()).args(args));
+        assert!(r.code <= 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert_clean(&r, &canaries, &format!("{args:?}"));
+        printed_port_finding |= r.stdout.contains("gets PORT =");
+    }
+    assert!(
+        printed_port_finding,
+        "the compose value-mismatch on PORT was reported"
+    );
+    // The policy hides them; --show-values shows them.
+    let shown = run(envsync(d.path()).args(["show", "infra/.env.prod", "--show-values"]));
+    assert!(
+        shown.stdout.contains(&format!("A={PROD_PW}")),
+        "{}",
+        shown.stdout
+    );
+    let masked = run(envsync(d.path()).args(["show", "infra/.env.prod"]));
+    assert!(
+        masked.stdout.contains("LINK_COPY=47 chars, sha256:"),
+        "{}",
+        masked.stdout
+    );
+}
+
+#[test]
+fn a_reference_inside_a_secret_is_named_by_place_not_text() {
+    let (_d, b, i) = gprod_pair();
+    set_line(
+        &i.join(".env.prod"),
+        "POSTGRES_PASSWORD",
+        "POSTGRES_PASSWORD=Qx7$ecretPass_9f8eZZ",
+    );
+    for args in [
+        &["check", "-c", "prod"][..],
+        &["check", "-c", "prod", "--format", "json"],
+    ] {
+        let r = on_pair(&b, &i, args);
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("unset-reference"), "{}", r.stdout);
+        assert_clean(
+            &r,
+            &["ecretPas", "Pass_9f8", "9f8eZZ"],
+            &format!("{args:?}"),
+        );
+    }
+}
+
+#[test]
+fn control_characters_cannot_forge_output() {
+    let (_d, b, i) = gprod_pair();
+    let evil = "3200\u{1b}[2J\u{202e}\r\nerror[fake] forged\u{2028}x";
+    set_line(&i.join(".env.prod"), "PORT", &format!("PORT=\"{evil}\""));
+    append(
+        &i.join(".env.prod"),
+        "PLAIN=\"a\u{1b}[31mred\u{2029}b\u{85}c\"",
+    );
+    let forging = ['\u{1b}', '\u{202e}', '\u{2028}', '\u{2029}', '\u{85}'];
+    for args in [
+        &["check", "-c", "prod"][..],
+        &["show", "--format", "text"],
+        &["fix", "-c", "prod", "--dry-run"],
+    ] {
+        let mut args = args.to_vec();
+        let file = i.join(".env.prod");
+        if args[0] == "show" {
+            args.push(file.to_str().unwrap());
+        }
+        let r = on_pair(&b, &i, &args);
+        assert!(r.code <= 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        for c in forging {
+            assert!(
+                !r.stdout.contains(c),
+                "{args:?} printed {c:?} raw:\n{}",
+                r.stdout
+            );
+        }
+        // A CR only ever ends a line of a diff with its LF (a CRLF file's line ending).
+        assert!(
+            !r.stdout.replace("\r\n", "\n").contains('\r'),
+            "{args:?} printed a lone CR:\n{}",
+            r.stdout
+        );
+        assert!(
+            !r.stdout.lines().any(|l| l.starts_with("error[fake]")),
+            "{args:?} let a value start a line:\n{}",
+            r.stdout
+        );
+    }
+    // JSON stays JSON, with the characters escaped by the JSON writer.
+    let r = on_pair(&b, &i, &["check", "-c", "prod", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    assert!(v["findings"].as_array().is_some_and(|f| !f.is_empty()));
+}
