@@ -40,6 +40,9 @@ fn plain_ok(v: &str) -> bool {
     !v.is_empty()
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_./@+-".contains(&b))
+        // `@` is reserved at the start of a plain scalar; a lone `-` starts a sequence entry.
+        && !v.starts_with('@')
+        && v != "-"
         && !matches!(
             v.to_ascii_lowercase().as_str(),
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n" | "~"
@@ -49,10 +52,13 @@ fn plain_ok(v: &str) -> bool {
 
 /// The YAML scalar for `v` in `style` (a plain scalar that would not read back is quoted).
 fn scalar(v: &str, style: Style) -> Option<String> {
+    // In single quotes a line break is folded into a space and nothing can be escaped: a value
+    // with a break or a control character is double-quoted instead.
+    let single_ok = !v.chars().any(|c| c.is_control() || is_yaml_break(c));
     match style {
         Style::Plain if plain_ok(v) => Some(v.to_string()),
-        Style::Single => Some(format!("'{}'", v.replace('\'', "''"))),
-        Style::Plain | Style::Double => {
+        Style::Single if single_ok => Some(format!("'{}'", v.replace('\'', "''"))),
+        Style::Plain | Style::Single | Style::Double => {
             let mut s = String::from("\"");
             for c in v.chars() {
                 match c {
@@ -61,7 +67,9 @@ fn scalar(v: &str, style: Style) -> Option<String> {
                     '\n' => s.push_str("\\n"),
                     '\t' => s.push_str("\\t"),
                     '\r' => s.push_str("\\r"),
-                    c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+                    c if c.is_control() || is_yaml_break(c) => {
+                        s.push_str(&format!("\\u{:04x}", c as u32))
+                    }
                     c => s.push(c),
                 }
             }
@@ -70,6 +78,11 @@ fn scalar(v: &str, style: Style) -> Option<String> {
         }
         Style::Block => None,
     }
+}
+
+/// Characters a YAML reader may take as a line break (YAML 1.1's NEL, LS and PS).
+fn is_yaml_break(c: char) -> bool {
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Plan the compose edits and refusals for the contour's db and api services. `desired` holds
@@ -174,7 +187,7 @@ pub(super) fn plan(
             )));
             continue;
         };
-        edits.push(Edit {
+        let edit = Edit {
             file: var.at.file.clone(),
             span: *span,
             text: new,
@@ -191,7 +204,16 @@ pub(super) fn plan(
                 new: mask.value(key, want),
                 why: format!("what the {what} container `{name}` gets must be the backend's value"),
             },
-        });
+        };
+        // Read back what would be written with the same YAML reader: a value it would read
+        // as anything else is refused, never written.
+        if apply(&text, &[&edit]).is_err() {
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} from this `environment:` entry, and no quoting envsync tried makes compose read the intended value back exactly; edit the line by hand"
+            )));
+            continue;
+        }
+        edits.push(edit);
     }
     (edits, refused)
 }
@@ -283,6 +305,31 @@ mod tests {
             ("010", Style::Plain),
             ("1.10", Style::Plain),
             ("2001-12-14", Style::Plain),
+            // Issue 19, F6: YAML indicators, typed words and line breaks in every style.
+            ("@daily", Style::Plain),
+            ("-", Style::Plain),
+            ("-", Style::Single),
+            ("yes", Style::Plain),
+            ("0755", Style::Plain),
+            ("*x", Style::Plain),
+            (": ", Style::Plain),
+            ("a: b", Style::Plain),
+            ("#x", Style::Plain),
+            ("# x", Style::Double),
+            ("a\nb", Style::Plain),
+            ("a\nb", Style::Single),
+            ("a\nb", Style::Double),
+            ("a\u{85}b\u{2028}c", Style::Single),
+            ("&anchor", Style::Plain),
+            ("!tag", Style::Plain),
+            ("%x", Style::Plain),
+            ("`x", Style::Plain),
+            ("|", Style::Plain),
+            (">", Style::Plain),
+            ("[a]", Style::Plain),
+            ("{a}", Style::Plain),
+            (" lead", Style::Plain),
+            ("trail ", Style::Single),
         ] {
             let s = scalar(v, style).unwrap();
             let doc = format!("k: {s}\n");

@@ -625,3 +625,60 @@ fn remaining_weak_or_reused_secrets_point_to_generate_secrets() {
         r.stdout
     );
 }
+
+/// Issue 19, F6: a value fix writes into a compose `environment:` entry stays the intended
+/// string, whatever YAML would make of it unquoted, and compose (envsync's reader of it) reads
+/// it back exactly.
+#[test]
+fn values_written_into_yaml_keep_their_string() {
+    for value in [
+        "@daily", "-", "yes", "0755", "*x", "a: b", "#x", "null", "[1]",
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let (b, i) = (d.path().join("backend"), d.path().join("infra"));
+        copy_tree(&fixtures().join("gprod/backend"), &b);
+        copy_tree(&fixtures().join("gprod/infra"), &i);
+        fs::write(
+            d.path().join("envsync.toml"),
+            "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\nshared = [\"SCHEDULE\"]\npublic = [\"PORT\", \"SCHEDULE\"]\n",
+        )
+        .unwrap();
+        // Both env files agree (single quotes: both dialects read them literally); the api
+        // container's own `environment:` entry says otherwise.
+        for f in [b.join(".env.production"), i.join(".env.prod")] {
+            let mut text = fs::read_to_string(&f).unwrap();
+            text.push_str(&format!("SCHEDULE='{value}'\n"));
+            fs::write(&f, text).unwrap();
+        }
+        let prod = i.join("docker/prod/docker-compose.prod.yml");
+        let text = fs::read_to_string(&prod).unwrap().replace(
+            "  app:\n    env_file:",
+            "  app:\n    environment:\n      SCHEDULE: hourly\n    env_file:",
+        );
+        fs::write(&prod, text).unwrap();
+        let r = run(envsync(d.path()).args(["fix", "-c", "prod", "--no-backup"]));
+        assert_eq!(r.code, 0, "{value}: {}{}", r.stdout, r.stderr);
+        let r = run(envsync(d.path()).args([
+            "show",
+            "--service",
+            "app",
+            "-c",
+            "prod",
+            "--format",
+            "json",
+            "--show-values",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            v["variables"]["SCHEDULE"],
+            value,
+            "{}",
+            fs::read_to_string(&prod).unwrap()
+        );
+        assert_eq!(
+            run(envsync(d.path()).args(["check", "-c", "prod"])).code,
+            0,
+            "{value}"
+        );
+    }
+}
