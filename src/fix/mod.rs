@@ -147,6 +147,14 @@ pub enum FixWarning {
     PasswordChanged { key: String, user: String },
     /// Weak or reused secrets remain: `--generate-secrets` replaces them.
     SecretsRemain { count: usize, contour: String },
+    /// A value not written into infra `file`: no container takes `key` from it. `overridden`
+    /// names the services that read the file but take the key elsewhere (and where); empty
+    /// when no service reads the file at all.
+    NotRead {
+        key: String,
+        file: String,
+        overridden: Vec<(String, String)>,
+    },
 }
 
 /// A key fix would not touch, and why (exit 1: drift remains).
@@ -213,12 +221,23 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         opts,
         mask: &mask,
     };
+    // A value written into a file no consumer reads it from changes nothing: not written, said.
+    let mut warnings = Vec::new();
+    let wants: Vec<Want> = wants
+        .into_iter()
+        .filter(|w| match unread(cf, w) {
+            Some(why) => {
+                warnings.push(why);
+                false
+            }
+            None => true,
+        })
+        .collect();
     let mut staged = ctx.env_files(&[b, i], &wants)?;
     if let Some(project) = cf.compose.as_ref().filter(|p| !p.refused()) {
         // A project compose refuses is reported by check; its values are not fixed.
         refused.extend(ctx.compose(contour, cf, project, &wants, &mut staged)?);
     }
-    let mut warnings = Vec::new();
     let r = &ws.config.rules.database_url;
     if staged
         .changes
@@ -276,6 +295,35 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         refused,
         warnings,
         remaining,
+    })
+}
+
+/// Why writing `w` into the infra env file would change nothing a consumer receives, if it
+/// would not: the contour's compose project decides what the containers get, and no service
+/// takes the key from that file (an `environment:` entry overrides it, or no service reads the
+/// file), nor does compose interpolate from it. Without a compose project, compose reads the
+/// file itself: every write counts.
+fn unread(cf: &crate::load::ContourFiles<'_>, w: &Want) -> Option<FixWarning> {
+    let project = cf.compose.as_ref().filter(|p| !p.refused())?;
+    let file = cf.infra.as_ref().map(|f| f.file.as_str())?;
+    if w.repo != Repo::Infra || project.env_files.iter().any(|f| f == file) {
+        return None;
+    }
+    let from_file = |v: &crate::compose::EnvVar| v.at.repo == Repo::Infra && v.at.file == file;
+    let mut overridden = Vec::new();
+    for (name, s) in &project.services {
+        if !s.environment.values().any(from_file) {
+            continue;
+        }
+        match s.environment.get(&w.key) {
+            Some(v) if !from_file(v) => overridden.push((name.clone(), v.at.to_string())),
+            _ => return None,
+        }
+    }
+    Some(FixWarning::NotRead {
+        key: w.key.clone(),
+        file: file.to_string(),
+        overridden,
     })
 }
 

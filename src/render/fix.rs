@@ -110,6 +110,27 @@ impl std::fmt::Display for FixWarning {
                 crate::migrate::sql::quote_ident(user),
                 sanitize(user)
             ),
+            FixWarning::NotRead {
+                key,
+                file,
+                overridden,
+            } if overridden.is_empty() => write!(
+                f,
+                "{key} not written into infra {file}: no container of the compose project reads that file, and compose does not interpolate from it; the value there reaches nobody (point an env_file at it, or fix the file the containers read)"
+            ),
+            FixWarning::NotRead {
+                key,
+                file,
+                overridden,
+            } => write!(
+                f,
+                "{key} not written into infra {file}: the containers that read it take {key} from elsewhere ({}), so the write would change nothing they receive",
+                overridden
+                    .iter()
+                    .map(|(s, at)| format!("`{s}` from {at}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             FixWarning::SecretsRemain { count, contour } => write!(
                 f,
                 "{count} weak or reused secret{} remain{}: fix copies values but makes new secrets only when asked: `envsync fix --contour {contour} --generate-secrets` replaces them in both repos",

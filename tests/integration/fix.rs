@@ -682,3 +682,49 @@ fn values_written_into_yaml_keep_their_string() {
         );
     }
 }
+
+/// Issue 19, F3: fix writes a value only where a consumer receives it. The db container takes
+/// JWT_SECRET from its `environment:` (interpolated), not from infra's `.env.prod`: writing the
+/// backend's value there would change nothing, so fix says so and leaves the file alone; once
+/// no container reads the file at all, the same.
+#[test]
+fn fix_writes_only_where_a_consumer_receives_the_value() {
+    for (what, edit) in [
+        (
+            "overridden",
+            "  db:\n    environment:\n      JWT_SECRET: \"${DB_JWT:-x}\"\n    env_file:",
+        ),
+        ("no reader", "  db:\n    env_file: []\n    x-was-env-file:"),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let (b, i) = (d.path().join("backend"), d.path().join("infra"));
+        copy_tree(&fixtures().join("gprod/backend"), &b);
+        copy_tree(&fixtures().join("gprod/infra"), &i);
+        let infra_env = i.join(".env.prod");
+        set_line(
+            &infra_env,
+            "JWT_SECRET",
+            "JWT_SECRET=infra-side-jwt-0123456789abcdef0123456789",
+        );
+        let prod = i.join("docker/prod/docker-compose.prod.yml");
+        let text = fs::read_to_string(&prod)
+            .unwrap()
+            .replacen("  db:\n    env_file:", edit, 1);
+        fs::write(&prod, text).unwrap();
+        let before = fs::read(&infra_env).unwrap();
+        let r = es(&b, &i, &["fix", "-c", "prod", "--no-backup"]);
+        assert!(
+            r.stdout
+                .contains("JWT_SECRET not written into infra .env.prod"),
+            "{what}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert_eq!(
+            fs::read(&infra_env).unwrap(),
+            before,
+            "{what}: the file is untouched"
+        );
+        assert!(!r.stdout.contains("infra-side-jwt"), "{}", r.stdout);
+    }
+}
