@@ -202,14 +202,10 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
         unreachable!("select fails when a selected contour's file is missing")
     };
     if !opts.dry_run {
-        // Under the lock, any temporary file of ours is a leftover of a killed run.
-        for side in [b, i] {
-            if let Some(dir) = std::fs::canonicalize(roots.get(side.repo).join(&side.file))
-                .ok()
-                .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
-            {
-                crate::fs::write::remove_leftovers(&dir);
-            }
+        // Under the lock, before anything is staged, a temporary file of ours is a leftover
+        // of a killed run (see `remove_leftovers` for why, and for its one exception).
+        for dir in writable_dirs(&ws, &sel.files, &roots) {
+            crate::fs::write::remove_leftovers(&dir);
         }
     }
 
@@ -340,6 +336,43 @@ fn work_trees(settings: &Settings) -> Result<crate::model::PerRepo<PathBuf>, Fix
             what: format!("the git source {}", crate::mask::git_url(url)),
         }),
     })
+}
+
+/// Every directory a `fix` may write into, for any contour (a killed `fix -c prod` is cleaned
+/// up by the next `fix -c dev` too): those of the env files found and of the compose files,
+/// links resolved as [`resolve_target`] resolves them, and only inside their repo.
+fn writable_dirs(
+    ws: &Workspace,
+    all: &[crate::load::ContourFiles<'_>],
+    roots: &crate::model::PerRepo<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut files: Vec<(Repo, String)> = Vec::new();
+    for cf in all {
+        for f in [&cf.backend, &cf.infra].into_iter().flatten() {
+            files.push((f.repo, f.file.clone()));
+        }
+        for f in ws.compose_files(cf.contour) {
+            files.push((Repo::Infra, f));
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (repo, file) in files {
+        let root = roots.get(repo);
+        let Ok(real_root) = std::fs::canonicalize(root) else {
+            continue;
+        };
+        let Some(dir) = std::fs::canonicalize(root.join(&file))
+            .ok()
+            .filter(|p| p.starts_with(&real_root))
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        else {
+            continue;
+        };
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
 }
 
 /// Both repos' locks, taken in a fixed order (one lock when both are the same directory).

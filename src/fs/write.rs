@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
@@ -114,25 +115,123 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
-/// The prefix of every temporary name envsync uses (covered by `.env.*` ignore rules).
+/// The prefix of every temporary name envsync uses (covered by `.env.*` ignore rules). The
+/// names are exactly:
+///
+/// - `<prefix><pid>.<6 letters or digits>`: a staged new file (the random part is tempfile's);
+///   `<prefix><6 letters or digits>` is the same, written by a version without the pid;
+/// - `<prefix><pid>.<n>.bak.<name>` / `<prefix><pid>.copy.bak.<name>`: `<name>`'s old content,
+///   kept for its backup between the two renames of a commit (see `keep_old`).
 const TEMP_PREFIX: &str = ".env.envsync-tmp.";
 
-/// Clean up after a run that was killed in `dir`: staged new files are deleted; a kept old file
-/// (`….bak.<name>`, the only copy of `<name>`'s previous content when the kill fell between the
-/// two renames) becomes `<name>`'s backup. Call it only under the repo lock: then no other run
-/// is between staging and renaming.
+/// What a name of [`TEMP_PREFIX`]'s form is; `None` for any other name, however similar.
+#[derive(Debug, PartialEq, Eq)]
+enum Leftover<'a> {
+    /// A staged new file, by the writing process (unknown for the old form).
+    Staged { pid: Option<u32> },
+    /// The old content of `target` (a file in the same directory).
+    Kept { pid: u32, target: &'a str },
+}
+
+fn leftover(name: &str) -> Option<Leftover<'_>> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let pid = |s: &str| {
+        (!s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    let random = |s: &str| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if random(rest) {
+        return Some(Leftover::Staged { pid: None });
+    }
+    let (first, tail) = rest.split_once('.')?;
+    let pid = pid(first)?;
+    if random(tail) {
+        return Some(Leftover::Staged { pid: Some(pid) });
+    }
+    let (n, target) = tail.split_once(".bak.")?;
+    let numbered = !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit());
+    ((numbered || n == "copy") && !target.is_empty() && !target.contains('/'))
+        .then_some(Leftover::Kept { pid, target })
+}
+
+/// How long a temporary file of a running process is left alone: staging to renaming takes
+/// milliseconds, so a temp this old belongs to nobody, even if its pid has been reused.
+const IN_FLIGHT_AT_MOST: Duration = Duration::from_secs(60 * 60);
+
+/// Is a temporary file made by `pid` (`None`: by a version that did not say) at `made` stale
+/// at `now`? `me` is this process; `running` says whether a pid names a running process.
+fn stale(
+    pid: Option<u32>,
+    made: Option<SystemTime>,
+    now: SystemTime,
+    me: u32,
+    running: &dyn Fn(u32) -> bool,
+) -> bool {
+    match pid {
+        None => true,
+        // This run has staged nothing yet: a temp with its pid is a dead run's, pid reused.
+        Some(p) if p == me => true,
+        Some(p) if !running(p) => true,
+        Some(_) => made
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > IN_FLIGHT_AT_MOST),
+    }
+}
+
+/// Whether `pid` names a running process (Linux: `/proc/<pid>` exists). Elsewhere it is not
+/// known and the lock alone decides.
+fn running(pid: u32) -> bool {
+    cfg!(target_os = "linux") && Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Clean up after a run that was killed while writing into `dir`: staged new files are
+/// deleted; a kept old file (the only copy of `<name>`'s previous content when the kill fell
+/// between the two renames) becomes `<name>`'s backup. Only regular files named exactly as
+/// envsync names its temporaries are touched (see [`TEMP_PREFIX`]).
+///
+/// Call it only under the repo lock (`fix` holds it from before reading until after the last
+/// rename), on a directory inside the locked repo, before this run stages anything. Then every
+/// temporary of ours there is stale: the only writer of these names is a [`Transaction`], whose
+/// temporaries exist only between staging and the end of its commit (they are renamed, or
+/// removed when dropped, on every handled path), and it stages only while holding the lock of
+/// the repo it writes into. A run that held the lock has released it, so it finished, failed
+/// cleanly, or was killed: what it left is garbage.
+///
+/// One case escapes that argument: two runs whose repos are nested (`--infra /x` and
+/// `--infra /x/infra`) lock different directories yet may write the same one. So a temp
+/// whose name carries the pid of a running process (other than this one) is left alone,
+/// unless it is older than [`IN_FLIGHT_AT_MOST`] (its pid reused).
 pub fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
+    let (now, me) = (SystemTime::now(), std::process::id());
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        let Some(kind) = leftover(&name) else {
             continue;
         };
-        let kept_for = rest.split_once(".bak.").map(|(_, target)| target);
-        match kept_for {
-            Some(target) if !target.is_empty() && !target.contains('/') => {
+        let Ok(meta) = e.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // When the name was made: a kept old file is a second name of an old inode, whose
+        // mtime is the old file's; the link changed its ctime.
+        let made = u64::try_from(meta.ctime())
+            .ok()
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        let pid = match kind {
+            Leftover::Staged { pid } => pid,
+            Leftover::Kept { pid, .. } => Some(pid),
+        };
+        if !stale(pid, made, now, me, &running) {
+            continue;
+        }
+        match kind {
+            Leftover::Kept { target, .. } => {
                 let backup = backup_path(&dir.join(target));
                 let promoted = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o600))
                     .and_then(|()| fs::rename(e.path(), &backup));
@@ -140,17 +239,19 @@ pub fn remove_leftovers(dir: &Path) {
                     let _ = fs::remove_file(e.path());
                 }
             }
-            _ => {
+            Leftover::Staged { .. } => {
                 let _ = fs::remove_file(e.path());
             }
         }
     }
 }
 
-/// A new temporary file in `dir`, named so `.env.*` ignore rules cover a leftover.
+/// A new temporary file in `dir`, named so `.env.*` ignore rules cover a leftover and a later
+/// run can tell whose it was (see [`TEMP_PREFIX`]).
 fn temp_in(dir: &Path) -> Result<NamedTempFile, WriteError> {
     tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(&format!("{TEMP_PREFIX}{}.", std::process::id()))
+        .rand_bytes(6)
         .tempfile_in(dir)
         .map_err(|e| io(dir, e))
 }
@@ -385,13 +486,113 @@ mod tests {
         assert_eq!(fs::read(&other).unwrap(), b"A=1\n");
         assert_eq!(fs::read(backup_path(&f)).unwrap(), b"A=1\n");
         // What a kill between the two renames leaves behind.
-        let kept = dir.path().join(format!("{TEMP_PREFIX}999.0.bak..env.prod"));
+        let dead = dead_pid();
+        let kept = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{dead}.0.bak..env.prod"));
         fs::write(&kept, "A=0\n").unwrap();
-        let staged = dir.path().join(format!("{TEMP_PREFIX}x1y2"));
+        let staged = dir.path().join(format!("{TEMP_PREFIX}{dead}.x1y2Z3"));
         fs::write(&staged, "A=9\n").unwrap();
+        let legacy = dir.path().join(format!("{TEMP_PREFIX}Ab12cD"));
+        fs::write(&legacy, "A=8\n").unwrap();
         remove_leftovers(dir.path());
         assert_eq!(fs::read(backup_path(&f)).unwrap(), b"A=0\n");
-        assert!(!kept.exists() && !staged.exists());
+        assert!(!kept.exists() && !staged.exists() && !legacy.exists());
+    }
+
+    /// The pid of a process that has exited (and been reaped).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    fn temporaries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn only_envsyncs_own_temporary_names_are_leftovers() {
+        let cases: [(&str, Option<Leftover>); 14] = [
+            ("Ab12cD", Some(Leftover::Staged { pid: None })),
+            ("4242.Ab12cD", Some(Leftover::Staged { pid: Some(4242) })),
+            (
+                "4242.0.bak..env.prod",
+                Some(Leftover::Kept {
+                    pid: 4242,
+                    target: ".env.prod",
+                }),
+            ),
+            (
+                "4242.copy.bak.docker-compose.yml",
+                Some(Leftover::Kept {
+                    pid: 4242,
+                    target: "docker-compose.yml",
+                }),
+            ),
+            ("notes", None),
+            ("Ab12c", None),
+            ("Ab12cDe", None),
+            ("Ab12c-", None),
+            ("4242.Ab12c", None),
+            ("x42.Ab12cD", None),
+            ("+42.Ab12cD", None),
+            ("4242.0.bak.", None),
+            ("4242.123.bak.x", None),
+            ("4242.old.bak.x", None),
+        ];
+        for (rest, want) in cases {
+            assert_eq!(leftover(&format!("{TEMP_PREFIX}{rest}")), want, "{rest}");
+        }
+        assert_eq!(leftover(".env.envsync.bak"), None);
+        assert_eq!(leftover(".env.envsync-tmpAb12cD"), None);
+    }
+
+    #[test]
+    fn a_temporary_of_a_running_process_is_left_alone_unless_it_is_ancient() {
+        let now = SystemTime::now();
+        let just = Some(now - Duration::from_secs(1));
+        let ancient = Some(now - IN_FLIGHT_AT_MOST - Duration::from_secs(1));
+        let alive = |p: u32| p == 7;
+        assert!(stale(None, just, now, 1, &alive));
+        assert!(stale(Some(1), just, now, 1, &alive));
+        assert!(stale(Some(8), just, now, 1, &alive));
+        assert!(!stale(Some(7), just, now, 1, &alive));
+        assert!(!stale(Some(7), None, now, 1, &alive));
+        assert!(stale(Some(7), ancient, now, 1, &alive));
+        // Through the file system: this process's parent is running, a reaped child is not.
+        let dir = tempfile::tempdir().unwrap();
+        let live = std::os::unix::process::parent_id();
+        let dead = dead_pid();
+        let unrelated = [
+            format!("{TEMP_PREFIX}notes"),
+            format!("{TEMP_PREFIX}{dead}.Ab12c"),
+            ".env.envsync-tmp".to_string(),
+            format!("x{TEMP_PREFIX}{dead}.Ab12cD"),
+        ];
+        let ours_live = format!("{TEMP_PREFIX}{live}.Ab12cD");
+        let ours_dead = format!("{TEMP_PREFIX}{dead}.Ab12cD");
+        for n in unrelated.iter().chain([&ours_live, &ours_dead]) {
+            fs::write(dir.path().join(n), "A=1\n").unwrap();
+        }
+        // A directory with our name is not something we wrote either.
+        fs::create_dir(dir.path().join(format!("{TEMP_PREFIX}{dead}.Dir123"))).unwrap();
+        remove_leftovers(dir.path());
+        for n in unrelated.iter().chain([&ours_live]) {
+            assert!(dir.path().join(n).exists(), "{n} was removed");
+        }
+        assert!(!dir.path().join(&ours_dead).exists());
+        assert!(dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{dead}.Dir123"))
+            .is_dir());
     }
 
     #[test]
@@ -408,9 +609,17 @@ mod tests {
         assert!(t.commit().is_err());
         assert_eq!(fs::read(&a).unwrap(), b"A=1\n");
         assert_eq!(fs::read(&b).unwrap(), b"B=1\n");
-        // Known before staging, it is refused before anything happens.
+        // No temporary is left: not the staged files, not the kept old ones.
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+        // Known before staging, it is refused before anything happens, and what was staged
+        // before it is removed with the transaction.
         let mut t = Transaction::new();
+        t.stage(&a, b"A=1\n", b"A=2\n", true).unwrap();
+        assert_eq!(temporaries(dir.path()).len(), 1);
         assert!(t.stage(&b, b"B=1\n", b"B=2\n", true).is_err());
+        drop(t);
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+        assert_eq!(fs::read(&a).unwrap(), b"A=1\n");
     }
 
     #[test]

@@ -214,7 +214,8 @@ impl Workspace {
                 .collect();
             let found = expanded
                 .iter()
-                .find(|f| self.with_read(Repo::Infra, f, |r| matches!(r, Ok(Some(_)))))
+                // A name that cannot be read is taken too: reading it says why.
+                .find(|f| self.with_read(Repo::Infra, f, |r| !matches!(r, Ok(None))))
                 .unwrap_or(&expanded[0]);
             files.push(found.clone());
         }
@@ -260,28 +261,33 @@ impl Workspace {
             .and_then(|n| n.to_str())
             .unwrap_or("infra")
             .to_string();
+        // A file of the backend repo, `rel` to its root: read through the backend's source, so
+        // it too must resolve inside the backend repo.
+        let from_backend = |rel: &std::path::Path| -> Lookup {
+            let rel = rel.to_string_lossy().into_owned();
+            if let Some(bytes) = overlay(Repo::Backend, &rel) {
+                return Lookup::Found(Read {
+                    repo: Repo::Backend,
+                    file: rel,
+                    bytes,
+                });
+            }
+            match self.read_once(Repo::Backend, &rel) {
+                Ok(Some(bytes)) => Lookup::Found(Read {
+                    repo: Repo::Backend,
+                    file: rel,
+                    bytes,
+                }),
+                Ok(None) => Lookup::Absent,
+                Err(e) => Lookup::Unreadable(e),
+            }
+        };
         let read = |path: &str| -> Lookup {
             if path.starts_with('/') || path.starts_with("..") {
                 if let (Some(ir), Some(br)) = (infra_root, backend_root) {
                     let abs = crate::compose::lexical(&ir.join(path));
                     if let Ok(rel) = abs.strip_prefix(br) {
-                        let rel = rel.to_string_lossy().into_owned();
-                        if let Some(bytes) = overlay(Repo::Backend, &rel) {
-                            return Lookup::Found(Read {
-                                repo: Repo::Backend,
-                                file: rel,
-                                bytes,
-                            });
-                        }
-                        return match self.read_once(Repo::Backend, &rel) {
-                            Ok(Some(bytes)) => Lookup::Found(Read {
-                                repo: Repo::Backend,
-                                file: rel,
-                                bytes,
-                            }),
-                            Ok(None) => Lookup::Absent,
-                            Err(e) => Lookup::Unreadable(e),
-                        };
+                        return from_backend(rel);
                     }
                 }
                 return Lookup::Refused(
@@ -302,7 +308,24 @@ impl Workspace {
                     bytes,
                 }),
                 Ok(None) => Lookup::Absent,
-                Err(e) => Lookup::Unreadable(e.to_string()),
+                Err(e) => {
+                    // An infra path whose symbolic link leads into the backend repo is read as
+                    // that backend file (compose reads backend files by design); anything else
+                    // outside the infra repo stays refused.
+                    let into_backend = self
+                        .source(Repo::Infra)
+                        .ok()
+                        .and_then(|s| s.real_path(path))
+                        .filter(|real| infra_root.as_ref().is_some_and(|ir| !real.starts_with(ir)))
+                        .and_then(|real| {
+                            let br = backend_root.as_ref()?;
+                            real.strip_prefix(br).ok().map(std::path::Path::to_path_buf)
+                        });
+                    match into_backend {
+                        Some(rel) => from_backend(&rel),
+                        None => Lookup::Unreadable(e),
+                    }
+                }
             }
         };
         Ok(crate::compose::load(&crate::compose::Input {
@@ -320,24 +343,25 @@ impl Workspace {
     }
 
     /// Every nginx configuration file (`*.conf` under `[compose] nginx` directories) with its
-    /// upstreams. Unreadable files are skipped: nginx is checked only where it can be read.
-    pub fn nginx_configs(&self) -> Vec<(String, Vec<crate::compose::nginx::Upstream>)> {
-        let Ok(infra) = self.source(Repo::Infra) else {
-            return Vec::new();
-        };
+    /// upstreams. A listed file that cannot be read (not a regular file, over the size cap, a
+    /// link out of the repo) is trouble naming it, as for every other file of a repo.
+    pub fn nginx_configs(
+        &self,
+    ) -> Result<Vec<(String, Vec<crate::compose::nginx::Upstream>)>, SourceError> {
+        let infra = self.source(Repo::Infra)?;
         let mut out = Vec::new();
         for dir in &self.config.nginx {
-            for file in infra.list(dir).unwrap_or_default() {
+            for file in infra.list(dir)? {
                 if !file.ends_with(".conf") {
                     continue;
                 }
-                if let Ok(Some(bytes)) = infra.read(&file) {
+                if let Some(bytes) = infra.read(&file)? {
                     let ups = crate::compose::nginx::upstreams(&String::from_utf8_lossy(&bytes));
                     out.push((file, ups));
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     fn missing(&self, repo: Repo, contour: &Contour) -> WorkspaceError {
@@ -419,7 +443,7 @@ impl Workspace {
                 .find_map(|(r, f)| f.as_ref().filter(|f| r == repo && f.file == file))
                 .map(|f| f.bytes.clone())
         };
-        let nginx = self.nginx_configs();
+        let nginx = self.nginx_configs()?;
         let all_names: Vec<&str> = self
             .config
             .contours

@@ -37,6 +37,7 @@ use crate::config::settings::Settings;
 use crate::config::ConfigError;
 use crate::dburl::DbUrl;
 use crate::exit::ExitStatus;
+use crate::fs::read::Root;
 use crate::load::target::{Resolved, TargetError};
 use crate::load::{OpenOptions, Workspace};
 use crate::model::Contour;
@@ -352,8 +353,8 @@ pub fn migrate(
         let c = ws.pick_contour()?;
         Ok(picked.get_or_init(|| c).clone())
     };
-    let (ledger, dir) = migrations_dir(&ws, opts, settings)?;
-    let migrations = Migrations::load(ledger, &dir)?;
+    let (ledger, dir, within) = migrations_dir(&ws, opts, settings)?;
+    let migrations = Migrations::load(ledger, &dir, &within)?;
     let mut report = MigrateReport::new(opts.action, ledger, opts.dry_run);
     let db_rule = &settings.config.rules.database_url;
     let resolved = match &opts.database_url {
@@ -442,12 +443,14 @@ pub fn migrate(
 
 /// The ledger and its migrations directory: `--dir`, else the backend working tree's
 /// `prisma/migrations` or `migrations/` (see [`layout::locate`]); `--ledger` wins over
-/// `[migrate] ledger` in envsync.toml.
+/// `[migrate] ledger` in envsync.toml. With them, the [`Root`] every migration file must
+/// resolve inside: the backend repo, or the directory `--dir` names when it lies outside the
+/// backend (named explicitly, so it is trusted as a whole).
 fn migrations_dir(
     ws: &Workspace,
     opts: &MigrateOptions,
     settings: &Settings,
-) -> Result<(Ledger, PathBuf), MigrateError> {
+) -> Result<(Ledger, PathBuf, Root), MigrateError> {
     let choice = match opts.ledger {
         LedgerChoice::Auto => settings.config.migrate_ledger.unwrap_or_default(),
         chosen => chosen,
@@ -461,7 +464,52 @@ fn migrations_dir(
             .work_tree()
             .map(std::path::Path::to_path_buf),
     };
-    layout::locate(choice, dir.as_deref(), root.as_deref())
+    let (ledger, located) = layout::locate(choice, dir.as_deref(), root.as_deref())?;
+    let repo = |r: &std::path::Path| {
+        Root::new(r, "repository").map_err(|e| MigrateError::Dir {
+            dir: r.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    let within = match (&dir, &root) {
+        (None, Some(r)) => repo(r)?,
+        (None, None) => {
+            return Err(MigrateError::Usage(
+                "the backend is not a directory; pass --dir DIR".into(),
+            ))
+        }
+        (Some(d), _) => {
+            // `--dir` inside the backend working tree: the repo's rule holds (a link in it may
+            // lead elsewhere in the repo, not out of it). Decided on where the directory's
+            // name is, a link as its last component not followed, so `--dir migrations` with
+            // `migrations -> /elsewhere` in the repo is still refused.
+            let backend = match settings.sources.get(crate::model::Repo::Backend) {
+                crate::source::SourceSpec::Path { path, .. } => std::fs::canonicalize(path).ok(),
+                crate::source::SourceSpec::Remote { .. } => None,
+            };
+            let placed = match std::fs::symlink_metadata(d) {
+                Ok(m) if m.file_type().is_symlink() => d
+                    .parent()
+                    .and_then(|p| std::fs::canonicalize(p).ok())
+                    .zip(d.file_name())
+                    .map(|(p, name)| p.join(name)),
+                _ => std::fs::canonicalize(d).ok(),
+            };
+            match backend {
+                Some(b) if placed.is_some_and(|p| p.starts_with(&b)) => repo(&b)?,
+                _ => Root::new(d, "migrations directory").map_err(|e| MigrateError::Dir {
+                    dir: d.clone(),
+                    message: match e {
+                        crate::fs::read::ReadError::Io { source, .. } => {
+                            format!("{source}; pass --dir DIR")
+                        }
+                        e => e.to_string(),
+                    },
+                })?,
+            }
+        }
+    };
+    Ok((ledger, located, within))
 }
 
 /// Everything that talks to the database, on one dedicated connection closed on every path.
@@ -587,12 +635,17 @@ pub enum Migrations {
 }
 
 impl Migrations {
-    /// Read and check the directory before anything is sent to the database.
-    pub fn load(ledger: Ledger, dir: &std::path::Path) -> Result<Migrations, MigrateError> {
+    /// Read and check the directory before anything is sent to the database; every file
+    /// must resolve inside `within`.
+    pub fn load(
+        ledger: Ledger,
+        dir: &std::path::Path,
+        within: &Root,
+    ) -> Result<Migrations, MigrateError> {
         Ok(match ledger {
-            Ledger::Sqlx => Migrations::Sqlx(sqlx::dir::load(dir)?),
+            Ledger::Sqlx => Migrations::Sqlx(sqlx::dir::load(dir, within)?),
             Ledger::Prisma => Migrations::Prisma {
-                locals: prisma::dir::load(dir)?,
+                locals: prisma::dir::load(dir, within)?,
                 schema: None,
             },
         })

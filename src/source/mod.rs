@@ -1,7 +1,7 @@
 //! Sources: where a repo's files are read from. All git access in envsync goes through this
 //! module (libgit2 here and in [`checkout`], the `git` program for remote fetches in [`remote`]).
 //!
-//! A source is a working tree (symlinks followed), a commit of a local repository
+//! A source is a working tree (symlinks followed, but only to files inside the repo), a commit of a local repository
 //! (`--backend-rev`), the index (`--staged`: tracked files from the index, untracked or ignored
 //! ones from the working tree), or a remote (`git+file://`, `git+https://`, `git+ssh://`) fetched
 //! into a bare cache repository. Reading never changes a working tree or an index.
@@ -13,6 +13,8 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Repository};
+
+use crate::fs::read::{ReadError, Root};
 
 pub use checkout::{Checkout, StagedChange};
 use remote::{fetch_into_cache, Transport};
@@ -92,16 +94,21 @@ pub enum SourceError {
     },
     #[error("{file} in {repo} is a symlink loop or points outside the repository")]
     BadLink { repo: String, file: String },
+    /// A working-tree file that resolves outside its repo (see [`crate::fs::read::Root`]).
+    #[error("{file} in {repo} points outside the repository (a symbolic link leads out of it); envsync reads only files inside the repository, so it was not opened. Make the link point inside the repository, or copy the file in")]
+    Outside { repo: String, file: String },
     #[error("not inside a git repository ({0}); run envsync from the working tree of your app or infra repo")]
     NoRepo(String),
     #[error("git: {0}")]
     Git(String),
 }
 
-/// An opened source.
+/// An opened source. A working tree's files (also the untracked ones an index source reads)
+/// are read through its [`Root`]: each must resolve inside the repo.
 pub enum Source {
     WorkTree {
         root: PathBuf,
+        within: Root,
     },
     Tree {
         repo: Repository,
@@ -113,6 +120,7 @@ pub enum Source {
         /// Read once at open: every file lookup uses it.
         index: git2::Index,
         root: PathBuf,
+        within: Root,
     },
 }
 
@@ -125,7 +133,7 @@ impl fmt::Debug for Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::WorkTree { root } => write!(f, "{}", root.display()),
+            Source::WorkTree { root, .. } => write!(f, "{}", root.display()),
             Source::Tree { label, .. } => f.write_str(label),
             Source::Index { root, .. } => write!(f, "{} (staged)", root.display()),
         }
@@ -152,8 +160,17 @@ impl Source {
                         path: path.clone(),
                     });
                 }
+                let within = |root: &Path| {
+                    Root::new(root, "repository").map_err(|_| SourceError::NotADirectory {
+                        role,
+                        path: path.clone(),
+                    })
+                };
                 if rev.is_none() && !staged {
-                    return Ok(Source::WorkTree { root: path.clone() });
+                    return Ok(Source::WorkTree {
+                        within: within(path)?,
+                        root: path.clone(),
+                    });
                 }
                 let repo = Repository::open(path).map_err(|e| SourceError::NotARepo {
                     role,
@@ -170,6 +187,7 @@ impl Source {
                         })
                     }
                     None => Ok(Source::Index {
+                        within: within(repo.workdir().unwrap_or(path))?,
                         root: repo.workdir().unwrap_or(path).to_path_buf(),
                         index: repo.index().map_err(|e| SourceError::NotARepo {
                             role,
@@ -220,7 +238,7 @@ impl Source {
     /// Is this a working tree (so files can be written back)?
     pub fn work_tree(&self) -> Option<&Path> {
         match self {
-            Source::WorkTree { root } => Some(root),
+            Source::WorkTree { root, .. } => Some(root),
             _ => None,
         }
     }
@@ -229,11 +247,23 @@ impl Source {
     /// repository read at a revision or from its index); `None` for remote sources.
     pub fn local_root(&self) -> Option<PathBuf> {
         match self {
-            Source::WorkTree { root } | Source::Index { root, .. } => Some(root.clone()),
+            Source::WorkTree { root, .. } | Source::Index { root, .. } => Some(root.clone()),
             Source::Tree { repo, .. } => repo
                 .workdir()
                 .filter(|_| !repo.is_bare())
                 .map(Path::to_path_buf),
+        }
+    }
+
+    /// Where the working-tree file `rel` really is (symbolic links resolved), for a source that
+    /// reads the working tree; `None` for git objects, or when it cannot be resolved. The
+    /// workspace uses it to follow an infra link into the backend repo, as compose does.
+    pub fn real_path(&self, rel: &str) -> Option<PathBuf> {
+        match self {
+            Source::WorkTree { root, .. } | Source::Index { root, .. } => {
+                std::fs::canonicalize(root.join(rel)).ok()
+            }
+            Source::Tree { .. } => None,
         }
     }
 
@@ -242,7 +272,7 @@ impl Source {
     pub fn list(&self, dir: &str) -> Result<Vec<String>, SourceError> {
         let mut out = Vec::new();
         match self {
-            Source::WorkTree { root } | Source::Index { root, .. } => {
+            Source::WorkTree { root, .. } | Source::Index { root, .. } => {
                 let mut stack = vec![dir.trim_end_matches('/').to_string()];
                 while let Some(d) = stack.pop() {
                     let Ok(entries) = std::fs::read_dir(root.join(&d)) else {
@@ -304,7 +334,7 @@ impl Source {
     /// Read `rel` (relative to the repo root), following symlinks. `Ok(None)` when absent.
     pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, SourceError> {
         match self {
-            Source::WorkTree { root } => read_fs(root, rel, &self.to_string()),
+            Source::WorkTree { root, within } => read_fs(within, root, rel, &self.to_string()),
             Source::Tree { repo, tree, .. } => {
                 let tree = repo.find_tree(*tree).map_err(|e| self.read_err(rel, &e))?;
                 self.follow(rel, |path| match tree.get_path(Path::new(path)) {
@@ -322,7 +352,12 @@ impl Source {
                     Err(e) => Err(self.read_err(rel, &e)),
                 })
             }
-            Source::Index { repo, index, root } => {
+            Source::Index {
+                repo,
+                index,
+                root,
+                within,
+            } => {
                 let tracked =
                     self.follow(rel, |path| match index.get_path(Path::new(path), 0) {
                         Some(entry) => {
@@ -336,7 +371,7 @@ impl Source {
                 match tracked {
                     Some(bytes) => Ok(Some(bytes)),
                     // Untracked or ignored: not part of the commit, read from the working tree.
-                    None => read_fs(root, rel, &self.to_string()),
+                    None => read_fs(within, root, rel, &self.to_string()),
                 }
             }
         }
@@ -395,10 +430,21 @@ fn normalize(p: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn read_fs(root: &Path, rel: &str, label: &str) -> Result<Option<Vec<u8>>, SourceError> {
-    match crate::fs::read::read(&root.join(rel)) {
+/// `rel` in a working tree, read through its [`Root`]: a file that resolves outside the repo is
+/// [`SourceError::Outside`], as a git source's escaping link is [`SourceError::BadLink`].
+fn read_fs(
+    within: &Root,
+    root: &Path,
+    rel: &str,
+    label: &str,
+) -> Result<Option<Vec<u8>>, SourceError> {
+    match within.read(&root.join(rel)) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.is_not_found() => Ok(None),
+        Err(ReadError::Outside { .. }) => Err(SourceError::Outside {
+            repo: label.to_string(),
+            file: rel.to_string(),
+        }),
         Err(e) => Err(SourceError::Read {
             repo: label.to_string(),
             file: rel.to_string(),

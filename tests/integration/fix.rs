@@ -443,16 +443,29 @@ fn concurrent_fixes_leave_a_consistent_pair() {
 
 #[test]
 fn sigkill_at_any_moment_leaves_old_or_new_content() {
-    // The expected result, from one uninterrupted run.
+    // The expected result, from one uninterrupted run. fix also edits a compose file, in a
+    // directory of its own.
     let (_d, b, i) = copy_set("password-mismatch");
-    let files = [b.join(".env.production"), i.join(".env.prod")];
+    let compose = i.join("docker/prod/docker-compose.prod.yml");
+    replace_in(
+        &compose,
+        "      - app_data_prod:/app/data\n",
+        "      - app_data_prod:/app/data\n    environment:\n      PORT: '3000'\n",
+    );
+    let files = [
+        b.join(".env.production"),
+        i.join(".env.prod"),
+        compose.clone(),
+    ];
     let old: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
     let started = std::time::Instant::now();
     assert_eq!(es(&b, &i, &["fix", "-c", "prod", "--no-backup"]).code, 0);
     // Kill anywhere from process start to a while after a whole run takes.
     let span = (started.elapsed().as_micros() as u64 * 3 / 2).max(2_000);
     let new: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
-    assert_ne!(old, new);
+    for n in 0..files.len() {
+        assert_ne!(old[n], new[n], "{} is not edited", files[n].display());
+    }
     let (mut before, mut after) = (0, 0);
     for n in 0..60u64 {
         for (f, o) in files.iter().zip(&old) {
@@ -494,13 +507,133 @@ fn sigkill_at_any_moment_leaves_old_or_new_content() {
         es(&b, &i, &["fix", "-c", "prod", "--prefer", "backend"]).code,
         0
     );
-    for dir in [&b, &i] {
-        let left: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".env.envsync-tmp."))
-            .collect();
-        assert!(left.is_empty(), "leftovers: {left:?}");
+    for dir in [&b, &i, &i.join("docker/prod")] {
+        assert_eq!(
+            temporaries(dir),
+            Vec::<String>::new(),
+            "in {}",
+            dir.display()
+        );
+    }
+}
+
+/// The names in `dir` that start like envsync's temporaries.
+fn temporaries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".env.envsync-tmp."))
+        .collect();
+    names.sort();
+    names
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{}: no `{from}`", path.display());
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The pid of a process that has exited (and been reaped): what a killed `fix` leaves.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// F8: what a killed run left in any directory fix writes to (the env files' and the compose
+/// files', of every contour) is cleaned up by the next run, and only that: names that merely
+/// look alike, and a temporary of a process still running, are kept.
+#[test]
+fn stale_temporaries_are_removed_from_every_directory_fix_writes_and_only_those() {
+    let (_d, b, i) = copy_set("password-mismatch");
+    let dead = dead_pid();
+    let live = std::process::id();
+    let dirs = [
+        b.clone(),
+        i.clone(),
+        i.join("docker"),
+        i.join("docker/prod"),
+        i.join("docker/dev"),
+    ];
+    let stale = [
+        format!(".env.envsync-tmp.{dead}.Ab12cD"),
+        format!(".env.envsync-tmp.{dead}.0000z9"),
+        // Written by a version that did not put its pid in the name.
+        ".env.envsync-tmp.Zz9Yy8".to_string(),
+    ];
+    let unrelated = [
+        ".env.envsync-tmp.notes".to_string(),
+        format!(".env.envsync-tmp.{dead}.Ab12c"),
+        format!(".env.envsync-tmp.{dead}.Ab12cD.orig"),
+        format!("env.envsync-tmp.{dead}.Ab12cD"),
+        format!(".env.envsync-tmp.{dead}.old.bak.x"),
+        // Our name, but a process that is running: maybe a run under another lock.
+        format!(".env.envsync-tmp.{live}.Ab12cD"),
+    ];
+    for d in &dirs {
+        for n in stale.iter().chain(&unrelated) {
+            fs::write(d.join(n), "A=1\n").unwrap();
+        }
+    }
+    // A killed run's old content of the compose file, kept between its two renames.
+    let kept = i.join(format!(
+        "docker/prod/.env.envsync-tmp.{dead}.copy.bak.docker-compose.prod.yml"
+    ));
+    fs::write(&kept, "services: {}\n").unwrap();
+
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for d in &dirs {
+        for n in &stale {
+            assert!(!d.join(n).exists(), "{} left in {}", n, d.display());
+        }
+        for n in &unrelated {
+            assert!(d.join(n).is_file(), "{} removed from {}", n, d.display());
+        }
+    }
+    assert!(!kept.exists());
+    assert_eq!(
+        fs::read_to_string(i.join("docker/prod/.env.envsync.bak.docker-compose.prod.yml")).unwrap(),
+        "services: {}\n"
+    );
+}
+
+/// F8: a handled error between staging and commit (the compose file's backup name is taken,
+/// found after both env files were staged) leaves no temporary anywhere and changes nothing.
+#[test]
+fn a_handled_error_after_staging_leaves_no_temporary() {
+    let (_d, b, i) = copy_set("password-mismatch");
+    let compose = i.join("docker/prod/docker-compose.prod.yml");
+    replace_in(
+        &compose,
+        "      - app_data_prod:/app/data\n",
+        "      - app_data_prod:/app/data\n    environment:\n      PORT: '3000'\n",
+    );
+    // Both env files and the compose file are to change (the compose file is staged last).
+    let dry = es(&b, &i, &["fix", "-c", "prod", "--dry-run"]);
+    for f in [
+        "backend/.env.production",
+        "infra/.env.prod",
+        "infra/docker/prod/docker-compose.prod.yml",
+    ] {
+        assert!(
+            dry.stdout.contains(&format!("+++ b/{f}")),
+            "{f}: {}",
+            dry.stdout
+        );
+    }
+    fs::create_dir(i.join("docker/prod/.env.envsync.bak.docker-compose.prod.yml")).unwrap();
+    let before = snapshot(&b, &i);
+    let compose_before = fs::read(&compose).unwrap();
+    let r = es(&b, &i, &["fix", "-c", "prod"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--no-backup"), "{}", r.stderr);
+    assert_eq!(snapshot(&b, &i), before);
+    assert_eq!(fs::read(&compose).unwrap(), compose_before);
+    for d in [&b, &i, &i.join("docker/prod")] {
+        assert_eq!(temporaries(d), Vec::<String>::new(), "in {}", d.display());
     }
 }
 

@@ -289,3 +289,280 @@ fn hostile_compose_files_are_findings_or_trouble_never_a_crash() {
     fs::write(&prod, original).unwrap();
     assert_eq!(check(&b, &i).code, 0);
 }
+
+/// What a file outside every repo holds: it must never appear in any output.
+const CANARY: &str = "canary-7f3e-outside-content";
+
+/// A directory outside the repos holding canary files (env, compose, nginx, SQL).
+fn outside() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    fs::write(
+        p.join("canary.env"),
+        format!(
+            "SHADOW_CANARY={CANARY}\nPOSTGRES_PASSWORD={CANARY}\nJWT_SECRET={CANARY}\nPORT=3200\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        p.join("canary.yml"),
+        format!("services:\n  app:\n    environment:\n      SHADOW_CANARY: {CANARY}\n"),
+    )
+    .unwrap();
+    fs::write(
+        p.join("canary.conf"),
+        format!("# {CANARY}\nserver {{ location / {{ proxy_pass http://app:9999/; }} }}\n"),
+    )
+    .unwrap();
+    fs::write(p.join("canary.sql"), format!("-- {CANARY}\nSELECT 1;\n")).unwrap();
+    d
+}
+
+/// Replace `path` (a file or nothing) with a symbolic link to `target`.
+fn link(target: &Path, path: &Path) {
+    let _ = fs::remove_file(path);
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{}: no `{from}`", path.display());
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The refusal: trouble (exit 2), naming the link, saying where it points, printing nothing of
+/// the outside file.
+fn assert_refused(case: &str, r: &Run, named: &str) {
+    assert_eq!(r.code, 2, "{case}: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(named) && r.stderr.contains("points outside the repository"),
+        "{case}: {}",
+        r.stderr
+    );
+    assert!(
+        !r.stdout.contains(CANARY) && !r.stderr.contains(CANARY),
+        "{case} prints the outside file: {}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// F9: a symbolic link inside a repo that leads out of it is not followed, for any file envsync
+/// reads on the repo's behalf; `show --service` used to print the outside file's lines.
+#[test]
+fn links_out_of_the_repo_are_refused_naming_the_link() {
+    let out = outside();
+    let o = out.path();
+    let show = [
+        "show",
+        "--service",
+        "app",
+        "--contour",
+        "prod",
+        "--show-values",
+    ];
+    let check = ["check", "-c", "prod"];
+    type Setup<'a> = &'a dyn Fn(&Path, &Path);
+    let cases: [(&str, Setup, &[&str], &str); 5] = [
+        (
+            "contour env file",
+            &|b, _| link(&o.join("canary.env"), &b.join(".env.production")),
+            &check,
+            ".env.production in",
+        ),
+        (
+            "compose env_file",
+            &|_, i| {
+                link(&o.join("canary.env"), &i.join("docker/extra.env"));
+                replace_in(
+                    &i.join("docker/prod/docker-compose.prod.yml"),
+                    "      - ../../backend/.env.production\n",
+                    "      - ../../backend/.env.production\n      - extra.env\n",
+                );
+            },
+            &show,
+            "docker/extra.env in",
+        ),
+        (
+            "compose project .env",
+            &|_, i| {
+                link(&o.join("canary.env"), &i.join("docker/.env"));
+                replace_in(
+                    &i.join("docker/docker-compose.yml"),
+                    "      RUNNING_IN_DOCKER: \"true\"\n",
+                    "      RUNNING_IN_DOCKER: \"true\"\n      LEAK: ${SHADOW_CANARY}\n",
+                );
+            },
+            &show,
+            "docker/.env in",
+        ),
+        (
+            "compose file",
+            &|_, i| {
+                link(
+                    &o.join("canary.yml"),
+                    &i.join("docker/prod/docker-compose.prod.yml"),
+                )
+            },
+            &show,
+            "docker/prod/docker-compose.prod.yml in",
+        ),
+        (
+            "nginx conf",
+            &|_, i| link(&o.join("canary.conf"), &i.join("nginx/prod/gprod.conf")),
+            &check,
+            "nginx/prod/gprod.conf in",
+        ),
+    ];
+    for (case, setup, args, named) in cases {
+        let (_d, b, i) = gprod_pair();
+        setup(&b, &i);
+        let r = within(
+            Duration::from_secs(60),
+            envsync(&b)
+                .args(args)
+                .arg("--backend")
+                .arg(&b)
+                .arg("--infra")
+                .arg(&i),
+        );
+        assert_refused(case, &r, named);
+    }
+}
+
+/// F9: migrations are refused before any connection (the URL's port 1 would refuse one): a
+/// sqlx file, a Prisma `migration.sql` and the migrations directory itself linked out of the
+/// backend repo. A directory named explicitly with `--dir` outside the repo is still read.
+#[test]
+fn migrations_linked_out_of_the_repo_are_refused_before_any_connection() {
+    let out = outside();
+    let o = out.path();
+    let url = "postgresql://u:p@127.0.0.1:1/x";
+    let migrate = |b: &Path, extra: &[&str]| {
+        within(
+            Duration::from_secs(60),
+            envsync(b)
+                .args(["migrate", "--database-url", url])
+                .args(extra)
+                .arg("--backend")
+                .arg(b),
+        )
+    };
+    let before_connecting = |case: &str, r: &Run, named: &str| {
+        assert_refused(case, r, named);
+        assert!(
+            r.stderr.contains("nothing was sent to the database")
+                && !r.stderr.contains("cannot connect"),
+            "{case}: {}",
+            r.stderr
+        );
+    };
+
+    let (_d, b, _) = gprod_pair();
+    let m = b.join("migrations");
+    fs::create_dir(&m).unwrap();
+    fs::write(m.join("1_init.sql"), "CREATE TABLE t (x int);\n").unwrap();
+    link(&o.join("canary.sql"), &m.join("2_leak.sql"));
+    let r = migrate(&b, &["--ledger", "sqlx"]);
+    before_connecting("sqlx file", &r, "2_leak.sql");
+
+    // The directory itself, linked out of the repo.
+    let elsewhere = o.join("migs");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("1_init.sql"), format!("-- {CANARY}\n")).unwrap();
+    fs::remove_dir_all(&m).unwrap();
+    link(&elsewhere, &m);
+    let r = migrate(&b, &["--ledger", "sqlx"]);
+    before_connecting("sqlx directory", &r, "migrations");
+    let r = migrate(&b, &["--ledger", "sqlx", "--dir", "migrations"]);
+    before_connecting("sqlx directory named in the repo", &r, "migrations");
+    // Named explicitly, outside the repo: read, and the run goes on to connect.
+    let r = migrate(
+        &b,
+        &["--ledger", "sqlx", "--dir", elsewhere.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+
+    let (_d, b, _) = gprod_pair();
+    let sql = b.join("prisma/migrations/20250503150000_add_roles_column/migration.sql");
+    link(&o.join("canary.sql"), &sql);
+    let r = migrate(&b, &[]);
+    before_connecting(
+        "prisma migration.sql",
+        &r,
+        "20250503150000_add_roles_column/migration.sql",
+    );
+}
+
+/// F9, what keeps working: in-repo links (`.env -> .env.prod`, a project `.env` linked to the
+/// contour's file, a backend env file linked into a subdirectory) and an infra link into the
+/// backend repo, which compose reads as that backend file.
+#[test]
+fn links_inside_the_repos_still_work() {
+    let (_d, b, i) = gprod_pair();
+    assert!(fs::symlink_metadata(i.join(".env"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    // db reads the contour's file through the in-repo `.env -> .env.prod` link.
+    replace_in(&prod, "      - ../.env.prod\n", "      - ../.env\n");
+    // The project `.env` (interpolation) is a link to the contour's file.
+    std::os::unix::fs::symlink("../.env.prod", i.join("docker/.env")).unwrap();
+    replace_in(
+        &i.join("docker/docker-compose.yml"),
+        "      RUNNING_IN_DOCKER: \"true\"\n",
+        "      RUNNING_IN_DOCKER: \"true\"\n      PROJECT: ${COMPOSE_PROJECT_NAME}\n",
+    );
+    // The backend's env file lives in a subdirectory, linked from its usual name.
+    fs::create_dir(b.join("config")).unwrap();
+    fs::rename(b.join(".env.production"), b.join("config/production.env")).unwrap();
+    std::os::unix::fs::symlink("config/production.env", b.join(".env.production")).unwrap();
+    // An infra file linked into the backend repo.
+    fs::write(b.join("config/extra.env"), "FROM_BACKEND=yes\n").unwrap();
+    std::os::unix::fs::symlink("../../backend/config/extra.env", i.join("docker/app.env")).unwrap();
+    replace_in(
+        &prod,
+        "      - ../../backend/.env.production\n",
+        "      - ../../backend/.env.production\n      - app.env\n",
+    );
+
+    let r = on_pair(&b, &i, &["check", "-c", "prod"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let service = |name: &str| {
+        let r = on_pair(
+            &b,
+            &i,
+            &[
+                "show",
+                "--service",
+                name,
+                "-c",
+                "prod",
+                "--format",
+                "json",
+                "--show-values",
+            ],
+        );
+        assert_eq!(r.code, 0, "{name}: {}{}", r.stdout, r.stderr);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["variables"].clone()
+    };
+    let infra_env = fs::read_to_string(i.join(".env.prod")).unwrap();
+    let password = infra_env
+        .lines()
+        .find_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
+        .unwrap()
+        .trim_matches('\'');
+    assert_eq!(service("db")["POSTGRES_PASSWORD"], password);
+    let app = service("app");
+    assert_eq!(app["PROJECT"], "gprod-prod");
+    assert_eq!(app["FROM_BACKEND"], "yes");
+    let backend_env = fs::read_to_string(b.join("config/production.env")).unwrap();
+    let jwt = backend_env
+        .lines()
+        .find_map(|l| l.strip_prefix("JWT_SECRET="))
+        .unwrap()
+        .trim_matches('\'');
+    assert_eq!(app["JWT_SECRET"], jwt);
+}

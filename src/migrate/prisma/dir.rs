@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::fs::read::{ReadError, Root};
 use crate::migrate::MigrateError;
 
 /// The file Prisma writes next to the migrations, naming the database provider.
@@ -36,16 +37,23 @@ pub fn checksum(bytes: &[u8]) -> String {
 }
 
 /// Read and check the directory: the lock file must name `postgresql`, every subdirectory must
-/// hold a regular `migration.sql` in UTF-8.
-pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
+/// hold a regular `migration.sql` in UTF-8. The directory and every file read must resolve
+/// inside `within` (the backend repo, or the directory `--dir` names).
+pub fn load(dir: &Path, within: &Root) -> Result<Vec<Local>, MigrateError> {
     let invalid = |message: String| MigrateError::Invalid {
         dir: dir.to_path_buf(),
         message,
     };
+    if let Err(e @ ReadError::Outside { .. }) = within.resolve(dir) {
+        return Err(invalid(e.to_string()));
+    }
     let lock = dir.join(LOCK_FILE);
-    let text = crate::fs::read::read_to_string(&lock).map_err(|e| MigrateError::Dir {
-        dir: dir.to_path_buf(),
-        message: format!("{e}; Prisma writes {LOCK_FILE} with the first migration (pass --dir DIR or --ledger sqlx)"),
+    let text = within.read_to_string(&lock).map_err(|e| match e {
+        ReadError::Outside { .. } => invalid(e.to_string()),
+        e => MigrateError::Dir {
+            dir: dir.to_path_buf(),
+            message: format!("{e}; Prisma writes {LOCK_FILE} with the first migration (pass --dir DIR or --ledger sqlx)"),
+        },
     })?;
     #[derive(serde::Deserialize)]
     struct LockFile {
@@ -90,8 +98,9 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
                 "{name}/ has no migration.sql; Prisma refuses such a directory too. Remove the directory or add its migration"
             )));
         }
-        // A FIFO, a directory or a link that leads nowhere is refused, naming it.
-        let bytes = crate::fs::read::read(&file).map_err(|e| invalid(e.to_string()))?;
+        // A FIFO, a directory, a link that leads nowhere or out of the repo is refused,
+        // naming it.
+        let bytes = within.read(&file).map_err(|e| invalid(e.to_string()))?;
         let checksum = checksum(&bytes);
         let sql = String::from_utf8(bytes)
             .map_err(|_| invalid(format!("{name}/migration.sql is not valid UTF-8")))?;
@@ -121,6 +130,10 @@ mod tests {
         d
     }
 
+    fn root(d: &tempfile::TempDir) -> Root {
+        Root::new(d.path(), "repository").unwrap()
+    }
+
     #[test]
     fn migrations_load_in_byte_order_with_prisma_checksums() {
         let d = dir(&[
@@ -128,7 +141,7 @@ mod tests {
             ("20250503_b/migration.sql", "SELECT 2;"),
             ("20250502_a/migration.sql", "abc"),
         ]);
-        let m = load(d.path()).unwrap();
+        let m = load(d.path(), &root(&d)).unwrap();
         let names: Vec<_> = m.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["20250502_a", "20250503_b"]);
         // sha256("abc")
@@ -144,13 +157,13 @@ mod tests {
             (LOCK_FILE, "provider = \"postgresql\"\n"),
             ("x/readme.txt", ""),
         ]);
-        let e = load(no_sql.path()).unwrap_err().to_string();
+        let e = load(no_sql.path(), &root(&no_sql)).unwrap_err().to_string();
         assert!(e.contains("x/ has no migration.sql"), "{e}");
         let mysql = dir(&[(LOCK_FILE, "provider = \"mysql\"\n")]);
-        let e = load(mysql.path()).unwrap_err().to_string();
+        let e = load(mysql.path(), &root(&mysql)).unwrap_err().to_string();
         assert!(e.contains("provider = \"mysql\""), "{e}");
         let none = dir(&[]);
-        let e = load(none.path()).unwrap_err().to_string();
+        let e = load(none.path(), &root(&none)).unwrap_err().to_string();
         assert!(e.contains(LOCK_FILE), "{e}");
     }
 }

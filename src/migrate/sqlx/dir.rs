@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType};
 
 use super::MigrateError;
+use crate::fs::read::{ReadError, Root};
 
 /// An up (or simple) migration and its file.
 #[derive(Debug, Clone)]
@@ -44,12 +45,17 @@ fn classify(name: &str) -> Option<Result<(i64, bool), String>> {
 /// (`Migration::new`: SHA-384 checksum, `MigrationType::from_filename`, the description with `_`
 /// as spaces, `-- no-transaction` as the first bytes): the values `sqlx::migrate::Migrator` and
 /// `sqlx::migrate!` compute for the same files (an integration test runs sqlx's `Migrator` on
-/// envsync's ledger and the reverse).
-pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
+/// envsync's ledger and the reverse). The directory and every file in it must resolve inside
+/// `within` (the backend repo, or the directory `--dir` names).
+pub fn load(dir: &Path, within: &Root) -> Result<Vec<Local>, MigrateError> {
     let invalid = |message: String| MigrateError::Invalid {
         dir: dir.to_path_buf(),
         message,
     };
+    // A missing directory is said below, by `read_dir`.
+    if let Err(e @ ReadError::Outside { .. }) = within.resolve(dir) {
+        return Err(invalid(e.to_string()));
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::Dir {
         dir: dir.to_path_buf(),
         message: format!("{e}; pass --dir DIR (default: migrations/ in the backend repo)"),
@@ -64,10 +70,10 @@ pub fn load(dir: &Path) -> Result<Vec<Local>, MigrateError> {
         };
         let path = entry.path();
         let (version, down) = kind.map_err(invalid)?;
-        // A name sqlx takes for a migration must be a regular file (a symbolic link to one is
-        // followed): a directory, FIFO, device, dangling or looping link is refused, naming it,
-        // rather than skipped.
-        let sql = crate::fs::read::read_to_string(&path).map_err(|e| {
+        // A name sqlx takes for a migration must be a regular file inside the repo (a symbolic
+        // link to one is followed): a directory, FIFO, device, dangling or looping link, or a
+        // link out of the repo is refused, naming it, rather than skipped.
+        let sql = within.read_to_string(&path).map_err(|e| {
             invalid(format!(
                 "{name} is named like a migration but cannot be read: {}",
                 e.to_string()
