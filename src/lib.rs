@@ -25,6 +25,7 @@ pub mod mask;
 pub mod migrate;
 pub mod model;
 pub mod source;
+pub mod yaml;
 
 mod app;
 pub(crate) mod hook;
