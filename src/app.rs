@@ -114,7 +114,7 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
     // One verdict per file and dialect: the consumer rejects it, or a line is one `check`
     // reports as `syntax`.
     Ok(ExitStatus::from_findings(
-        shown.error.is_some() || !shown.invalid_lines.is_empty(),
+        shown.error.is_some() || !shown.invalid_lines.is_empty() || !shown.warnings.is_empty(),
     ))
 }
 

@@ -21,6 +21,10 @@ pub struct Shown {
     /// Lines no consumer can read (conflict markers, NUL bytes, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invalid_lines: Vec<ShownError>,
+    /// What the consumer does silently that changes what it reads (kubectl stops at a line
+    /// over 64 KiB; `show` then exits 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ShownError>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +85,14 @@ pub fn show(bytes: &[u8], dialect: Dialect, mask: &Mask, env: crate::dialect::En
             line: e.line,
             message: e.message,
         }),
+        warnings: decoded
+            .warnings
+            .into_iter()
+            .map(|e| ShownError {
+                line: e.line,
+                message: e.message,
+            })
+            .collect(),
         invalid_lines: EnvFile::parse(bytes)
             .invalid()
             .map(|(line, p)| ShownError {

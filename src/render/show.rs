@@ -17,7 +17,12 @@ pub fn text(shown: &Shown, file: &Path, out: &mut dyn Write) -> io::Result<()> {
             shown_value(v.as_str().unwrap_or_default())
         )?;
     }
-    for e in shown.error.iter().chain(&shown.invalid_lines) {
+    for e in shown
+        .error
+        .iter()
+        .chain(&shown.invalid_lines)
+        .chain(&shown.warnings)
+    {
         writeln!(out, "# line {}: {}", e.line, sanitize(&e.message))?;
     }
     Ok(())
