@@ -20,6 +20,7 @@ pub mod exit;
 pub mod finding;
 pub mod fix;
 pub mod fs;
+pub mod k8s;
 pub mod load;
 pub mod mask;
 pub mod migrate;
