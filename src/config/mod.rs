@@ -577,6 +577,20 @@ pub enum ConfigError {
 /// The commented template written by `envsync init`.
 pub const INIT_TEMPLATE: &str = include_str!("../../docs/envsync.template.toml");
 
+/// Where the template's Kubernetes section starts (it runs to the end of the file).
+const KUBE_SECTION: &str = "\n# Kubernetes (optional)";
+
+/// What `envsync init` writes: the template, its Kubernetes section filled in (still
+/// commented) from the chart of the backend at `backend` when it has one
+/// ([`kubernetes::suggest`]).
+pub fn init_text(backend: Option<&Path>) -> String {
+    let suggestion = backend.and_then(|b| kubernetes::suggest(b, &Config::preset().contours));
+    match (suggestion, INIT_TEMPLATE.find(KUBE_SECTION)) {
+        (Some(s), Some(at)) => format!("{}\n{s}", &INIT_TEMPLATE[..=at]),
+        _ => INIT_TEMPLATE.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,5 +671,32 @@ mod tests {
     fn the_template_is_a_valid_config() {
         let c = load_str(INIT_TEMPLATE).unwrap();
         assert_eq!(c.contours.len(), 3);
+        assert!(c.kubernetes.is_empty());
+        // Its Kubernetes section, uncommented, is a valid table too.
+        let at = INIT_TEMPLATE.find(KUBE_SECTION).unwrap();
+        let uncommented: String = INIT_TEMPLATE[at..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = load_str(&uncommented).unwrap();
+        let dev = c.kubernetes(c.contour("dev").unwrap()).unwrap();
+        assert_eq!(dev.workload.to_string(), "deployment/gprod-backend");
+        assert_eq!(dev.secret_env_files.len(), 1);
+    }
+
+    #[test]
+    fn init_fills_the_kubernetes_section_from_the_backends_chart() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(init_text(Some(d.path())), INIT_TEMPLATE);
+        std::fs::create_dir_all(d.path().join("helm/api")).unwrap();
+        std::fs::write(d.path().join("helm/api/Chart.yaml"), "name: api\n").unwrap();
+        std::fs::write(d.path().join("helm/api/values-stage.yaml"), "").unwrap();
+        let text = init_text(Some(d.path()));
+        assert!(text.starts_with(&INIT_TEMPLATE[..INIT_TEMPLATE.find(KUBE_SECTION).unwrap()]));
+        assert!(text.contains("# chart = \"backend:helm/api\""), "{text}");
+        assert!(text.contains("# values = [\"values-stage.yaml\"]"), "{text}");
+        assert!(load_str(&text).unwrap().kubernetes.is_empty());
     }
 }

@@ -492,13 +492,16 @@ fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<
         );
     };
     let ip = || Value::Cluster("the Service's cluster IP".into());
+    let url = |proto: &str, port: u32| {
+        Value::Cluster(format!("{}://<the Service's cluster IP>:{port}", proto.to_ascii_lowercase()))
+    };
     // The default namespace's `kubernetes` Service, always (port 443 as clusters create it).
     for (name, value) in [
         ("KUBERNETES_SERVICE_HOST", ip()),
         ("KUBERNETES_SERVICE_PORT", Value::Known("443".into())),
         ("KUBERNETES_SERVICE_PORT_HTTPS", Value::Known("443".into())),
-        ("KUBERNETES_PORT", ip()),
-        ("KUBERNETES_PORT_443_TCP", ip()),
+        ("KUBERNETES_PORT", url("TCP", 443)),
+        ("KUBERNETES_PORT_443_TCP", url("TCP", 443)),
         ("KUBERNETES_PORT_443_TCP_PROTO", Value::Known("tcp".into())),
         ("KUBERNETES_PORT_443_TCP_PORT", Value::Known("443".into())),
         ("KUBERNETES_PORT_443_TCP_ADDR", ip()),
@@ -536,9 +539,6 @@ fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<
         let prefix = o.name.replace('-', "_").to_ascii_uppercase();
         let at = Some(o.at());
         let p = Some(o.provider);
-        let url = |proto: &str, port: u32| {
-            Value::Cluster(format!("{}://<the Service's cluster IP>:{port}", proto.to_ascii_lowercase()))
-        };
         add(format!("{prefix}_SERVICE_HOST"), ip(), &o.name, at.clone(), p);
         add(format!("{prefix}_SERVICE_PORT"), Value::Known(first.to_string()), &o.name, at.clone(), p);
         for (port, name, _) in &ports {
@@ -831,10 +831,15 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
         };
         match cluster_set {
             Some(from_what) => {
+                let what = match &from_what {
+                    VarFrom::FieldRef(p) => format!("the pod's {p}"),
+                    VarFrom::ResourceFieldRef(r) => format!("the container's {r}"),
+                    other => other.to_string(),
+                };
                 out.vars.insert(
                     var_name.to_string(),
                     Var {
-                        value: Value::Cluster(from_what.to_string()),
+                        value: Value::Cluster(what),
                         from: from_what,
                         at: Some(object.place(from)),
                         provider: Some(object.provider),

@@ -98,7 +98,8 @@ fn key_references_env_files_and_collisions() {
     assert_eq!(c.collisions.len(), 1);
     assert_eq!(c.collisions[0].name, "helm-owned");
     assert_eq!(c.collisions[0].declared.file, "helm-owned.env");
-    assert_eq!(env.vars["NS"].value, Value::Cluster("fieldRef metadata.namespace".into()));
+    assert_eq!(env.vars["NS"].value, Value::Cluster("the pod's metadata.namespace".into()));
+    assert_eq!(env.vars["NS"].from.to_string(), "fieldRef metadata.namespace");
     assert_eq!(env.vars["MEM"].from.to_string(), "resourceFieldRef limits.memory");
 }
 
