@@ -233,7 +233,12 @@ pub struct ShowArgs {
     )]
     pub file: Option<PathBuf>,
     /// Show what this compose service of the infra repo receives (needs --contour)
-    #[arg(long, value_name = "S", requires = "contour", conflicts_with = "workload")]
+    #[arg(
+        long,
+        value_name = "S",
+        requires = "contour",
+        conflicts_with = "workload"
+    )]
     pub service: Option<String>,
     /// Show what this Kubernetes workload's container receives, e.g. deployment/gprod-backend (needs --contour)
     #[arg(long, value_name = "KIND/NAME", requires = "contour")]

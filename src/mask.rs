@@ -230,14 +230,6 @@ impl Mask {
         }
     }
 
-    /// Learn `value` as a secret whatever its key is called (a value held by a Kubernetes
-    /// Secret is one by definition).
-    pub fn learn_secret(&mut self, value: &str) {
-        if !self.reveal && !value.is_empty() {
-            self.secrets.learn(value);
-        }
-    }
-
     /// Does `value` hold a learned secret (or a window of one)?
     pub fn touches(&self, value: &str) -> bool {
         !self.reveal && self.secrets.touches(value)

@@ -332,7 +332,10 @@ pub fn workload(
         .map_err(crate::load::WorkspaceError::from)?;
     let r = ObjectRef::parse(workload).map_err(ShowError::BadWorkload)?;
     let Some(kube) = ws.kubernetes(contour)? else {
-        let backend = ws.source(Repo::Backend).ok().and_then(|s| s.work_tree().map(Path::to_path_buf));
+        let backend = ws
+            .source(Repo::Backend)
+            .ok()
+            .and_then(|s| s.work_tree().map(Path::to_path_buf));
         let hint = backend
             .and_then(|b| crate::config::kubernetes::suggest(&b, std::slice::from_ref(contour)))
             .map(|_| "; the backend has a chart in helm/: `envsync init` in an empty directory writes a commented table for it".to_string())
@@ -350,7 +353,11 @@ pub fn workload(
     let env = if configured && container.is_none() {
         kube.api.clone()
     } else {
-        let c = container.or(if configured { kube.config.container.as_deref() } else { None });
+        let c = container.or(if configured {
+            kube.config.container.as_deref()
+        } else {
+            None
+        });
         kube.cluster
             .env(&r, c)
             .map_err(|e| ShowError::Workspace(e.into()))?
@@ -360,7 +367,11 @@ pub fn workload(
     // its key is a secret one.
     let mut mask = mask.clone();
     for src in kube.cluster.sources.iter() {
-        mask.learn(src.keys.iter().map(|(k, kv)| (k.as_str(), kv.value.as_str())));
+        mask.learn(
+            src.keys
+                .iter()
+                .map(|(k, kv)| (k.as_str(), kv.value.as_str())),
+        );
     }
     mask.learn(
         env.vars
@@ -373,19 +384,20 @@ pub fn workload(
         namespace: env.namespace.clone(),
         contour: contour.name.clone(),
         helm: kube.cluster.helm.as_ref().map(|h| h.command.clone()),
-        helm_ms: kube.cluster.helm.as_ref().map(|h| h.elapsed.as_millis() as u64),
+        helm_ms: kube
+            .cluster
+            .helm
+            .as_ref()
+            .map(|h| h.elapsed.as_millis() as u64),
         files: kube
             .config
             .rendered
             .iter()
             .chain(&kube.config.manifests)
             .map(ToString::to_string)
-            .chain(
-                kube.config
-                    .secret_env_files
-                    .iter()
-                    .map(|(ns, name, p)| format!("{p} (kubectl create secret generic {name} -n {ns} --from-env-file)")),
-            )
+            .chain(kube.config.secret_env_files.iter().map(|(ns, name, p)| {
+                format!("{p} (kubectl create secret generic {name} -n {ns} --from-env-file)")
+            }))
             .collect(),
         variables: Default::default(),
         origins: Default::default(),

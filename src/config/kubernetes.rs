@@ -173,28 +173,45 @@ pub(super) fn validate(
 ) -> Result<Kubernetes, Located> {
     let key = |k: &str| format!("contours.{name}.kubernetes.{k}");
     let missing = |k: &str, example: &str| {
-        t.error_at(at, format!("[contours.{name}.kubernetes] needs {k} = {example}"))
+        t.error_at(
+            at,
+            format!("[contours.{name}.kubernetes] needs {k} = {example}"),
+        )
     };
     let Some(ns) = f.namespace else {
-        return Err(missing("namespace", "\"…\" (where the release and the api workload live)"));
+        return Err(missing(
+            "namespace",
+            "\"…\" (where the release and the api workload live)",
+        ));
     };
     check_namespace(ns.get_ref())
         .map_err(|why| t.error_for(&ns, format!("{}: {why}", key("namespace"))))?;
     let Some(w) = f.workload else {
-        return Err(missing("workload", "\"deployment/NAME\" (the api workload)"));
+        return Err(missing(
+            "workload",
+            "\"deployment/NAME\" (the api workload)",
+        ));
     };
     let workload = ObjectRef::parse(w.get_ref())
         .map_err(|why| t.error_for(&w, format!("{}: {why}", key("workload"))))?;
     if !workload.kind.is_workload() {
         return Err(t.error_for(
             &w,
-            format!("{}: a {} runs no containers; name the api's Deployment (or StatefulSet, …)", key("workload"), workload.kind),
+            format!(
+                "{}: a {} runs no containers; name the api's Deployment (or StatefulSet, …)",
+                key("workload"),
+                workload.kind
+            ),
         ));
     }
     let repo_path = |s: &Spanned<String>, k: &str| {
         RepoPath::parse(s.get_ref()).map_err(|why| t.error_for(s, format!("{}: {why}", key(k))))
     };
-    let chart = f.chart.as_ref().map(|c| repo_path(c, "chart")).transpose()?;
+    let chart = f
+        .chart
+        .as_ref()
+        .map(|c| repo_path(c, "chart"))
+        .transpose()?;
     let rendered = f
         .rendered
         .iter()
@@ -220,7 +237,12 @@ pub(super) fn validate(
         ));
     }
     let release = match (&chart, f.release) {
-        (Some(_), None) => return Err(missing("release", "\"…\" (the name of `helm upgrade --install NAME`)")),
+        (Some(_), None) => {
+            return Err(missing(
+                "release",
+                "\"…\" (the name of `helm upgrade --install NAME`)",
+            ))
+        }
         (_, Some(r)) => {
             check_name(r.get_ref())
                 .ok()
@@ -238,7 +260,13 @@ pub(super) fn validate(
     let mut values = Vec::new();
     for v in f.values.iter().flatten() {
         let Some(c) = &chart else {
-            return Err(t.error_for(v, format!("{}: values are read by helm: set chart too (or drop values)", key("values"))));
+            return Err(t.error_for(
+                v,
+                format!(
+                    "{}: values are read by helm: set chart too (or drop values)",
+                    key("values")
+                ),
+            ));
         };
         let rel = inside(&Path::new(&c.path).join(v.get_ref()))
             .filter(|_| !Path::new(v.get_ref()).is_absolute())
@@ -252,7 +280,10 @@ pub(super) fn validate(
     }
     let set = match f.set {
         Some(s) if chart.is_none() => {
-            return Err(t.error_for(&s, format!("{}: --set is helm's: set chart too", key("set"))))
+            return Err(t.error_for(
+                &s,
+                format!("{}: --set is helm's: set chart too", key("set")),
+            ))
         }
         Some(s) => {
             if s.get_ref().iter().any(String::is_empty) {
@@ -275,7 +306,10 @@ pub(super) fn validate(
             if r.kind != RefKind::Service {
                 return Err(t.error_for(
                     &d,
-                    format!("{}: name the database's Service (service/NAME or NS/service/NAME)", key("database")),
+                    format!(
+                        "{}: name the database's Service (service/NAME or NS/service/NAME)",
+                        key("database")
+                    ),
                 ));
             }
             Some(r)
@@ -293,7 +327,11 @@ pub(super) fn validate(
             .map_err(|why| {
                 t.error_for(
                     &secret,
-                    format!("{}: `{}` is not a Secret name (NAME or NAMESPACE/NAME): {why}", key("secret_env_files"), crate::mask::sanitize(secret.get_ref())),
+                    format!(
+                        "{}: `{}` is not a Secret name (NAME or NAMESPACE/NAME): {why}",
+                        key("secret_env_files"),
+                        crate::mask::sanitize(secret.get_ref())
+                    ),
                 )
             })?;
         secret_env_files.push((sns, sname, repo_path(&file, "secret_env_files")?));
@@ -413,15 +451,41 @@ mod tests {
         let c = load(GPROD).unwrap();
         let k = c.kubernetes(c.contour("development").unwrap()).unwrap();
         assert_eq!(k.namespace, "gprod");
-        assert_eq!(k.chart.as_ref().unwrap().to_string(), "backend:helm/gprod-backend");
-        assert_eq!(k.values[1], ("values-dev.yaml".to_string(), "helm/gprod-backend/values-dev.yaml".to_string()));
+        assert_eq!(
+            k.chart.as_ref().unwrap().to_string(),
+            "backend:helm/gprod-backend"
+        );
+        assert_eq!(
+            k.values[1],
+            (
+                "values-dev.yaml".to_string(),
+                "helm/gprod-backend/values-dev.yaml".to_string()
+            )
+        );
         assert_eq!(k.workload.to_string(), "deployment/gprod-backend");
-        assert_eq!(k.database.as_ref().unwrap().namespace_or("gprod"), "develop-gprod");
+        assert_eq!(
+            k.database.as_ref().unwrap().namespace_or("gprod"),
+            "develop-gprod"
+        );
         assert_eq!(
             k.secret_env_files,
             [
-                ("develop-gprod".to_string(), "pg".to_string(), RepoPath { repo: Repo::Infra, path: ".env.dev".into() }),
-                ("gprod".to_string(), "gprod-backend-env".to_string(), RepoPath { repo: Repo::Backend, path: ".env.dev".into() }),
+                (
+                    "develop-gprod".to_string(),
+                    "pg".to_string(),
+                    RepoPath {
+                        repo: Repo::Infra,
+                        path: ".env.dev".into()
+                    }
+                ),
+                (
+                    "gprod".to_string(),
+                    "gprod-backend-env".to_string(),
+                    RepoPath {
+                        repo: Repo::Backend,
+                        path: ".env.dev".into()
+                    }
+                ),
             ]
         );
         assert_eq!(c.kube_tools.helm, "/opt/helm");
@@ -430,7 +494,10 @@ mod tests {
         assert!(c.kubernetes(c.contour("prod").unwrap()).is_none());
         // Without the tables, nothing.
         let plain = load("").unwrap();
-        assert!(plain.contours.iter().all(|ct| plain.kubernetes(ct).is_none()));
+        assert!(plain
+            .contours
+            .iter()
+            .all(|ct| plain.kubernetes(ct).is_none()));
     }
 
     #[test]
@@ -462,7 +529,10 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_inside_their_repo() {
-        assert_eq!(RepoPath::parse("infra:./k8s/../k8s/a.yaml").unwrap().path, "k8s/a.yaml");
+        assert_eq!(
+            RepoPath::parse("infra:./k8s/../k8s/a.yaml").unwrap().path,
+            "k8s/a.yaml"
+        );
         assert_eq!(RepoPath::parse("helm/x").unwrap().repo, Repo::Backend);
         assert!(RepoPath::parse("backend:/etc/passwd").is_err());
         assert!(RepoPath::parse("backend:").is_err());
@@ -474,17 +544,33 @@ mod tests {
         assert!(suggest(d.path(), &Config::preset().contours).is_none());
         let chart = d.path().join("helm/gprod-backend");
         std::fs::create_dir_all(&chart).unwrap();
-        std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: gprod-backend\nversion: 0.1.0\n").unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: gprod-backend\nversion: 0.1.0\n",
+        )
+        .unwrap();
         for f in ["values.yaml", "values-dev.yaml", "values-production.yaml"] {
             std::fs::write(chart.join(f), "").unwrap();
         }
         std::fs::write(d.path().join("helm/db-manifests.yaml"), "").unwrap();
         let s = suggest(d.path(), &Config::preset().contours).unwrap();
-        assert!(s.contains("# values = [\"values.yaml\", \"values-dev.yaml\"]"), "{s}");
-        assert!(s.contains("# values = [\"values.yaml\", \"values-production.yaml\"]"), "{s}");
+        assert!(
+            s.contains("# values = [\"values.yaml\", \"values-dev.yaml\"]"),
+            "{s}"
+        );
+        assert!(
+            s.contains("# values = [\"values.yaml\", \"values-production.yaml\"]"),
+            "{s}"
+        );
         assert!(s.contains("# values = [\"values.yaml\"]\n"), "{s}");
-        assert!(s.contains("# manifests = [\"backend:helm/db-manifests.yaml\"]"), "{s}");
-        assert!(s.contains("# workload = \"deployment/gprod-backend\""), "{s}");
+        assert!(
+            s.contains("# manifests = [\"backend:helm/db-manifests.yaml\"]"),
+            "{s}"
+        );
+        assert!(
+            s.contains("# workload = \"deployment/gprod-backend\""),
+            "{s}"
+        );
         // Every line is a comment, and uncommented it is a valid configuration.
         assert!(s.lines().all(|l| l.starts_with('#')));
         let is_key = |l: &str| {
@@ -498,6 +584,12 @@ mod tests {
             .map(|l| format!("{}\n", &l[2..]))
             .collect();
         let c = load(&uncommented).unwrap();
-        assert_eq!(c.kubernetes(c.contour("stage").unwrap()).unwrap().values.len(), 1);
+        assert_eq!(
+            c.kubernetes(c.contour("stage").unwrap())
+                .unwrap()
+                .values
+                .len(),
+            1
+        );
     }
 }

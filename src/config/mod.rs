@@ -677,7 +677,9 @@ mod tests {
         let uncommented: String = INIT_TEMPLATE[at..]
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+            .filter(|l| {
+                l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' '))
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         let c = load_str(&uncommented).unwrap();
@@ -696,7 +698,10 @@ mod tests {
         let text = init_text(Some(d.path()));
         assert!(text.starts_with(&INIT_TEMPLATE[..INIT_TEMPLATE.find(KUBE_SECTION).unwrap()]));
         assert!(text.contains("# chart = \"backend:helm/api\""), "{text}");
-        assert!(text.contains("# values = [\"values-stage.yaml\"]"), "{text}");
+        assert!(
+            text.contains("# values = [\"values-stage.yaml\"]"),
+            "{text}"
+        );
         assert!(load_str(&text).unwrap().kubernetes.is_empty());
     }
 }

@@ -50,7 +50,11 @@ pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decode
         }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let Ok(text) = std::str::from_utf8(line) else {
-            return refuse(out, number, "invalid UTF-8; kubectl refuses the file".into());
+            return refuse(
+                out,
+                number,
+                "invalid UTF-8; kubectl refuses the file".into(),
+            );
         };
         let text = if number == 1 {
             text.strip_prefix(BOM).unwrap_or(text)
@@ -153,7 +157,8 @@ mod tests {
     #[test]
     fn quotes_comments_and_spaces_as_kubectl_keeps_them() {
         // Measured with kubectl 1.32.3 (`create secret generic --dry-run=client -o json`).
-        let got = vars("A=\"q\"\nB= \"x\" \n  C=3\r\n#E=1\n F=#x\nG='a'b\nH=a # b\nI=${A}\nJ=x=y\n");
+        let got =
+            vars("A=\"q\"\nB= \"x\" \n  C=3\r\n#E=1\n F=#x\nG='a'b\nH=a # b\nI=${A}\nJ=x=y\n");
         let want = [
             ("A", "\"q\""),
             ("B", " \"x\" "),
@@ -176,11 +181,14 @@ mod tests {
         assert_eq!(vars("\u{feff}A=1\n"), [("A".into(), "1".into())]);
         assert_eq!(vars("\u{a0}\u{2028}A=1\n"), [("A".into(), "1".into())]);
         assert_eq!(vars(""), []);
-        assert_eq!(vars(".A=1\n-=2\n_=3"), [
-            (".A".into(), "1".into()),
-            ("-".into(), "2".into()),
-            ("_".into(), "3".into())
-        ]);
+        assert_eq!(
+            vars(".A=1\n-=2\n_=3"),
+            [
+                (".A".into(), "1".into()),
+                ("-".into(), "2".into()),
+                ("_".into(), "3".into())
+            ]
+        );
     }
 
     #[test]

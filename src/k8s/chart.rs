@@ -38,10 +38,16 @@ pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError
         )
     })?;
     if !canon.starts_with(&canon_root) {
-        return Err(err(rel, "it leads outside the repository; envsync reads charts inside it only".into()));
+        return Err(err(
+            rel,
+            "it leads outside the repository; envsync reads charts inside it only".into(),
+        ));
     }
     if !canon.is_dir() {
-        return Err(err(rel, "not a directory; `chart` names the directory that holds Chart.yaml".into()));
+        return Err(err(
+            rel,
+            "not a directory; `chart` names the directory that holds Chart.yaml".into(),
+        ));
     }
     match std::fs::metadata(canon.join("Chart.yaml")) {
         Ok(m) if m.is_file() => {}
@@ -50,12 +56,16 @@ pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError
     let mut seen = 0usize;
     let mut stack = vec![(canon.clone(), rel.trim_end_matches('/').to_string())];
     while let Some((disk, shown)) = stack.pop() {
-        let entries = std::fs::read_dir(&disk).map_err(|e| err(&shown, format!("cannot list it: {e}")))?;
+        let entries =
+            std::fs::read_dir(&disk).map_err(|e| err(&shown, format!("cannot list it: {e}")))?;
         for entry in entries {
             let entry = entry.map_err(|e| err(&shown, format!("cannot list it: {e}")))?;
             seen += 1;
             if seen > MAX_ENTRIES {
-                return Err(err(rel, format!("more than {MAX_ENTRIES} files; envsync refuses such a chart")));
+                return Err(err(
+                    rel,
+                    format!("more than {MAX_ENTRIES} files; envsync refuses such a chart"),
+                ));
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = format!("{shown}/{name}");
@@ -64,12 +74,19 @@ pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError
                 let target = std::fs::canonicalize(entry.path())
                     .map_err(|_| err(&path, "a symbolic link that leads nowhere".into()))?;
                 if !target.starts_with(&canon_root) {
-                    return Err(err(&path, "a symbolic link that leads outside the repository; Helm would read it".into()));
+                    return Err(err(
+                        &path,
+                        "a symbolic link that leads outside the repository; Helm would read it"
+                            .into(),
+                    ));
                 }
                 let meta = std::fs::metadata(&target).map_err(|e| err(&path, e.to_string()))?;
                 // A link back into the chart would be walked again: Helm would loop too.
                 if meta.is_dir() && canon.starts_with(&target) {
-                    return Err(err(&path, "a symbolic link to a directory that contains it".into()));
+                    return Err(err(
+                        &path,
+                        "a symbolic link to a directory that contains it".into(),
+                    ));
                 }
                 (target, meta)
             } else {
@@ -81,7 +98,13 @@ pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError
             } else if !meta.is_file() {
                 return Err(err(&path, "not a regular file (a FIFO, socket or device); Helm would block on it or read it forever, so envsync refuses the chart".into()));
             } else if meta.len() > crate::fs::read::MAX_SIZE {
-                return Err(err(&path, format!("larger than {} MiB; envsync reads files up to that size", crate::fs::read::MAX_SIZE / (1024 * 1024))));
+                return Err(err(
+                    &path,
+                    format!(
+                        "larger than {} MiB; envsync reads files up to that size",
+                        crate::fs::read::MAX_SIZE / (1024 * 1024)
+                    ),
+                ));
             }
         }
     }
@@ -94,7 +117,11 @@ mod tests {
 
     fn chart(root: &Path) {
         std::fs::create_dir_all(root.join("helm/c/templates")).unwrap();
-        std::fs::write(root.join("helm/c/Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n").unwrap();
+        std::fs::write(
+            root.join("helm/c/Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        )
+        .unwrap();
         std::fs::write(root.join("helm/c/templates/x.yaml"), "").unwrap();
     }
 
@@ -102,7 +129,8 @@ mod tests {
     fn a_chart_of_regular_files_inside_the_repo_passes() {
         let d = tempfile::tempdir().unwrap();
         chart(d.path());
-        std::os::unix::fs::symlink("../../shared.tpl", d.path().join("helm/c/templates/_s.tpl")).unwrap();
+        std::os::unix::fs::symlink("../../shared.tpl", d.path().join("helm/c/templates/_s.tpl"))
+            .unwrap();
         std::fs::write(d.path().join("helm/shared.tpl"), "").unwrap();
         assert!(check_dir(Repo::Backend, d.path(), "helm/c").is_ok());
     }
@@ -117,13 +145,23 @@ mod tests {
         assert!(e.to_string().contains("no Chart.yaml"), "{e}");
         std::os::unix::fs::symlink("/etc", d.path().join("helm/c/templates/etc")).unwrap();
         let e = check_dir(Repo::Backend, d.path(), "helm/c").unwrap_err();
-        assert!(e.to_string().contains("helm/c/templates/etc: a symbolic link that leads outside"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("helm/c/templates/etc: a symbolic link that leads outside"),
+            "{e}"
+        );
         std::fs::remove_file(d.path().join("helm/c/templates/etc")).unwrap();
         let fifo = d.path().join("helm/c/templates/pipe.yaml");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(status.success());
         let e = check_dir(Repo::Backend, d.path(), "helm/c").unwrap_err();
-        assert!(e.to_string().contains("pipe.yaml: not a regular file"), "{e}");
+        assert!(
+            e.to_string().contains("pipe.yaml: not a regular file"),
+            "{e}"
+        );
         std::fs::remove_file(&fifo).unwrap();
         std::os::unix::fs::symlink("..", d.path().join("helm/c/templates/up")).unwrap();
         let e = check_dir(Repo::Backend, d.path(), "helm/c").unwrap_err();

@@ -135,7 +135,8 @@ impl Sources {
                 let value = match kind {
                     SourceKind::ConfigMap => text,
                     SourceKind::Secret => {
-                        let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+                        let compact: String =
+                            text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
                         match BASE64.decode(compact.as_bytes()) {
                             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                             Err(_) => {
@@ -149,13 +150,25 @@ impl Sources {
                         }
                     }
                 };
-                keys.insert(key.to_string(), KeyValue { value, place: o.place(v) });
+                keys.insert(
+                    key.to_string(),
+                    KeyValue {
+                        value,
+                        place: o.place(v),
+                    },
+                );
             }
             if kind == SourceKind::Secret {
                 for (k, v) in field("stringData") {
                     let Some(key) = k.as_str() else { continue };
                     if let Some(value) = string(&format!("stringData.{key}"), v, &mut problems) {
-                        keys.insert(key.to_string(), KeyValue { value, place: o.place(v) });
+                        keys.insert(
+                            key.to_string(),
+                            KeyValue {
+                                value,
+                                place: o.place(v),
+                            },
+                        );
                     }
                 }
             }
@@ -188,14 +201,20 @@ impl Sources {
             for w in &d.decoded.warnings {
                 problems.push(Problem::EnvFileCut {
                     secret: label.clone(),
-                    file: crate::finding::Location { line: w.line, ..d.file.clone() },
+                    file: crate::finding::Location {
+                        line: w.line,
+                        ..d.file.clone()
+                    },
                     message: w.message.clone(),
                 });
             }
             if let Some(e) = &d.decoded.error {
                 problems.push(Problem::EnvFileRefused {
                     secret: label,
-                    file: crate::finding::Location { line: e.line, ..d.file.clone() },
+                    file: crate::finding::Location {
+                        line: e.line,
+                        ..d.file.clone()
+                    },
                     message: e.message.clone(),
                 });
                 continue;
@@ -210,7 +229,10 @@ impl Sources {
                         KeyValue {
                             value: a.value.clone(),
                             place: Place {
-                                at: crate::finding::Location { line: a.line, ..d.file.clone() },
+                                at: crate::finding::Location {
+                                    line: a.line,
+                                    ..d.file.clone()
+                                },
                                 rendered: false,
                             },
                         },
@@ -236,7 +258,8 @@ impl Sources {
     }
 
     pub fn get(&self, kind: SourceKind, namespace: &str, name: &str) -> Option<&SourceObject> {
-        self.map.get(&(kind, namespace.to_string(), name.to_string()))
+        self.map
+            .get(&(kind, namespace.to_string(), name.to_string()))
     }
 
     /// Every Secret and ConfigMap (in no particular order).
@@ -348,8 +371,18 @@ impl fmt::Display for MissingSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use crate::mask::sanitize;
         let what = match &self.key {
-            Some(k) => format!("key `{}` of {}/{}", sanitize(k), self.kind, sanitize(&self.name)),
-            None => format!("{}/{} in namespace {}", self.kind, sanitize(&self.name), self.namespace),
+            Some(k) => format!(
+                "key `{}` of {}/{}",
+                sanitize(k),
+                self.kind,
+                sanitize(&self.name)
+            ),
+            None => format!(
+                "{}/{} in namespace {}",
+                self.kind,
+                sanitize(&self.name),
+                self.namespace
+            ),
         };
         let var = self
             .variable
@@ -478,7 +511,11 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<Value>) -> Value {
 /// The variables the kubelet adds for the Services a pod sees, by name.
 fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<String, Var> {
     let mut out = BTreeMap::new();
-    let mut add = |name: String, value: Value, service: &str, at: Option<Place>, provider: Option<Provider>| {
+    let mut add = |name: String,
+                   value: Value,
+                   service: &str,
+                   at: Option<Place>,
+                   provider: Option<Provider>| {
         out.insert(
             name,
             Var {
@@ -493,7 +530,10 @@ fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<
     };
     let ip = || Value::Cluster("the Service's cluster IP".into());
     let url = |proto: &str, port: u32| {
-        Value::Cluster(format!("{}://<the Service's cluster IP>:{port}", proto.to_ascii_lowercase()))
+        Value::Cluster(format!(
+            "{}://<the Service's cluster IP>:{port}",
+            proto.to_ascii_lowercase()
+        ))
     };
     // The default namespace's `kubernetes` Service, always (port 443 as clusters create it).
     for (name, value) in [
@@ -528,8 +568,16 @@ fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<
             .iter()
             .filter_map(|p| {
                 let port: u32 = p.get("port")?.as_str()?.parse().ok()?;
-                let name = p.get("name").and_then(Node::as_str).unwrap_or("").to_string();
-                let proto = p.get("protocol").and_then(Node::as_str).unwrap_or("TCP").to_string();
+                let name = p
+                    .get("name")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let proto = p
+                    .get("protocol")
+                    .and_then(Node::as_str)
+                    .unwrap_or("TCP")
+                    .to_string();
                 Some((port, name, proto))
             })
             .collect();
@@ -539,20 +587,56 @@ fn service_links(cluster: &Cluster, namespace: &str, enabled: bool) -> BTreeMap<
         let prefix = o.name.replace('-', "_").to_ascii_uppercase();
         let at = Some(o.at());
         let p = Some(o.provider);
-        add(format!("{prefix}_SERVICE_HOST"), ip(), &o.name, at.clone(), p);
-        add(format!("{prefix}_SERVICE_PORT"), Value::Known(first.to_string()), &o.name, at.clone(), p);
+        add(
+            format!("{prefix}_SERVICE_HOST"),
+            ip(),
+            &o.name,
+            at.clone(),
+            p,
+        );
+        add(
+            format!("{prefix}_SERVICE_PORT"),
+            Value::Known(first.to_string()),
+            &o.name,
+            at.clone(),
+            p,
+        );
         for (port, name, _) in &ports {
             if !name.is_empty() {
                 let n = name.replace('-', "_").to_ascii_uppercase();
-                add(format!("{prefix}_SERVICE_PORT_{n}"), Value::Known(port.to_string()), &o.name, at.clone(), p);
+                add(
+                    format!("{prefix}_SERVICE_PORT_{n}"),
+                    Value::Known(port.to_string()),
+                    &o.name,
+                    at.clone(),
+                    p,
+                );
             }
         }
-        add(format!("{prefix}_PORT"), url(&first_proto, first), &o.name, at.clone(), p);
+        add(
+            format!("{prefix}_PORT"),
+            url(&first_proto, first),
+            &o.name,
+            at.clone(),
+            p,
+        );
         for (port, _, proto) in &ports {
             let pp = format!("{prefix}_PORT_{port}_{}", proto.to_ascii_uppercase());
             add(pp.clone(), url(proto, *port), &o.name, at.clone(), p);
-            add(format!("{pp}_PROTO"), Value::Known(proto.to_ascii_lowercase()), &o.name, at.clone(), p);
-            add(format!("{pp}_PORT"), Value::Known(port.to_string()), &o.name, at.clone(), p);
+            add(
+                format!("{pp}_PROTO"),
+                Value::Known(proto.to_ascii_lowercase()),
+                &o.name,
+                at.clone(),
+                p,
+            );
+            add(
+                format!("{pp}_PORT"),
+                Value::Known(port.to_string()),
+                &o.name,
+                at.clone(),
+                p,
+            );
             add(format!("{pp}_ADDR"), ip(), &o.name, at.clone(), p);
         }
     }
@@ -578,7 +662,11 @@ fn reference(n: &Node) -> Reference<'_> {
 }
 
 /// The effective environment of a container of the workload `r`.
-pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Result<WorkloadEnv, K8sError> {
+pub fn compute(
+    cluster: &Cluster,
+    r: &ObjectRef,
+    container: Option<&str>,
+) -> Result<WorkloadEnv, K8sError> {
     let namespace = r.namespace_or(&cluster.namespace).to_string();
     let object = cluster
         .find(r.kind, &namespace, &r.name)
@@ -586,7 +674,11 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
         .ok_or_else(|| K8sError::NoWorkload {
             workload: format!("{}/{}", r.kind, r.name),
             namespace: namespace.clone(),
-            known: cluster.workloads().iter().map(ObjectRef::to_string).collect(),
+            known: cluster
+                .workloads()
+                .iter()
+                .map(ObjectRef::to_string)
+                .collect(),
         })?;
     let label = format!("{}/{}", r.kind, r.name);
     let container_err = |place: Place, message: String| K8sError::Container {
@@ -596,7 +688,10 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
     };
     let path = pod_spec_path(r.kind);
     let Some(spec) = at_path(&object.node, path).filter(|s| s.as_map().is_some()) else {
-        return Err(container_err(object.at(), format!("no pod spec at `{}`", path.join("."))));
+        return Err(container_err(
+            object.at(),
+            format!("no pod spec at `{}`", path.join(".")),
+        ));
     };
     let list = |field: &str| -> Vec<(&Node, &str)> {
         spec.get(field)
@@ -609,7 +704,16 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
     let (containers, inits) = (list("containers"), list("initContainers"));
     let names = |l: &[(&Node, &str)]| l.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
     let default = at_path(&object.node, &path[..path.len() - 1])
-        .and_then(|t| at_path(t, &["metadata", "annotations", "kubectl.kubernetes.io/default-container"]))
+        .and_then(|t| {
+            at_path(
+                t,
+                &[
+                    "metadata",
+                    "annotations",
+                    "kubectl.kubernetes.io/default-container",
+                ],
+            )
+        })
         .and_then(Node::as_str);
     let (node, name, init) = match (container, containers.as_slice()) {
         (Some(want), _) => match containers.iter().find(|(_, n)| *n == want) {
@@ -666,14 +770,19 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
 
     // 1. envFrom.
     for item in node.get("envFrom").and_then(Node::as_seq).unwrap_or(&[]) {
-        let prefix = item.get("prefix").and_then(Node::as_str).unwrap_or("").to_string();
+        let prefix = item
+            .get("prefix")
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
         let (kind, r) = match (item.get("configMapRef"), item.get("secretRef")) {
             (Some(r), None) => (SourceKind::ConfigMap, reference(r)),
             (None, Some(r)) => (SourceKind::Secret, reference(r)),
             _ => {
                 out.problems.push(Problem::Malformed {
                     place: object.place(item),
-                    message: "an envFrom entry needs exactly one of configMapRef and secretRef".into(),
+                    message: "an envFrom entry needs exactly one of configMapRef and secretRef"
+                        .into(),
                 });
                 continue;
             }
@@ -681,7 +790,10 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
         let Some(source_name) = r.name else {
             out.problems.push(Problem::Malformed {
                 place: object.place(item),
-                message: format!("an envFrom {}Ref without a name", kind.kind().to_ascii_lowercase()),
+                message: format!(
+                    "an envFrom {}Ref without a name",
+                    kind.kind().to_ascii_lowercase()
+                ),
             });
             continue;
         };
@@ -726,7 +838,12 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
 
     // 2. env.
     for entry in node.get("env").and_then(Node::as_seq).unwrap_or(&[]) {
-        let Some(var_name) = entry.get("name").filter(|n| type_of(n) == Scalar::Str).and_then(Node::as_str).filter(|n| !n.is_empty()) else {
+        let Some(var_name) = entry
+            .get("name")
+            .filter(|n| type_of(n) == Scalar::Str)
+            .and_then(Node::as_str)
+            .filter(|n| !n.is_empty())
+        else {
             out.problems.push(Problem::Malformed {
                 place: object.place(entry),
                 message: "an env entry without a name (a string)".into(),
@@ -754,7 +871,11 @@ pub fn compute(cluster: &Cluster, r: &ObjectRef, container: Option<&str>) -> Res
         if !literal.is_empty() || value_from.is_none() {
             let value = {
                 let vars = &out.vars;
-                expand(literal, &|n| vars.get(n).or_else(|| links.get(n)).map(|v| v.value.clone()))
+                expand(literal, &|n| {
+                    vars.get(n)
+                        .or_else(|| links.get(n))
+                        .map(|v| v.value.clone())
+                })
             };
             let values = chart_values(var_name, literal, object.provider);
             out.vars.insert(
@@ -868,9 +989,13 @@ mod tests {
 
     fn known<'a>(m: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<Value> + 'a {
         move |n| {
-            m.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| if *v == "<cluster>" { Value::Cluster("ip".into()) } else { Value::Known(v.to_string()) })
+            m.iter().find(|(k, _)| *k == n).map(|(_, v)| {
+                if *v == "<cluster>" {
+                    Value::Cluster("ip".into())
+                } else {
+                    Value::Known(v.to_string())
+                }
+            })
         }
     }
 
@@ -895,9 +1020,16 @@ mod tests {
             ("$é", "$Ã\u{fffd}"),
             ("", ""),
         ] {
-            assert_eq!(expand(input, &lookup), Value::Known(want.to_string()), "{input:?}");
+            assert_eq!(
+                expand(input, &lookup),
+                Value::Known(want.to_string()),
+                "{input:?}"
+            );
         }
-        assert!(matches!(expand("http://$(IP):80", &lookup), Value::Cluster(_)));
+        assert!(matches!(
+            expand("http://$(IP):80", &lookup),
+            Value::Cluster(_)
+        ));
         assert_eq!(expand("$$(IP)", &lookup), Value::Known("$(IP)".into()));
     }
 }

@@ -309,7 +309,8 @@ pub struct Input<'a> {
     pub read: &'a dyn Fn(Repo, &str) -> Result<Option<Vec<u8>>, String>,
     /// Where a bare `KEY` of an env file is looked up (kubectl's environment).
     pub env: Env,
-    /// The masking policy; what helm prints is scrubbed with it (and the secrets read here).
+    /// The masking policy; what helm prints is scrubbed with it, and with the values of secret
+    /// keys read here (values files, `--set`, env files).
     pub mask: &'a Mask,
 }
 
@@ -383,9 +384,12 @@ pub fn load(input: &Input<'_>) -> Result<Cluster, K8sError> {
     for (namespace, name, repo, file) in input.secret_env_files {
         let bytes = read(*repo, file, "secret_env_files file")?;
         let decoded = Dialect::KubectlEnvFile.decode(&bytes, &|n| input.env.lookup(n));
-        for a in &decoded.assignments {
-            mask.learn_secret(&a.value);
-        }
+        mask.learn(
+            decoded
+                .assignments
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.as_str())),
+        );
         declared.push(DeclaredSecret {
             namespace: namespace.clone(),
             name: name.clone(),

@@ -133,9 +133,10 @@ pub fn parse(text: &str, origin: &Origin<'_>, namespace: &str) -> Result<Vec<Obj
                 },
                 *provider,
             ),
-            Origin::Helm { chart, .. } => {
-                (helm_source(&sources, doc.line, repo, chart), Provider::Chart)
-            }
+            Origin::Helm { chart, .. } => (
+                helm_source(&sources, doc.line, repo, chart),
+                Provider::Chart,
+            ),
         };
         let mut pending = vec![doc];
         while let Some(node) = pending.pop() {
@@ -166,7 +167,10 @@ fn identify(
     if node.as_map().is_none() {
         return Err(err(
             &node,
-            format!("a document is {}, not an object (a mapping with apiVersion, kind and metadata)", node.kind_name()),
+            format!(
+                "a document is {}, not an object (a mapping with apiVersion, kind and metadata)",
+                node.kind_name()
+            ),
         ));
     }
     let text = |key: &str| -> Result<String, K8sError> {
@@ -204,7 +208,10 @@ fn identify(
             ))
         }
     };
-    let written = meta.get("namespace").and_then(Node::as_str).filter(|s| !s.is_empty());
+    let written = meta
+        .get("namespace")
+        .and_then(Node::as_str)
+        .filter(|s| !s.is_empty());
     Ok(Object {
         kind,
         api_version,
@@ -249,30 +256,59 @@ mod tests {
 
     #[test]
     fn helm_output_is_attributed_to_its_templates() {
-        let objs = parse(HELM, &Origin::Helm { repo: Repo::Backend, chart: "helm/gprod-backend" }, "gprod").unwrap();
+        let objs = parse(
+            HELM,
+            &Origin::Helm {
+                repo: Repo::Backend,
+                chart: "helm/gprod-backend",
+            },
+            "gprod",
+        )
+        .unwrap();
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[0].label(), "Secret/gprod-backend-env");
-        assert_eq!((objs[0].namespace.as_str(), objs[0].namespace_written), ("gprod", false));
-        assert_eq!(objs[0].at().to_string(), "backend helm/gprod-backend/templates/secret.yaml (rendered line 1)");
+        assert_eq!(
+            (objs[0].namespace.as_str(), objs[0].namespace_written),
+            ("gprod", false)
+        );
+        assert_eq!(
+            objs[0].at().to_string(),
+            "backend helm/gprod-backend/templates/secret.yaml (rendered line 1)"
+        );
         let a = objs[0].node.get("stringData").unwrap().get("A").unwrap();
         assert_eq!(objs[0].place(a).at.line, 6);
         assert_eq!(objs[1].namespace, "other");
         assert!(objs[1].namespace_written);
-        assert_eq!(objs[1].file.file, "helm/gprod-backend/templates/deployment.yaml");
+        assert_eq!(
+            objs[1].file.file,
+            "helm/gprod-backend/templates/deployment.yaml"
+        );
         assert_eq!(objs[1].provider, Provider::Chart);
     }
 
     #[test]
     fn lists_are_expanded_and_broken_documents_name_their_line() {
         let text = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a}\n  - apiVersion: v1\n    kind: Service\n    metadata: {name: b}\n";
-        let origin = Origin::File { repo: Repo::Backend, file: "m.yaml", provider: Provider::Manifest };
+        let origin = Origin::File {
+            repo: Repo::Backend,
+            file: "m.yaml",
+            provider: Provider::Manifest,
+        };
         let objs = parse(text, &origin, "ns").unwrap();
         let labels: Vec<_> = objs.iter().map(Object::label).collect();
         assert_eq!(labels, ["ConfigMap/a", "Service/b"]);
         assert_eq!(objs[1].at().to_string(), "backend m.yaml:7");
         for (text, line, needle) in [
-            ("a: 1\n---\nkind: Secret\napiVersion: v1\n", 1, "without `kind`"),
-            ("kind: Secret\napiVersion: v1\nmetadata:\n  generateName: x-\n", 4, "metadata.name"),
+            (
+                "a: 1\n---\nkind: Secret\napiVersion: v1\n",
+                1,
+                "without `kind`",
+            ),
+            (
+                "kind: Secret\napiVersion: v1\nmetadata:\n  generateName: x-\n",
+                4,
+                "metadata.name",
+            ),
             ("- 1\n", 1, "a sequence"),
             ("kind: [\n", 2, "did not find"),
             ("kind: 1\n", 1, "must be a non-empty string"),
@@ -280,7 +316,10 @@ mod tests {
             let e = parse(text, &origin, "ns").unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains(&format!("m.yaml:{line}")), "{text:?}: {msg}");
-            assert!(msg.contains(needle) || needle == "did not find", "{text:?}: {msg}");
+            assert!(
+                msg.contains(needle) || needle == "did not find",
+                "{text:?}: {msg}"
+            );
         }
     }
 }

@@ -84,7 +84,10 @@ impl RefKind {
 
     /// Does it run containers (has a pod template, or is a pod)?
     pub fn is_workload(self) -> bool {
-        !matches!(self, RefKind::Service | RefKind::Secret | RefKind::ConfigMap)
+        !matches!(
+            self,
+            RefKind::Service | RefKind::Secret | RefKind::ConfigMap
+        )
     }
 
     /// How references write it: `deployment`.
@@ -192,16 +195,32 @@ mod tests {
     #[test]
     fn references_parse_as_kubectl_names_them() {
         let r = ObjectRef::parse("deployment/gprod-backend").unwrap();
-        assert_eq!((r.kind, r.name.as_str(), r.namespace), (RefKind::Deployment, "gprod-backend", None));
+        assert_eq!(
+            (r.kind, r.name.as_str(), r.namespace),
+            (RefKind::Deployment, "gprod-backend", None)
+        );
         let r = ObjectRef::parse("develop-gprod/svc/postgres").unwrap();
         assert_eq!(r.kind, RefKind::Service);
         assert_eq!(r.namespace_or("gprod"), "develop-gprod");
         assert_eq!(r.to_string(), "develop-gprod/service/postgres");
-        assert_eq!(ObjectRef::parse("Deploy/x").unwrap().kind, RefKind::Deployment);
+        assert_eq!(
+            ObjectRef::parse("Deploy/x").unwrap().kind,
+            RefKind::Deployment
+        );
         assert_eq!(ObjectRef::parse("sts/db-0.x").unwrap().name, "db-0.x");
-        for bad in ["gprod-backend", "a/b/c/d", "ingress/x", "deployment/Gprod", "deployment/-x", "NS/deployment/x", "deployment/"] {
+        for bad in [
+            "gprod-backend",
+            "a/b/c/d",
+            "ingress/x",
+            "deployment/Gprod",
+            "deployment/-x",
+            "NS/deployment/x",
+            "deployment/",
+        ] {
             assert!(ObjectRef::parse(bad).is_err(), "{bad}");
         }
-        assert!(ObjectRef::parse("widget/x").unwrap_err().contains("envsync reads deployment"));
+        assert!(ObjectRef::parse("widget/x")
+            .unwrap_err()
+            .contains("envsync reads deployment"));
     }
 }

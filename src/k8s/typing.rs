@@ -73,7 +73,9 @@ pub fn resolve(s: &str) -> Scalar {
             Scalar::Str
         }
         // Go's ParseFloat on the text as it is: `.5`, `.5e3`.
-        b'.' if crate::yaml::is_yaml_float(s) => s.parse::<f64>().map_or(Scalar::Str, Scalar::Float),
+        b'.' if crate::yaml::is_yaml_float(s) => {
+            s.parse::<f64>().map_or(Scalar::Str, Scalar::Float)
+        }
         _ => Scalar::Str,
     }
 }

@@ -180,28 +180,24 @@ impl Values {
         })
     }
 
-    /// Learn as secrets the values under a secret-named key anywhere in their path
-    /// (`secretEnv.DATABASE_URL`, `postgres.password`) and `--set` values of such keys, so
-    /// that nothing Helm prints about them shows them.
+    /// Learn the values of secret keys (by the masking policy: `JWT_SECRET`, `*PASSWORD*`, a
+    /// URL's password, …) from the values files and `--set`, so that nothing Helm prints
+    /// about them shows them.
     pub fn learn_secrets(&self, mask: &mut Mask) {
         for f in &self.files {
-            for leaf in leaves(&f.root) {
-                let secret = mask.is_secret(leaf.key)
-                    || leaf.path.split('.').any(crate::mask::secret_named);
-                if let (true, Some(text)) = (secret, leaf.node.as_str()) {
-                    mask.learn_secret(text);
-                }
-            }
+            let leaves = leaves(&f.root);
+            mask.learn(
+                leaves
+                    .iter()
+                    .filter_map(|l| Some((l.key, l.node.as_str()?))),
+            );
         }
         for s in &self.set {
             let mut rest = s.as_str();
             while !rest.is_empty() {
                 let (item, next) = split_unescaped(rest, ',');
                 if let Some((path, value)) = item.split_once('=') {
-                    let key = path.rsplit('.').next().unwrap_or(path);
-                    if mask.is_secret(key) || path.split('.').any(crate::mask::secret_named) {
-                        mask.learn_secret(value);
-                    }
+                    mask.learn([(path.rsplit('.').next().unwrap_or(path), value)]);
                 }
                 rest = next;
             }
@@ -212,9 +208,11 @@ impl Values {
     /// have given it and `--set` does not set it.
     pub fn find(&self, key: &str, rendered: &str) -> Option<Entry> {
         let set: Vec<String> = self.set.iter().flat_map(|s| set_paths(s)).collect();
-        let mut found = self.index.get(key)?.iter().filter(|e| {
-            !set.contains(&e.path) && e.helm.as_deref() == Some(rendered)
-        });
+        let mut found = self
+            .index
+            .get(key)?
+            .iter()
+            .filter(|e| !set.contains(&e.path) && e.helm.as_deref() == Some(rendered));
         let e = found.next()?;
         if found.next().is_some() {
             return None;
@@ -259,7 +257,10 @@ mod tests {
             &[],
         );
         let e = v.find("PORT", "3100").unwrap();
-        assert_eq!((e.at.file.as_str(), e.at.line, e.path.as_str()), ("values-dev.yaml", 3, "env.PORT"));
+        assert_eq!(
+            (e.at.file.as_str(), e.at.line, e.path.as_str()),
+            ("values-dev.yaml", 3, "env.PORT")
+        );
         assert!(!e.retyped());
         // The base file's `3000` was overridden: it does not give a rendered "3000".
         assert!(v.find("PORT", "3000").is_none());
@@ -271,18 +272,23 @@ mod tests {
 
     #[test]
     fn ambiguity_and_set_give_no_answer() {
-        let v = values(&[("v.yaml", "a:\n  X: \"1\"\nb:\n  X: 1\nc:\n  Y: y\n")], &["c.Y=z,d=e\\,f"]);
+        let v = values(
+            &[("v.yaml", "a:\n  X: \"1\"\nb:\n  X: 1\nc:\n  Y: y\n")],
+            &["c.Y=z,d=e\\,f"],
+        );
         assert!(v.find("X", "1").is_none());
         assert!(v.find("Y", "y").is_none());
         assert_eq!(set_paths("a.b=1,c=x\\,y=2"), ["a.b", "c"]);
     }
 
     #[test]
-    fn secret_paths_are_learned() {
-        let v = values(&[("v.yaml", "secretEnv:\n  DB_NAME: gprod_dev_db\nenv:\n  APP_NAME: gprod-api-dev\n")], &["postgres.password=hunter2-hunter2"]);
+    fn secret_keys_are_learned() {
+        let v = values(&[("v.yaml", "secretEnv:\n  JWT_SECRET: jwt-Zq8Wm2Lx5Rv9\n  POSTGRES_DB: gprod\nenv:\n  APP_NAME: gprod-api-dev\n")], &["postgres.password=hunter2-hunter2"]);
         let mut mask = Mask::new(false, vec![], vec![], vec![]);
         v.learn_secrets(&mut mask);
-        assert!(mask.touches("x gprod_dev_db y"));
+        assert!(mask.touches("x jwt-Zq8Wm2Lx5Rv9 y"));
+        // Not a secret key: a chart's error about `gprod-backend` stays readable.
+        assert!(!mask.touches("gprod-backend"));
         assert!(!mask.touches("gprod-api-dev"));
         assert!(mask.touches("hunter2-hunter2"));
     }

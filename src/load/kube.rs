@@ -43,10 +43,21 @@ fn materialize(
     };
     let files = source.list(chart)?;
     if files.len() >= crate::source::MAX_LISTED {
-        return Err(err(chart, format!("more than {} files; envsync refuses such a chart", crate::source::MAX_LISTED)).into());
+        return Err(err(
+            chart,
+            format!(
+                "more than {} files; envsync refuses such a chart",
+                crate::source::MAX_LISTED
+            ),
+        )
+        .into());
     }
     if !files.iter().any(|f| f == &format!("{chart}/Chart.yaml")) {
-        return Err(err(chart, format!("no Chart.yaml in it in {source}: not a Helm chart")).into());
+        return Err(err(
+            chart,
+            format!("no Chart.yaml in it in {source}: not a Helm chart"),
+        )
+        .into());
     }
     let wanted = files.iter().chain(values.iter().map(|(_, rel)| rel));
     for rel in wanted {
@@ -55,9 +66,11 @@ fn materialize(
         };
         let dest = into.join(rel);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
         }
-        std::fs::write(&dest, bytes).map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
+        std::fs::write(&dest, bytes)
+            .map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
     }
     Ok(())
 }
@@ -95,7 +108,9 @@ impl Workspace {
                         .map_err(|e| K8sError::Chart {
                             repo: chart.repo,
                             path: chart.path.clone(),
-                            message: format!("cannot make a temporary directory to render it in: {e}"),
+                            message: format!(
+                                "cannot make a temporary directory to render it in: {e}"
+                            ),
                         })?;
                     materialize(source, chart.repo, &chart.path, &cfg.values, dir.path())?;
                     disk_root = dir.path().to_path_buf();

@@ -279,13 +279,54 @@ fn kubectl_file(rng: &mut StdRng) -> Vec<u8> {
     // Valid keys first (assignments use them); the rest are refused.
     const VALID: usize = 14;
     const KEYS: [&str; 22] = [
-        "A", "B", "C", "D", "E", "KEY_1", "db.url", "K-2", "PW", "_x", ".y", "-", "export", "Z9",
-        "1X", ".", "..", "..x", "a b", "é", "A\u{feff}", "A\u{a0}",
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+        "KEY_1",
+        "db.url",
+        "K-2",
+        "PW",
+        "_x",
+        ".y",
+        "-",
+        "export",
+        "Z9",
+        "1X",
+        ".",
+        "..",
+        "..x",
+        "a b",
+        "é",
+        "A\u{feff}",
+        "A\u{a0}",
     ];
     const PIECES: [&[u8]; 24] = [
-        b"a", b"x y", b" ", b"\t", b"#", b" #c", b"'", b"\"", b"`", b"$A", b"${A}", b"$(A)",
-        b"\\", b"\\n", b"=", "é".as_bytes(), "\u{2028}".as_bytes(), b"\r", b"\0", b"\xff",
-        b"%", b"export", b"B=2", "\u{feff}".as_bytes(),
+        b"a",
+        b"x y",
+        b" ",
+        b"\t",
+        b"#",
+        b" #c",
+        b"'",
+        b"\"",
+        b"`",
+        b"$A",
+        b"${A}",
+        b"$(A)",
+        b"\\",
+        b"\\n",
+        b"=",
+        "é".as_bytes(),
+        "\u{2028}".as_bytes(),
+        b"\r",
+        b"\0",
+        b"\xff",
+        b"%",
+        b"export",
+        b"B=2",
+        "\u{feff}".as_bytes(),
     ];
     let mut out = Vec::new();
     if rng.gen_bool(0.1) {
@@ -394,7 +435,12 @@ fn kubectl_env_file_agrees_with_kubectl_on_random_files() {
     let mut examples = Vec::new();
     for (b, r) in files.iter().zip(&real) {
         refused += usize::from(r.is_none());
-        truncated += usize::from(!Dialect::KubectlEnvFile.decode(b, &|_| None).warnings.is_empty());
+        truncated += usize::from(
+            !Dialect::KubectlEnvFile
+                .decode(b, &|_| None)
+                .warnings
+                .is_empty(),
+        );
         if &ours_bytes(b, Dialect::KubectlEnvFile) == r {
             agree += 1;
         } else {
@@ -408,8 +454,13 @@ fn kubectl_env_file_agrees_with_kubectl_on_random_files() {
             examples.push(String::from_utf8_lossy(&small).into_owned());
         }
     }
-    eprintln!("kubectl-env-file: {refused} files refused by kubectl, {truncated} cut at a long line");
+    eprintln!(
+        "kubectl-env-file: {refused} files refused by kubectl, {truncated} cut at a long line"
+    );
     // The grammar reaches both outcomes often enough to mean something.
-    assert!(refused > files.len() / 10 && refused < files.len() * 9 / 10, "{refused}");
+    assert!(
+        refused > files.len() / 10 && refused < files.len() * 9 / 10,
+        "{refused}"
+    );
     report("kubectl-env-file", agree, files.len(), &examples);
 }

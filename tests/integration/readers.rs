@@ -98,7 +98,15 @@ pub fn kubectl_all(files: &[PathBuf], home: &Path) -> Vec<Reading> {
             // One thread and no garbage collection: a third less time per short run.
             .env("GOMAXPROCS", "1")
             .env("GOGC", "off")
-            .args(["create", "secret", "generic", "x", "--dry-run=client", "-o", "json"])
+            .args([
+                "create",
+                "secret",
+                "generic",
+                "x",
+                "--dry-run=client",
+                "-o",
+                "json",
+            ])
             .arg(format!("--from-env-file={}", f.display()))
             .output()
             .expect("kubectl runs");
