@@ -4,7 +4,7 @@
 //! `settings` (flags over `envsync.toml` over the preset, [`config`]); a `workspace` opens
 //! both repos' [`source`]s (working tree, revision, index or remote) and finds each contour's
 //! env files; each file is kept byte for byte ([`envfile`]) and decoded the way its consumer
-//! reads it ([`dialect`]); [`rules`] turn the decoded files into [`finding`]s; `check`, [`fix`]
+//! reads it ([`dialect`]); [`config::rules`] turn the decoded files into [`finding`]s; `check`, [`fix`]
 //! and `hook` build on that, [`migrate`] applies migrations; `render` prints every result
 //! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
