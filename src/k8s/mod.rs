@@ -7,7 +7,7 @@
 //! parses every document into [`Object`]s that remember where they are written ([`objects`]).
 //! The chart's values files are read too ([`values`]), so a rendered value can be traced to
 //! the values line that decides it, with Helm's YAML typing ([`typing`]). A [`Cluster`] then
-//! computes a workload's effective environment the way the kubelet does ([`env`]): `envFrom`,
+//! computes a workload's effective environment the way the kubelet does ([`mod@env`]): `envFrom`,
 //! `env`, `$(VAR)` expansion, key references, the cluster's own variables.
 //!
 //! This is a reader, like [`crate::compose`]: it judges nothing (the `k8s-*` rules do) and
@@ -295,6 +295,10 @@ impl Cluster {
     }
 }
 
+/// Reads a file of a repo: `Ok(None)` when it does not exist, `Err` with the reason it cannot
+/// be read.
+pub type ReadFile<'a> = dyn Fn(Repo, &str) -> Result<Option<Vec<u8>>, String> + 'a;
+
 /// What [`load`] reads, all paths relative to their repo.
 pub struct Input<'a> {
     /// For messages: `[contours.NAME.kubernetes]`.
@@ -306,7 +310,7 @@ pub struct Input<'a> {
     /// `(namespace, name, repo, file)` of each Secret made from an env file.
     pub secret_env_files: &'a [(String, String, Repo, String)],
     /// Reads a file of a repo: `Ok(None)` when it does not exist.
-    pub read: &'a dyn Fn(Repo, &str) -> Result<Option<Vec<u8>>, String>,
+    pub read: &'a ReadFile<'a>,
     /// Where a bare `KEY` of an env file is looked up (kubectl's environment).
     pub env: Env,
     /// The masking policy; what helm prints is scrubbed with it, and with the values of secret

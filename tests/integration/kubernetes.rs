@@ -83,15 +83,13 @@ fn the_gprod_chart_gives_each_contour_its_environment() {
             .starts_with("backend helm/gprod-backend/templates/deployment.yaml (rendered line "));
         assert!(v["helm"].as_str().unwrap().ends_with(&format!("template gprod-backend backend:helm/gprod-backend --namespace gprod -f values.yaml -f values-{contour}.yaml")));
         // The backend's env file and the chart agree on what the pod must share.
-        let env = std::fs::read_to_string(
-            fixtures().join(format!(
+        let env = std::fs::read_to_string(fixtures().join(format!(
                 "gprod/backend/.env.{}",
                 ["development", "staging", "production"][["dev", "stage", "prod"]
                     .iter()
                     .position(|c| *c == contour)
                     .unwrap()]
-            )),
-        )
+            )))
         .unwrap();
         let jwt = env
             .lines()
