@@ -462,15 +462,16 @@ pub fn load(input: &Input<'_>) -> Result<Cluster, K8sError> {
             )?);
         }
     }
+    // An object defined twice: the later definition is the one applied last. (Hashed: a
+    // rendered file of many small objects stays linear.)
     let mut problems = Vec::new();
+    let mut seen: rustc_hash::FxHashMap<(&str, &str, &str), usize> = Default::default();
     for (i, o) in objects.iter().enumerate() {
-        if let Some(first) = objects[..i]
-            .iter()
-            .rfind(|p| p.kind == o.kind && p.namespace == o.namespace && p.name == o.name)
-        {
+        let id = (o.kind.as_str(), o.namespace.as_str(), o.name.as_str());
+        if let Some(first) = seen.insert(id, i) {
             problems.push(Problem::Duplicate {
                 object: format!("{} in namespace {}", o.label(), o.namespace),
-                first: first.at(),
+                first: objects[first].at(),
                 second: o.at(),
             });
         }
@@ -535,7 +536,7 @@ pub enum K8sError {
     Yaml { place: Place, message: String },
     #[error("{place}: {message}")]
     Object { place: Place, message: String },
-    #[error("no {workload} in namespace {namespace}; the workloads are: {}. Name one of them (workload = \"KIND/NAME\" in the contour's kubernetes table, or --workload)", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    #[error("no {workload} in namespace {namespace}; the workloads are: {}. Name one of them (workload = \"KIND/NAME\" in the contour's kubernetes table, or --workload)", listed(known))]
     NoWorkload {
         workload: String,
         namespace: String,
@@ -547,6 +548,15 @@ pub enum K8sError {
         workload: String,
         message: String,
     },
+}
+
+/// At most 20 names, for a message.
+fn listed(names: &[String]) -> String {
+    match names.len() {
+        0 => "none".to_string(),
+        n if n > 20 => format!("{}, … ({n} in all)", names[..20].join(", ")),
+        _ => names.join(", "),
+    }
 }
 
 #[cfg(test)]
