@@ -111,6 +111,42 @@ pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError
     Ok(dir)
 }
 
+/// Check a file Helm reads from the working tree at `root` (a values file): it exists, is a
+/// regular file within the size cap, and does not lead outside the repository.
+pub fn check_file(repo: Repo, root: &Path, rel: &str) -> Result<(), K8sError> {
+    let err = |message: String| K8sError::Chart {
+        repo,
+        path: rel.to_string(),
+        message,
+    };
+    let canon_root =
+        std::fs::canonicalize(root).map_err(|e| err(format!("cannot open the repository: {e}")))?;
+    let target = match std::fs::canonicalize(root.join(rel)) {
+        Ok(t) => t,
+        // Reading it says that it does not exist, with the contour's table to fix.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err(format!("cannot open it: {e}"))),
+    };
+    if !target.starts_with(&canon_root) {
+        return Err(err(
+            "it leads outside the repository; Helm would read it".into()
+        ));
+    }
+    let meta = std::fs::metadata(&target).map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err(
+            "not a regular file; envsync reads only regular files".into()
+        ));
+    }
+    if meta.len() > crate::fs::read::MAX_SIZE {
+        return Err(err(format!(
+            "larger than {} MiB; envsync reads files up to that size",
+            crate::fs::read::MAX_SIZE / (1024 * 1024)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +169,20 @@ mod tests {
             .unwrap();
         std::fs::write(d.path().join("helm/shared.tpl"), "").unwrap();
         assert!(check_dir(Repo::Backend, d.path(), "helm/c").is_ok());
+    }
+
+    #[test]
+    fn values_files_stay_in_the_repo() {
+        let d = tempfile::tempdir().unwrap();
+        chart(d.path());
+        std::fs::write(d.path().join("helm/v.yaml"), "").unwrap();
+        assert!(check_file(Repo::Backend, d.path(), "helm/v.yaml").is_ok());
+        assert!(check_file(Repo::Backend, d.path(), "helm/absent.yaml").is_ok());
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("helm/out.yaml")).unwrap();
+        let e = check_file(Repo::Backend, d.path(), "helm/out.yaml").unwrap_err();
+        assert!(e.to_string().contains("leads outside"), "{e}");
+        let e = check_file(Repo::Backend, d.path(), "helm").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

@@ -217,6 +217,11 @@ pub fn template(t: &Template<'_>, mask: &Mask) -> Result<(String, Run), K8sError
         (None, None) => Default::default(),
     };
     let err = err_reader.join().unwrap_or_default();
+    // Over the cap, the reader closed the pipe and Helm may have died of it: the size is
+    // the reason.
+    if buf.len() as u64 > max {
+        return Err(too_large());
+    }
     if !status.success() {
         let code = status
             .code()
@@ -231,9 +236,6 @@ pub fn template(t: &Template<'_>, mask: &Mask) -> Result<(String, Run), K8sError
     if let Some(message) = read {
         return Err(K8sError::HelmOutput { command, message });
     }
-    if buf.len() as u64 > max {
-        return Err(too_large());
-    }
     let text = String::from_utf8(buf).map_err(|_| K8sError::HelmOutput {
         command: command.clone(),
         message: "its output is not UTF-8".into(),
@@ -245,4 +247,90 @@ pub fn template(t: &Template<'_>, mask: &Mask) -> Result<(String, Run), K8sError
             elapsed: started.elapsed(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template<'a>(program: &'a str, set: &'a [String], dir: &'a Path) -> Template<'a> {
+        Template {
+            program,
+            release: "rel",
+            namespace: "ns",
+            contour: "dev",
+            chart_dir: dir,
+            chart_label: "backend:helm/c".into(),
+            values: vec![(dir.join("values.yaml"), "values.yaml".into())],
+            set,
+            disk_root: dir,
+        }
+    }
+
+    fn mask() -> Mask {
+        Mask::new(false, vec![], vec![], vec![])
+    }
+
+    #[test]
+    fn arguments_are_flag_value_pairs_and_the_shown_command_masks_secrets() {
+        let dir = Path::new("/repo");
+        let set = vec![
+            "image.tag=1.2,secretEnv.JWT_SECRET=hunter2-hunter2".to_string(),
+            "x=--post-renderer=y".to_string(),
+        ];
+        let t = template("helm", &set, dir);
+        let args: Vec<String> = t
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "template",
+                "rel",
+                "/repo",
+                "--namespace=ns",
+                "--values=/repo/values.yaml",
+                "--set=image.tag=1.2,secretEnv.JWT_SECRET=hunter2-hunter2",
+                "--set=x=--post-renderer=y"
+            ]
+        );
+        let shown = t.shown(&mask());
+        assert!(shown.starts_with("helm template rel backend:helm/c --namespace ns -f values.yaml --set image.tag=1.2,secretEnv.JWT_SECRET=<15 chars, sha256:"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn output_over_the_cap_is_stopped_not_read_forever() {
+        // A "helm" that prints without end: the reader stops at the cap and kills it.
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let stub = d.path().join("helm");
+        std::fs::write(&stub, "#!/bin/sh\nexec yes 'kind: ConfigMap'\n").unwrap();
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = stub.to_string_lossy().into_owned();
+        let t = template(&program, &[], d.path());
+        let e = template_run(&t);
+        assert!(e.contains("more than 64 MiB"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_program_and_a_missing_one_are_told_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let e = template_run(&template("false", &[], d.path()));
+        assert!(
+            e.contains("failed: (exit status 1) helm printed nothing"),
+            "{e}"
+        );
+        let e = template_run(&template("/nonexistent/helm", &[], d.path()));
+        assert!(e.contains("`/nonexistent/helm` was not found"), "{e}");
+    }
+
+    fn template_run(t: &Template<'_>) -> String {
+        super::template(t, &mask())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
 }

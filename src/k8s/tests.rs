@@ -358,12 +358,21 @@ fn many_objects_stay_linear() {
     // 20,000 objects, one of them twice: duplicates are found by hashing, not by pairs.
     let mut m = String::new();
     for i in 0..20_000 {
-        m.push_str(&format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  K: v\n"));
+        m.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  K: v\n"
+        ));
     }
     m.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c7\n");
     let c = cluster(&m, &[]);
     assert_eq!(c.objects.len(), 20_001);
     assert_eq!(c.problems.len(), 1);
-    assert!(c.problems[0].to_string().contains("ConfigMap/c7 in namespace gprod is also defined at backend m.yaml:51"));
-    assert!(c.sources.get(SourceKind::ConfigMap, NS, "c7").unwrap().keys.is_empty());
+    assert!(c.problems[0]
+        .to_string()
+        .contains("ConfigMap/c7 in namespace gprod is also defined at backend m.yaml:51"));
+    assert!(c
+        .sources
+        .get(SourceKind::ConfigMap, NS, "c7")
+        .unwrap()
+        .keys
+        .is_empty());
 }

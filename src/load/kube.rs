@@ -99,6 +99,10 @@ impl Workspace {
             match source.work_tree() {
                 Some(root) => {
                     k8s::chart::check_dir(chart.repo, root, &chart.path)?;
+                    // Values files outside the chart directory: Helm reads them too.
+                    for (_, rel) in &cfg.values {
+                        k8s::chart::check_file(chart.repo, root, rel)?;
+                    }
                     disk_root = root.to_path_buf();
                 }
                 None => {
