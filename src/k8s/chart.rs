@@ -14,8 +14,9 @@ use crate::model::Repo;
 
 use super::K8sError;
 
-/// The most entries a chart directory may hold.
-pub const MAX_ENTRIES: usize = crate::source::MAX_LISTED;
+/// The most entries a chart directory may hold (as many as a source listing holds for a chart
+/// copied out of git).
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// Check the chart directory `rel` of the working tree at `root`; its path on disk.
 pub fn check_dir(repo: Repo, root: &Path, rel: &str) -> Result<PathBuf, K8sError> {
