@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Migrate(args) => migrate(*args, &settings, &mut out),
         Command::Show(args) => show(args, &settings, &mut out),
         Command::Init => {
-            let path = init(&cwd)?;
+            let path = init(&cwd, settings.repo_path(crate::model::Repo::Backend))?;
             if !settings.quiet {
                 writeln!(out, "wrote {}", path.display())?;
             }
@@ -114,11 +114,14 @@ fn show(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus,
     // One verdict per file and dialect: the consumer rejects it, or a line is one `check`
     // reports as `syntax`.
     Ok(ExitStatus::from_findings(
-        shown.error.is_some() || !shown.invalid_lines.is_empty(),
+        shown.error.is_some() || !shown.invalid_lines.is_empty() || !shown.warnings.is_empty(),
     ))
 }
 
 fn show_service(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    if args.workload.is_some() {
+        return show_workload(args, s, out);
+    }
     let (Some(service), Some(contour)) = (&args.service, &args.contour) else {
         return Err(Error::Usage(
             "show needs FILE, or --service S --contour C".into(),
@@ -132,6 +135,27 @@ fn show_service(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<Exi
         Format::Text => render::show::service_text(&shown, out)?,
     }
     // compose would refuse this project.
+    Ok(ExitStatus::from_findings(!shown.errors.is_empty()))
+}
+
+fn show_workload(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let (Some(workload), Some(contour)) = (&args.workload, &args.contour) else {
+        return Err(Error::Usage(
+            "show --workload needs KIND/NAME and --contour C".into(),
+        ));
+    };
+    let started = std::time::Instant::now();
+    let ws = Workspace::lazy(s, &OpenOptions::default());
+    let mask = ws.config.rules.mask(args.show_values);
+    let shown = crate::show::workload(&ws, workload, args.container.as_deref(), contour, &mask)?;
+    if s.verbose > 0 {
+        render::show::workload_verbose(&shown, started, &mut io::stderr())?;
+    }
+    match args.format {
+        Format::Json => render::json(&shown, out)?,
+        Format::Text => render::show::workload_text(&shown, out)?,
+    }
+    // The pod would not start as rendered.
     Ok(ExitStatus::from_findings(!shown.errors.is_empty()))
 }
 
@@ -239,8 +263,12 @@ fn hook(
     }
 }
 
-/// `envsync init`: write the commented template, refusing to overwrite.
-fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
+/// `envsync init`: write the commented template (its Kubernetes section filled from the
+/// backend's chart, if any), refusing to overwrite.
+fn init(
+    dir: &std::path::Path,
+    backend: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf, Error> {
     use std::io::Write;
     let path = dir.join("envsync.toml");
     let mut f = std::fs::OpenOptions::new()
@@ -257,7 +285,7 @@ fn init(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
                 Error::io(&path, &e)
             }
         })?;
-    f.write_all(crate::config::INIT_TEMPLATE.as_bytes())
+    f.write_all(crate::config::init_text(backend).as_bytes())
         .map_err(|e| Error::io(&path, &e))?;
     Ok(path)
 }

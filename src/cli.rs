@@ -71,7 +71,7 @@ pub enum Command {
     Fix(FixArgs),
     /// Apply the backend's migrations (Prisma or sqlx) to the contour's PostgreSQL, after a privilege preflight
     Migrate(Box<MigrateArgs>),
-    /// Decode one env file the way a consumer reads it
+    /// Decode one env file the way a consumer reads it, or show what a compose service or a Kubernetes workload receives
     Show(ShowArgs),
     /// Install, remove or run the git pre-commit hook
     Hook {
@@ -224,15 +224,30 @@ pub struct MigrateFlags {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("consumer").args(["service", "workload"])))]
 pub struct ShowArgs {
-    /// The env file to decode (or use --service)
-    #[arg(required_unless_present = "service", conflicts_with = "service")]
+    /// The env file to decode (or use --service / --workload)
+    #[arg(
+        required_unless_present_any = ["service", "workload"],
+        conflicts_with_all = ["service", "workload"]
+    )]
     pub file: Option<PathBuf>,
     /// Show what this compose service of the infra repo receives (needs --contour)
-    #[arg(long, value_name = "S", requires = "contour")]
+    #[arg(
+        long,
+        value_name = "S",
+        requires = "contour",
+        conflicts_with = "workload"
+    )]
     pub service: Option<String>,
-    /// The contour whose compose files are read (with --service)
-    #[arg(long, short = 'c', value_name = "C", requires = "service")]
+    /// Show what this Kubernetes workload's container receives, e.g. deployment/gprod-backend (needs --contour)
+    #[arg(long, value_name = "KIND/NAME", requires = "contour")]
+    pub workload: Option<String>,
+    /// With --workload: the container (default: the configured one, or the workload's only one)
+    #[arg(long, value_name = "NAME", requires = "workload")]
+    pub container: Option<String>,
+    /// The contour whose compose files or Kubernetes objects are read (with --service or --workload)
+    #[arg(long, short = 'c', value_name = "C", requires = "consumer")]
     pub contour: Option<String>,
     /// The consumer to read it as (default: the dialect of the repo the file is in)
     #[arg(long, value_enum)]

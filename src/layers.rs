@@ -11,8 +11,8 @@ mod tests {
     const LAYERS: &[&[&str]] = &[
         &["model", "secret", "exit"],
         &["mask", "finding", "envfile", "fs"],
-        &["dburl", "dialect"],
-        &["source", "compose"],
+        &["dburl", "dialect", "yaml"],
+        &["source", "compose", "k8s"],
         &["config"],
         &["load"],
         &["check"],

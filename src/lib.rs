@@ -4,7 +4,7 @@
 //! `settings` (flags over `envsync.toml` over the preset, [`config`]); a `workspace` opens
 //! both repos' [`source`]s (working tree, revision, index or remote) and finds each contour's
 //! env files; each file is kept byte for byte ([`envfile`]) and decoded the way its consumer
-//! reads it ([`dialect`]); [`rules`] turn the decoded files into [`finding`]s; `check`, [`fix`]
+//! reads it ([`dialect`]); [`config::rules`] turn the decoded files into [`finding`]s; `check`, [`fix`]
 //! and `hook` build on that, [`migrate`] applies migrations; `render` prints every result
 //! through one masking policy ([`mask`]). The binary only parses and calls [`run`].
 
@@ -20,11 +20,13 @@ pub mod exit;
 pub mod finding;
 pub mod fix;
 pub mod fs;
+pub mod k8s;
 pub mod load;
 pub mod mask;
 pub mod migrate;
 pub mod model;
 pub mod source;
+pub mod yaml;
 
 mod app;
 pub(crate) mod hook;

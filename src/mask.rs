@@ -311,7 +311,7 @@ pub fn url(url: &str) -> String {
     }
 }
 
-/// A parsed URL without its passwords (see [`url`]; [`crate::dburl::DbUrl`] prints this way).
+/// A parsed URL without its passwords (see [`url()`]; [`crate::dburl::DbUrl`] prints this way).
 pub fn masked_url(u: &url::Url) -> String {
     let mut u = u.clone();
     {

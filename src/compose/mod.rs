@@ -14,7 +14,8 @@ mod env;
 mod layer;
 pub mod nginx;
 pub mod ports;
-pub mod yaml;
+/// The YAML reader compose files are parsed with (shared with [`crate::k8s`]).
+pub use crate::yaml;
 
 use std::collections::BTreeMap;
 

@@ -8,6 +8,7 @@
 //! only on the vocabulary below it (`model`, `finding`, `dialect`'s names, `fs`), never on a
 //! command.
 
+pub mod kubernetes;
 pub mod rules;
 pub mod schema;
 pub mod settings;
@@ -21,6 +22,7 @@ use toml::Spanned;
 
 use crate::dialect::Dialect;
 use crate::model::{Contour, PerRepo, Repo};
+pub use kubernetes::{KubeTools, Kubernetes, RepoPath};
 pub use rules::{DatabaseUrlRule, Rules, RulesError};
 use schema::RulesFile;
 use tomlfile::{Located, TomlText};
@@ -76,6 +78,11 @@ pub struct Config {
     /// `[compose] nginx`: directories of the infra repo whose `*.conf` files are nginx
     /// configuration.
     pub nginx: Vec<String>,
+    /// `[contours.C.kubernetes]`, by contour name: where each contour's cluster objects come
+    /// from. Absent for a contour: no Kubernetes objects are read.
+    pub kubernetes: BTreeMap<String, Kubernetes>,
+    /// `[kubernetes]`: the helm and kubectl programs and the kubeconfig context.
+    pub kube_tools: KubeTools,
 }
 
 /// Which ledger `migrate` uses (`--ledger`, `[migrate] ledger`).
@@ -133,6 +140,11 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+
+    /// `[contours.C.kubernetes]` of a contour, if it has one.
+    pub fn kubernetes(&self, contour: &Contour) -> Option<&Kubernetes> {
+        self.kubernetes.get(&contour.name)
     }
 
     /// The built-in GPROD preset.
@@ -197,6 +209,10 @@ impl Config {
             hook_other_rev: None,
             migrate_ledger: None,
             nginx: vec!["nginx".into()],
+            // The preset assumes no cluster: `envsync init` writes what it can tell from a
+            // backend's chart commented ([`kubernetes::suggest`]).
+            kubernetes: BTreeMap::new(),
+            kube_tools: KubeTools::default(),
         }
     }
 
@@ -355,6 +371,11 @@ impl Config {
             if let Some(v) = over.compose_env_files {
                 c.compose_env_files = Some(v.into_inner());
             }
+            if let Some(k) = over.kubernetes {
+                let (table_at, table) = (k.span().start, k.into_inner());
+                let validated = kubernetes::validate(&name, table_at, table, t)?;
+                self.kubernetes.insert(c.name.clone(), validated);
+            }
             if let Some(d) = over.project_directory {
                 if leaves_repo(d.get_ref()) {
                     return Err(t
@@ -385,6 +406,9 @@ impl Config {
         }
         if let Some(m) = file.migrate {
             self.migrate_ledger = m.ledger;
+        }
+        if let Some(k) = file.kubernetes {
+            self.kube_tools.apply(k, t)?;
         }
         let mut services = None;
         if let Some(c) = file.compose {
@@ -466,6 +490,7 @@ struct ConfigFile {
     hook: Option<HookFile>,
     migrate: Option<MigrateFile>,
     compose: Option<ComposeFile>,
+    kubernetes: Option<kubernetes::ToolsFile>,
     // Rule tuning, the same tables a rules file has (serde cannot flatten with
     // deny_unknown_fields, so they are listed here).
     keys: Option<schema::KeysTable>,
@@ -505,6 +530,7 @@ struct ContourFile {
     compose: Option<Spanned<Vec<String>>>,
     project_directory: Option<Spanned<String>>,
     compose_env_files: Option<Spanned<Vec<String>>>,
+    kubernetes: Option<Spanned<kubernetes::KubernetesFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -550,6 +576,20 @@ pub enum ConfigError {
 
 /// The commented template written by `envsync init`.
 pub const INIT_TEMPLATE: &str = include_str!("../../docs/envsync.template.toml");
+
+/// Where the template's Kubernetes section starts (it runs to the end of the file).
+const KUBE_SECTION: &str = "\n# Kubernetes (optional)";
+
+/// What `envsync init` writes: the template, its Kubernetes section filled in (still
+/// commented) from the chart of the backend at `backend` when it has one
+/// ([`kubernetes::suggest`]).
+pub fn init_text(backend: Option<&Path>) -> String {
+    let suggestion = backend.and_then(|b| kubernetes::suggest(b, &Config::preset().contours));
+    match (suggestion, INIT_TEMPLATE.find(KUBE_SECTION)) {
+        (Some(s), Some(at)) => format!("{}\n{s}", &INIT_TEMPLATE[..=at]),
+        _ => INIT_TEMPLATE.to_string(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -631,5 +671,37 @@ mod tests {
     fn the_template_is_a_valid_config() {
         let c = load_str(INIT_TEMPLATE).unwrap();
         assert_eq!(c.contours.len(), 3);
+        assert!(c.kubernetes.is_empty());
+        // Its Kubernetes section, uncommented, is a valid table too.
+        let at = INIT_TEMPLATE.find(KUBE_SECTION).unwrap();
+        let uncommented: String = INIT_TEMPLATE[at..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.starts_with('[') || l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' '))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = load_str(&uncommented).unwrap();
+        let dev = c.kubernetes(c.contour("dev").unwrap()).unwrap();
+        assert_eq!(dev.workload.to_string(), "deployment/gprod-backend");
+        assert_eq!(dev.secret_env_files.len(), 1);
+    }
+
+    #[test]
+    fn init_fills_the_kubernetes_section_from_the_backends_chart() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(init_text(Some(d.path())), INIT_TEMPLATE);
+        std::fs::create_dir_all(d.path().join("helm/api")).unwrap();
+        std::fs::write(d.path().join("helm/api/Chart.yaml"), "name: api\n").unwrap();
+        std::fs::write(d.path().join("helm/api/values-stage.yaml"), "").unwrap();
+        let text = init_text(Some(d.path()));
+        assert!(text.starts_with(&INIT_TEMPLATE[..INIT_TEMPLATE.find(KUBE_SECTION).unwrap()]));
+        assert!(text.contains("# chart = \"backend:helm/api\""), "{text}");
+        assert!(
+            text.contains("# values = [\"values-stage.yaml\"]"),
+            "{text}"
+        );
+        assert!(load_str(&text).unwrap().kubernetes.is_empty());
     }
 }

@@ -63,7 +63,16 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(g: &GlobalArgs, cwd: &Path) -> Result<Settings, ConfigError> {
-        let config = Config::load(g.config.as_deref(), cwd)?;
+        let mut config = Config::load(g.config.as_deref(), cwd)?;
+        // The programs envsync runs: the environment over envsync.toml.
+        for (var, slot) in [
+            ("ENVSYNC_HELM", &mut config.kube_tools.helm),
+            ("ENVSYNC_KUBECTL", &mut config.kube_tools.kubectl),
+        ] {
+            if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                *slot = v;
+            }
+        }
         // Paths in envsync.toml are relative to its directory; flags to the current one.
         let config_dir = config
             .file

@@ -22,16 +22,25 @@ pub enum Dialect {
     NodeDotenv,
     /// The `dotenvy` Rust crate, decoded by the crate itself.
     Dotenvy,
+    /// `kubectl create secret generic --from-env-file`: no quotes removed, `#` only at line
+    /// start, no expansion; `export` and a duplicate key are errors.
+    KubectlEnvFile,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::Compose, Dialect::NodeDotenv, Dialect::Dotenvy];
+    pub const ALL: [Dialect; 4] = [
+        Dialect::Compose,
+        Dialect::NodeDotenv,
+        Dialect::Dotenvy,
+        Dialect::KubectlEnvFile,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Compose => "compose",
             Dialect::NodeDotenv => "node-dotenv",
             Dialect::Dotenvy => "dotenvy",
+            Dialect::KubectlEnvFile => "kubectl-env-file",
         }
     }
 
@@ -48,6 +57,7 @@ impl Dialect {
             Dialect::Compose => compose::decode(bytes, external),
             Dialect::NodeDotenv => node::decode(bytes),
             Dialect::Dotenvy => dotenvy::decode(bytes, external),
+            Dialect::KubectlEnvFile => kubectl::decode(bytes, external),
         }
     }
 }
@@ -105,8 +115,12 @@ pub struct Decoded {
     winners: Winners,
     /// The consumer refuses the file (compose and dotenvy reject some files whole).
     pub error: Option<DecodeError>,
-    /// `${VAR}` references that resolved to nothing (compose warns and uses "").
+    /// `${VAR}` references that resolved to nothing (compose warns and uses ""), and bare
+    /// `KEY` lines kubectl would fill from an environment envsync does not read.
     pub unset_refs: Vec<(usize, String)>,
+    /// What the consumer does silently that changes what it reads (kubectl stops at a line
+    /// over 64 KiB): the file is read, but not all of it.
+    pub warnings: Vec<DecodeError>,
     /// The reading depends on the bytes alone: decoding looked up no name (no `${VAR}`, no
     /// bare `KEY`), so any environment gives the same result. Only the compose decoder sets
     /// it; `false` claims nothing.
@@ -211,6 +225,7 @@ fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 pub mod compose;
 pub mod dotenvy;
+pub mod kubectl;
 pub mod node;
 
 /// Does `s` hold a `$VAR` or `${VAR}` reference (as compose would read it)?

@@ -49,6 +49,8 @@ pub fn candidates(dialect: Dialect, value: &str, existing: Option<u8>) -> Vec<Ve
                 .replace('$', "\\$");
             out.push(wrap(b'"', &raw_breaks));
         }
+        // No quoting at all: the value as it is, on one line without leading blanks.
+        Dialect::KubectlEnvFile => out.push(plain),
     }
     if let Some(q) = existing {
         // Keep the line's own quote style when it works.

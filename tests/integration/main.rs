@@ -12,6 +12,7 @@ mod fix;
 mod git_sources;
 mod hook;
 mod hostile;
+mod kubernetes;
 mod migrate;
 mod pg;
 mod prisma;

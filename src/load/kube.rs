@@ -1,0 +1,165 @@
+//! A contour's Kubernetes objects and its api workload's environment, read through the
+//! workspace's sources ([`Workspace::kubernetes`]).
+//!
+//! Files are read from the sources like every other file (working tree, revision, index,
+//! remote). Helm needs the chart on disk: a working tree's chart directory is used where it
+//! is, after [`crate::k8s::chart::check_dir`]; a chart read from a revision, the index or a
+//! remote is copied out of git into a private temporary directory (with its values files),
+//! through the same regular-file and size checks every read has. Rendering happens once per
+//! contour and command.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::config::Kubernetes as KubeConfig;
+use crate::k8s::{self, Cluster, K8sError, WorkloadEnv};
+use crate::model::{Contour, Repo};
+use crate::source::Source;
+
+use super::{Workspace, WorkspaceError};
+
+/// What a contour deploys, and what its api workload receives.
+#[derive(Debug)]
+pub struct Kube {
+    pub config: KubeConfig,
+    pub cluster: Cluster,
+    /// The configured api workload's container (`workload`, `container`).
+    pub api: WorkloadEnv,
+}
+
+/// Copy the chart directory `chart` and the values files of `source` into `into`, mirroring
+/// their paths in the repo.
+fn materialize(
+    source: &Source,
+    repo: Repo,
+    chart: &str,
+    values: &[(String, String)],
+    into: &Path,
+) -> Result<(), WorkspaceError> {
+    let err = |path: &str, message: String| K8sError::Chart {
+        repo,
+        path: path.to_string(),
+        message,
+    };
+    let files = source.list(chart)?;
+    if files.len() >= crate::source::MAX_LISTED {
+        return Err(err(
+            chart,
+            format!(
+                "more than {} files; envsync refuses such a chart",
+                crate::source::MAX_LISTED
+            ),
+        )
+        .into());
+    }
+    if !files.iter().any(|f| f == &format!("{chart}/Chart.yaml")) {
+        return Err(err(
+            chart,
+            format!("no Chart.yaml in it in {source}: not a Helm chart"),
+        )
+        .into());
+    }
+    let wanted = files.iter().chain(values.iter().map(|(_, rel)| rel));
+    for rel in wanted {
+        let Some(bytes) = source.read(rel)? else {
+            continue;
+        };
+        let dest = into.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
+        }
+        std::fs::write(&dest, bytes)
+            .map_err(|e| err(rel, format!("cannot copy it out of git: {e}")))?;
+    }
+    Ok(())
+}
+
+impl Workspace {
+    /// The contour's Kubernetes objects and api environment; `None` when the contour has no
+    /// `[contours.C.kubernetes]` table. Rendered once per contour.
+    pub fn kubernetes(&self, contour: &Contour) -> Result<Option<Rc<Kube>>, WorkspaceError> {
+        let Some(cfg) = self.config.kubernetes(contour) else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.kube_cache.borrow().get(&contour.name) {
+            return Ok(Some(hit.clone()));
+        }
+        let read = |repo: Repo, path: &str| -> Result<Option<Vec<u8>>, String> {
+            self.source(repo)
+                .map_err(|e| e.to_string())?
+                .read(path)
+                .map_err(|e| e.to_string())
+        };
+        // The chart on disk for Helm: where it is, or a private copy.
+        let mut _copy: Option<tempfile::TempDir> = None;
+        let mut disk_root = PathBuf::new();
+        if let Some(chart) = &cfg.chart {
+            let source = self.source(chart.repo)?;
+            match source.work_tree() {
+                Some(root) => {
+                    k8s::chart::check_dir(chart.repo, root, &chart.path)?;
+                    // Values files outside the chart directory: Helm reads them too.
+                    for (_, rel) in &cfg.values {
+                        k8s::chart::check_file(chart.repo, root, rel)?;
+                    }
+                    disk_root = root.to_path_buf();
+                }
+                None => {
+                    let dir = tempfile::Builder::new()
+                        .prefix("envsync-chart-")
+                        .tempdir()
+                        .map_err(|e| K8sError::Chart {
+                            repo: chart.repo,
+                            path: chart.path.clone(),
+                            message: format!(
+                                "cannot make a temporary directory to render it in: {e}"
+                            ),
+                        })?;
+                    materialize(source, chart.repo, &chart.path, &cfg.values, dir.path())?;
+                    disk_root = dir.path().to_path_buf();
+                    _copy = Some(dir);
+                }
+            }
+        }
+        let pairs = |v: &[crate::config::RepoPath]| -> Vec<(Repo, String)> {
+            v.iter().map(|p| (p.repo, p.path.clone())).collect()
+        };
+        let (rendered, manifests) = (pairs(&cfg.rendered), pairs(&cfg.manifests));
+        let secret_env_files: Vec<(String, String, Repo, String)> = cfg
+            .secret_env_files
+            .iter()
+            .map(|(ns, name, p)| (ns.clone(), name.clone(), p.repo, p.path.clone()))
+            .collect();
+        let mask = self.config.rules.mask(false);
+        let cluster = k8s::load(&k8s::Input {
+            contour: &contour.name,
+            namespace: &cfg.namespace,
+            chart: cfg.chart.as_ref().map(|c| k8s::Chart {
+                helm: &self.config.kube_tools.helm,
+                release: cfg.release.as_deref().unwrap_or_default(),
+                repo: c.repo,
+                path: &c.path,
+                disk_root: &disk_root,
+                values: &cfg.values,
+                set: &cfg.set,
+            }),
+            rendered: &rendered,
+            manifests: &manifests,
+            secret_env_files: &secret_env_files,
+            read: &read,
+            env: self.env,
+            mask: &mask,
+        })?;
+        let api = cluster.env(&cfg.workload, cfg.container.as_deref())?;
+        let kube = Rc::new(Kube {
+            config: cfg.clone(),
+            cluster,
+            api,
+        });
+        self.kube_cache
+            .borrow_mut()
+            .insert(contour.name.clone(), kube.clone());
+        Ok(Some(kube))
+    }
+}
