@@ -8,7 +8,7 @@
 //!   backend's `DATABASE_URL` for the contour, comes from `crate::load::target`); [`docker`]
 //!   hands the whole job to a container on the contour's network;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
-//!   lock; [`sql`]: quoting for the SQL envsync writes;
+//!   lock; [`sql`]: the SQL envsync writes, names bound as parameters;
 //! - [`event`]: what a run reports as it goes, typed; `crate::render::migrate` prints it.
 //!
 //! A run is staged: the plan (ledger, migrations read and checked, target, route) is decided
@@ -641,13 +641,13 @@ impl Migrations {
     /// there. A schema that does not exist yet changes nothing until `create`.
     async fn on_connect(&self, conn: &mut PgConnection) -> Result<(), MigrateError> {
         if let Some(s) = self.schema() {
-            use ::sqlx::Executor;
-            conn.execute(::sqlx::raw_sql(&format!(
-                "SET search_path TO {}",
-                sql::quote_ident(s)
-            )))
-            .await
-            .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;
+            // `SET` takes no parameters; `set_config` does (the value is a search path, so
+            // the name inside it is quoted as an identifier).
+            ::sqlx::query("SELECT set_config('search_path', $1, false)")
+                .bind(sql::quote_ident(s))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;
         }
         Ok(())
     }

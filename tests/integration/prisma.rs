@@ -628,3 +628,96 @@ fn the_ledger_follows_the_layout_and_both_layouts_need_a_choice() {
         configured.stdout
     );
 }
+
+/// Directory names that hold dollar-quote delimiters (`$envsync$`, `$tag$`, a trailing
+/// `$envsync` that closes a `$envsync$…$envsync$` literal early, a quote and `$$`): recorded
+/// byte for byte, and Prisma agrees. A name is bound as a parameter, never spliced into SQL.
+const DOLLAR_NAMES: [&str; 5] = [
+    "20250101000000_x$envsync$y",
+    "20250101000001_$tag$",
+    "20250101000002_x$envsync",
+    "20250101000003_it's_$$_$envsync_",
+    "20250101000004_$1",
+];
+
+fn dollar_migrations() -> Vec<(String, String)> {
+    DOLLAR_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), format!("CREATE TABLE t{i} (x int);\n")))
+        .collect()
+}
+
+#[test]
+fn names_with_dollar_quotes_are_applied_recorded_and_agreed_by_prisma() {
+    let owned = dollar_migrations();
+    let refs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let p = PrismaDir::with(&refs);
+    let url = schema_url(&cluster().owned("p_dollar"), "public");
+    let r = p.envsync(&url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("applied 5 migrations"), "{}", r.stdout);
+    let recorded = text(
+        "p_dollar",
+        "SELECT string_agg(migration_name, E'\\n' ORDER BY migration_name) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+    )
+    .unwrap_or_default();
+    assert_eq!(recorded, DOLLAR_NAMES.join("\n"));
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
+    let again = p.envsync(&url, &["status"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("5 applied, 0 pending"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn resolve_takes_names_with_dollar_quotes() {
+    let cl = cluster();
+    let bad = "20250101000009_bad$envsync";
+    let bad_too = "20250101000010_$tag$_bad";
+    let p = PrismaDir::with(&[
+        ("20250101000000_ok", "CREATE TABLE a (x int);\n"),
+        (bad, "CREATE TABLE b (x int);\nSELECT 1/0;\n"),
+    ]);
+    let url = schema_url(&cl.owned("p_dollar_resolve"), "public");
+    assert_ne!(p.prisma(&url, &["migrate", "deploy"]).code, 0);
+    let r = p.envsync(&url, &["resolve", "--applied", bad]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{bad} recorded as applied")),
+        "{}",
+        r.stdout
+    );
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
+    assert_eq!(
+        count(
+            "p_dollar_resolve",
+            &format!("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '{bad}' AND finished_at IS NOT NULL AND rolled_back_at IS NULL")
+        ),
+        1
+    );
+    // The other way out, on a second failed migration: rolled back, fixed, applied by envsync.
+    p.put(bad_too, "CREATE TABLE c (x int);\nSELECT 1/0;\n");
+    assert_ne!(p.prisma(&url, &["migrate", "deploy"]).code, 0);
+    cl.admin("p_dollar_resolve", "DROP TABLE c;");
+    p.put(bad_too, "CREATE TABLE c (x int);\n");
+    let r = p.envsync(&url, &["resolve", "--rolled-back", bad_too]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = p.envsync(&url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("applied 1/1 {bad_too}")),
+        "{}",
+        r.stdout
+    );
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
+}
