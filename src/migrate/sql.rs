@@ -4,10 +4,11 @@
 //! Names (a migration's directory name or description, a schema) are never spliced into SQL
 //! text: they are bound as parameters. A migration and its ledger row go to the server as one
 //! simple-protocol batch (one round trip per migration), and such a batch cannot carry
-//! parameters; so the rows of the next [`ROWS_PER_BINDING`] migrations are bound once, as one
-//! JSON parameter, into a session setting ([`bind_rows`]), and each batch's `INSERT` reads its
-//! row from there by position ([`bound_row`]). Only an index and envsync's own integers reach
-//! the batch's text. DDL cannot take parameters: identifiers there go through [`quote_ident`].
+//! parameters; so the rows of the next [`ROWS_PER_BINDING`] migrations are bound first, in one
+//! round trip, as session settings (`envsync.ledger_<index>_<field>`, [`bind_rows`]), and each
+//! batch's `INSERT` reads its own row's values from there ([`bound`]). Only an index, a field
+//! name of envsync's own and envsync's own integers reach the batch's text. DDL cannot take
+//! parameters: identifiers there go through [`quote_ident`].
 
 use sqlx::postgres::PgConnection;
 
@@ -16,33 +17,43 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// The session setting that holds the bound ledger rows (a JSON array).
-const ROWS_SETTING: &str = "envsync.ledger_rows";
-
 /// How many migrations' rows one binding carries: one extra round trip per this many
-/// migrations, and a short array for each batch to read (not the whole run's, every time).
+/// migrations, and a bounded number of settings in the session.
 pub const ROWS_PER_BINDING: usize = 64;
 
-/// Bind `rows` (a JSON array, one object per migration of the coming batches) as a parameter
-/// into the session setting the batches read.
-pub async fn bind_rows(
-    conn: &mut PgConnection,
-    rows: &[serde_json::Value],
-) -> Result<(), sqlx::Error> {
-    let json = serde_json::Value::Array(rows.to_vec()).to_string();
-    sqlx::query("SELECT set_config($1, $2, false)")
-        .bind(ROWS_SETTING)
-        .bind(json)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
+/// One ledger row's values, by field name (a name of envsync's own: `id`, `name`, …).
+pub type Row = Vec<(&'static str, String)>;
+
+/// The session setting that holds `field` of row `index`.
+fn setting(index: usize, field: &str) -> String {
+    format!("envsync.ledger_{index}_{field}")
 }
 
-/// A `FROM` item giving row `index` of the last [`bind_rows`] as `alias` (a `jsonb` object;
-/// NULL past the end, which every ledger's NOT NULL columns refuse, so a batch never records a
-/// row it was not given).
-pub fn bound_row(index: usize, alias: &str) -> String {
-    format!("(SELECT current_setting('{ROWS_SETTING}')::jsonb -> {index} AS {alias}) AS bound")
+/// Bind `rows` (the rows of the coming batches, in order) as parameters into the session
+/// settings the batches read: one round trip.
+pub async fn bind_rows(conn: &mut PgConnection, rows: &[Row]) -> Result<(), sqlx::Error> {
+    let (mut names, mut values) = (Vec::new(), Vec::new());
+    for (index, row) in rows.iter().enumerate() {
+        for (field, value) in row {
+            names.push(setting(index, field));
+            values.push(value.as_str());
+        }
+    }
+    sqlx::query(
+        "SELECT count(set_config(k, v, false)) FROM unnest($1::text[], $2::text[]) AS t(k, v)",
+    )
+    .bind(names)
+    .bind(values)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
+/// The SQL expression for `field` of row `index` of the last [`bind_rows`]: the value as text.
+/// A row that was not bound has no setting, and reading it is an error, so a batch never
+/// records a row it was not given.
+pub fn bound(index: usize, field: &str) -> String {
+    format!("current_setting('{}')", setting(index, field))
 }
 
 #[cfg(test)]
@@ -55,10 +66,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bound_row_is_read_by_position_only() {
-        assert_eq!(
-            bound_row(3, "r"),
-            "(SELECT current_setting('envsync.ledger_rows')::jsonb -> 3 AS r) AS bound"
-        );
+    fn a_bound_value_is_read_by_position_and_field_only() {
+        assert_eq!(bound(3, "name"), "current_setting('envsync.ledger_3_name')");
     }
 }

@@ -13,7 +13,7 @@ use sqlx::{Connection, Executor, Row};
 use super::dir::{checksum, Local};
 use crate::migrate::conn::db_error;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::{bound_row, quote_ident};
+use crate::migrate::sql::{self, bound, quote_ident};
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_prisma_migrations";
@@ -206,14 +206,18 @@ pub enum Applied {
     },
 }
 
-/// What the batch of `l` records, bound by the caller ([`crate::migrate::sql::bind_rows`])
-/// before the batch runs: its ledger row's `id`, `checksum` and `migration_name`.
-pub fn bound(l: &Local, id: &str) -> serde_json::Value {
-    serde_json::json!({ "id": id, "checksum": l.checksum, "name": l.name })
+/// What the batch of `l` records, bound by the caller ([`sql::bind_rows`]) before the batch
+/// runs: its ledger row's `id`, `checksum` and `migration_name`.
+pub fn row(l: &Local, id: &str) -> sql::Row {
+    vec![
+        ("id", id.to_string()),
+        ("checksum", l.checksum.clone()),
+        ("name", l.name.clone()),
+    ]
 }
 
 /// Apply one migration. In one transaction with its ledger row, sent as one batch; the row's
-/// values are read from the bound rows at `index` (see [`bound`]), never written into the
+/// values are read from the bound rows at `index` (see [`row`]), never written into the
 /// batch. A file PostgreSQL refuses inside a transaction (SQLSTATE 25001, e.g. `CREATE INDEX
 /// CONCURRENTLY`) is run the way Prisma runs it: the row first, then statement by statement,
 /// the row finished on success or left failed with the error in `logs`.
@@ -230,8 +234,10 @@ pub async fn apply(
     batch.push_str("\n;\n");
     batch.push_str(&format!(
         "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) \
-         SELECT r ->> 'id', r ->> 'checksum', clock_timestamp(), r ->> 'name', NULL, NULL, now(), 1 FROM {};\nCOMMIT;",
-        bound_row(index, "r")
+         VALUES ({}, {}, clock_timestamp(), {}, NULL, NULL, now(), 1);\nCOMMIT;",
+        bound(index, "id"),
+        bound(index, "checksum"),
+        bound(index, "name")
     ));
     let start = Instant::now();
     match conn.execute(sqlx::raw_sql(&batch)).await {

@@ -33,9 +33,9 @@ pub async fn apply_pending(
         .collect();
     let total = pending.len();
     for (c, chunk) in pending.chunks(sql::ROWS_PER_BINDING).enumerate() {
-        let rows: Vec<serde_json::Value> = chunk
+        let rows: Vec<sql::Row> = chunk
             .iter()
-            .map(|(_, local, id)| ledger::bound(local, id))
+            .map(|(_, local, id)| ledger::row(local, id))
             .collect();
         sql::bind_rows(conn, &rows)
             .await

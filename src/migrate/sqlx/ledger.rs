@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::dir::Local;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::bound_row;
+use crate::migrate::sql::{self, bound};
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_sqlx_migrations";
@@ -62,17 +62,16 @@ fn update_timing(t: Timing) -> String {
     )
 }
 
-/// What the batch of `m` records, bound by the caller ([`crate::migrate::sql::bind_rows`])
-/// before the batch runs: its description (the version and checksum are envsync's own
-/// integers and hex digits).
-pub fn bound(m: &sqlx::migrate::Migration) -> serde_json::Value {
-    serde_json::json!({ "description": m.description })
+/// What the batch of `m` records, bound by the caller ([`sql::bind_rows`]) before the batch
+/// runs: its description (the version and checksum are envsync's own integer and hex digits).
+pub fn row(m: &sqlx::migrate::Migration) -> sql::Row {
+    vec![("description", m.description.to_string())]
 }
 
 /// Apply one transactional migration in a single round trip: `BEGIN`, the migration, the
 /// ledger row exactly as sqlx's `Migrate::apply` writes it (`success = TRUE`,
 /// `execution_time = -1`, the description read from the bound rows at `index`, see
-/// [`bound`]), the previous migration's execution time, `COMMIT`, sent as one
+/// [`row`]), the previous migration's execution time, `COMMIT`, sent as one
 /// simple-protocol batch. sqlx needs five round trips and two commits for the same rows; at 500
 /// migrations the difference is most of the wall time. On failure the transaction is rolled
 /// back (the pending timing is written on its own) and the database's error returned.
@@ -90,9 +89,9 @@ pub async fn apply_batched(
     // A last line comment or a missing `;` must not swallow what follows.
     batch.push_str("\n;\n");
     batch.push_str(&format!(
-        "INSERT INTO _sqlx_migrations ( version, description, success, checksum, execution_time ) SELECT {}, r ->> 'description', TRUE, decode('{hex}', 'hex'), -1 FROM {};\n",
+        "INSERT INTO _sqlx_migrations ( version, description, success, checksum, execution_time ) VALUES ( {}, {}, TRUE, decode('{hex}', 'hex'), -1 );\n",
         m.version,
-        bound_row(index, "r")
+        bound(index, "description")
     ));
     if let Some(t) = previous {
         batch.push_str(&update_timing(t));

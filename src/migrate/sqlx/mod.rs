@@ -43,9 +43,9 @@ pub async fn apply_pending(
     let total = pending.len();
     let mut timing: Option<ledger::Timing> = None;
     for (c, chunk) in pending.chunks(sql::ROWS_PER_BINDING).enumerate() {
-        let rows: Vec<serde_json::Value> = chunk
+        let rows: Vec<sql::Row> = chunk
             .iter()
-            .map(|(_, l)| ledger::bound(&l.migration))
+            .map(|(_, l)| ledger::row(&l.migration))
             .collect();
         sql::bind_rows(conn, &rows)
             .await
