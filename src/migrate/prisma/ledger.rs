@@ -13,7 +13,7 @@ use sqlx::{Connection, Executor, Row};
 use super::dir::{checksum, Local};
 use crate::migrate::conn::db_error;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::{self, bound, quote_ident};
+use crate::migrate::sql::{bound_name, is_own_literal, quote_ident};
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_prisma_migrations";
@@ -206,27 +206,19 @@ pub enum Applied {
     },
 }
 
-/// What the batch of `l` records, bound by the caller ([`sql::bind_rows`]) before the batch
-/// runs: its ledger row's `id`, `checksum` and `migration_name`.
-pub fn row(l: &Local, id: &str) -> sql::Row {
-    vec![
-        ("id", id.to_string()),
-        ("checksum", l.checksum.clone()),
-        ("name", l.name.clone()),
-    ]
-}
-
 /// Apply one migration. In one transaction with its ledger row, sent as one batch; the row's
-/// values are read from the bound rows at `index` (see [`row`]), never written into the
-/// batch. A file PostgreSQL refuses inside a transaction (SQLSTATE 25001, e.g. `CREATE INDEX
-/// CONCURRENTLY`) is run the way Prisma runs it: the row first, then statement by statement,
-/// the row finished on success or left failed with the error in `logs`.
+/// name is taken from the names bound at `index` (`crate::migrate::sql::bind_names`), never
+/// written into the batch. A file PostgreSQL refuses inside a transaction (SQLSTATE 25001,
+/// e.g. `CREATE INDEX CONCURRENTLY`) is run the way Prisma runs it: the row first, then
+/// statement by statement, the row finished on success or left failed with the error in `logs`.
 pub async fn apply(
     conn: &mut PgConnection,
     l: &Local,
-    id: &str,
     index: usize,
 ) -> Result<Applied, MigrateError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    // The id is a UUID made here and the checksum hex digits: envsync's own literals.
+    debug_assert!(is_own_literal(&id) && is_own_literal(&l.checksum));
     let mut batch = String::with_capacity(l.sql.len() + 400);
     batch.push_str("BEGIN;\n");
     batch.push_str(&l.sql);
@@ -234,10 +226,9 @@ pub async fn apply(
     batch.push_str("\n;\n");
     batch.push_str(&format!(
         "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) \
-         VALUES ({}, {}, clock_timestamp(), {}, NULL, NULL, now(), 1);\nCOMMIT;",
-        bound(index, "id"),
-        bound(index, "checksum"),
-        bound(index, "name")
+         VALUES ('{id}', '{}', clock_timestamp(), {}, NULL, NULL, now(), 1);\nCOMMIT;",
+        l.checksum,
+        bound_name(index)
     ));
     let start = Instant::now();
     match conn.execute(sqlx::raw_sql(&batch)).await {
@@ -245,7 +236,7 @@ pub async fn apply(
         Err(e) => {
             let _ = conn.execute("ROLLBACK").await;
             match db_error(&e) {
-                Some((code, _)) if code == "25001" => apply_outside_transaction(conn, l, id).await,
+                Some((code, _)) if code == "25001" => apply_outside_transaction(conn, l, &id).await,
                 Some((code, message)) => Ok(Applied::Failed {
                     sqlstate: Some(code),
                     message,

@@ -12,15 +12,15 @@ use super::{
     pending, record_applied, record_failure, sql, AfterFailure, Event, MigrateError, MigrateReport,
 };
 
-/// Apply the pending migrations in name order, stopping at the first failure. Their ledger
-/// rows are bound [`sql::ROWS_PER_BINDING`] at a time before the batches that record them.
+/// Apply the pending migrations in name order, stopping at the first failure. Their names are
+/// bound [`sql::NAMES_PER_BINDING`] at a time before the batches that record them.
 pub async fn apply_pending(
     conn: &mut PgConnection,
     locals: &[dir::Local],
     report: &mut MigrateReport,
     emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
-    let pending: Vec<(usize, &dir::Local, String)> = pending(report)
+    let pending: Vec<(usize, &dir::Local)> = pending(report)
         .into_iter()
         .map(|idx| {
             let name = report.migrations[idx]
@@ -28,22 +28,19 @@ pub async fn apply_pending(
                 .as_deref()
                 .expect("Prisma entries have names");
             let local = ledger::find(locals, name).expect("pending migrations are local");
-            (idx, local, uuid::Uuid::new_v4().to_string())
+            (idx, local)
         })
         .collect();
     let total = pending.len();
-    for (c, chunk) in pending.chunks(sql::ROWS_PER_BINDING).enumerate() {
-        let rows: Vec<sql::Row> = chunk
-            .iter()
-            .map(|(_, local, id)| ledger::row(local, id))
-            .collect();
-        sql::bind_rows(conn, &rows)
+    for (c, chunk) in pending.chunks(sql::NAMES_PER_BINDING).enumerate() {
+        let names: Vec<&str> = chunk.iter().map(|(_, l)| l.name.as_str()).collect();
+        sql::bind_names(conn, &names)
             .await
-            .map_err(|e| MigrateError::query("binding the ledger rows", &e))?;
-        for (i, (idx, local, id)) in chunk.iter().enumerate() {
-            let n = c * sql::ROWS_PER_BINDING + i;
-            match ledger::apply(conn, local, id, i).await? {
-                ledger::Applied::Done(took) => record_applied(report, *idx, (n, total), took, emit),
+            .map_err(|e| MigrateError::query("binding the migrations' names", &e))?;
+        for (i, &(idx, local)) in chunk.iter().enumerate() {
+            let n = c * sql::NAMES_PER_BINDING + i;
+            match ledger::apply(conn, local, i).await? {
+                ledger::Applied::Done(took) => record_applied(report, idx, (n, total), took, emit),
                 ledger::Applied::Failed {
                     sqlstate,
                     message,
@@ -56,7 +53,7 @@ pub async fn apply_pending(
                     };
                     record_failure(
                         report,
-                        *idx,
+                        idx,
                         n,
                         local.file_name(),
                         (sqlstate, message),

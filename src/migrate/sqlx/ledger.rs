@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::dir::Local;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::{self, bound};
+use crate::migrate::sql::bound_name;
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_sqlx_migrations";
@@ -62,17 +62,11 @@ fn update_timing(t: Timing) -> String {
     )
 }
 
-/// What the batch of `m` records, bound by the caller ([`sql::bind_rows`]) before the batch
-/// runs: its description (the version and checksum are envsync's own integer and hex digits).
-pub fn row(m: &sqlx::migrate::Migration) -> sql::Row {
-    vec![("description", m.description.to_string())]
-}
-
 /// Apply one transactional migration in a single round trip: `BEGIN`, the migration, the
 /// ledger row exactly as sqlx's `Migrate::apply` writes it (`success = TRUE`,
-/// `execution_time = -1`, the description read from the bound rows at `index`, see
-/// [`row`]), the previous migration's execution time, `COMMIT`, sent as one
-/// simple-protocol batch. sqlx needs five round trips and two commits for the same rows; at 500
+/// `execution_time = -1`; the description taken from the names bound at `index`, see
+/// `crate::migrate::sql::bind_names`), the previous migration's execution time, `COMMIT`, sent
+/// as one simple-protocol batch. sqlx needs five round trips and two commits for the same rows; at 500
 /// migrations the difference is most of the wall time. On failure the transaction is rolled
 /// back (the pending timing is written on its own) and the database's error returned.
 pub async fn apply_batched(
@@ -83,7 +77,7 @@ pub async fn apply_batched(
 ) -> Result<Duration, sqlx::Error> {
     use sqlx::Executor;
     let hex = hex::encode(&*m.checksum);
-    let mut batch = String::with_capacity(m.sql.len() + 320);
+    let mut batch = String::with_capacity(m.sql.len() + 256);
     batch.push_str("BEGIN;\n");
     batch.push_str(&m.sql);
     // A last line comment or a missing `;` must not swallow what follows.
@@ -91,7 +85,7 @@ pub async fn apply_batched(
     batch.push_str(&format!(
         "INSERT INTO _sqlx_migrations ( version, description, success, checksum, execution_time ) VALUES ( {}, {}, TRUE, decode('{hex}', 'hex'), -1 );\n",
         m.version,
-        bound(index, "description")
+        bound_name(index)
     ));
     if let Some(t) = previous {
         batch.push_str(&update_timing(t));

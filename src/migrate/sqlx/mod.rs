@@ -19,7 +19,7 @@ pub async fn create(conn: &mut PgConnection) -> Result<(), MigrateError> {
 }
 
 /// Apply the pending migrations in order, stopping at the first failure (rolled back). Their
-/// ledger rows are bound [`sql::ROWS_PER_BINDING`] at a time before the batches that record
+/// descriptions are bound [`sql::NAMES_PER_BINDING`] at a time before the batches that record
 /// them.
 pub async fn apply_pending(
     conn: &mut PgConnection,
@@ -42,16 +42,16 @@ pub async fn apply_pending(
         .collect();
     let total = pending.len();
     let mut timing: Option<ledger::Timing> = None;
-    for (c, chunk) in pending.chunks(sql::ROWS_PER_BINDING).enumerate() {
-        let rows: Vec<sql::Row> = chunk
+    for (c, chunk) in pending.chunks(sql::NAMES_PER_BINDING).enumerate() {
+        let descriptions: Vec<&str> = chunk
             .iter()
-            .map(|(_, l)| ledger::row(&l.migration))
+            .map(|(_, l)| l.migration.description.as_ref())
             .collect();
-        sql::bind_rows(conn, &rows)
+        sql::bind_names(conn, &descriptions)
             .await
-            .map_err(|e| MigrateError::query("binding the ledger rows", &e))?;
+            .map_err(|e| MigrateError::query("binding the migrations' descriptions", &e))?;
         for (index, &(idx, local)) in chunk.iter().enumerate() {
-            let n = c * sql::ROWS_PER_BINDING + index;
+            let n = c * sql::NAMES_PER_BINDING + index;
             let version = local.migration.version;
             let outcome = if local.migration.no_tx {
                 // Outside a transaction: sqlx's own apply, statement by statement.
