@@ -435,10 +435,39 @@ fn the_url_schema_holds_the_ledger_and_the_tables_and_prisma_agrees() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
+/// A session (as `admin`) holding advisory lock `key` until the returned sender is dropped: a
+/// gate a migration waits at (`pg_advisory_xact_lock(key)`).
+fn gate(admin: String, key: i64) -> std::sync::mpsc::Sender<()> {
+    let (held, is_held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        block_on(async move {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            held.send(()).unwrap();
+            // Until the sender is dropped (a failing test drops it too); closing unlocks.
+            let _ = released.recv();
+            let _ = c.close().await;
+        })
+    });
+    is_held.recv().expect("the gate is held");
+    release
+}
+
 #[test]
 fn envsync_and_prisma_wait_for_each_other_s_lock() {
     let cl = cluster();
-    let p = PrismaDir::with(&[("1_slow", "CREATE TABLE a (x int);\nSELECT pg_sleep(2);\n")]);
+    // The migration waits at a gate the test opens once Prisma is seen waiting: envsync holds
+    // the lock for as long as that takes, however slowly the Prisma CLI starts.
+    let p = PrismaDir::with(&[(
+        "1_slow",
+        "CREATE TABLE a (x int);\nSELECT pg_advisory_xact_lock(4242);\n",
+    )]);
     let url = schema_url(&cl.owned("p_lock"), "public");
     let admin = cl.url("postgres", SUPERUSER_PASSWORD, "p_lock");
     // A session holding Prisma's key keeps envsync waiting, and is named.
@@ -464,6 +493,7 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
         holder.close().await.unwrap();
     });
     // And envsync's lock keeps `prisma migrate deploy` waiting.
+    let release = gate(admin.clone(), 4242);
     let mut ours = envsync(&p.dir);
     let ours = ours
         .arg("migrate")
@@ -481,7 +511,8 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
             ),
         )
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // A guard against hanging, not a measurement.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while waiting_for(true) == 0 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -501,6 +532,7 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    drop(release);
     let ours = ours.wait_with_output().unwrap();
     assert!(
         ours.status.success(),
