@@ -160,19 +160,49 @@ fn show_workload(args: ShowArgs, s: &Settings, out: &mut dyn Write) -> Result<Ex
 }
 
 fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
-    use crate::migrate::{Action, MigrateOptions, Resolution};
-    // (action, connection flags, dry run, lock timeout, resolution)
-    let (action, f, dry_run, lock_timeout, resolution) = match args.action {
-        None => (
-            Action::Run,
-            args.run.flags,
-            args.run.dry_run,
-            args.run.lock.lock_timeout,
+    use crate::migrate::{Action, BackupOptions, MigrateOptions, Resolution};
+    let run_backup = |r: &crate::cli::RunFlags| BackupOptions {
+        // Relative to the current directory (envsync.toml's key: to its directory).
+        dir: r.backup.as_deref().map(|d| s.cwd.join(d)),
+        pg_dump: r.pg_dump.clone(),
+        contour: r.backup_contour.clone(),
+    };
+    // (action, connection flags, dry run, lock timeout, resolution, backup)
+    let (action, f, dry_run, lock_timeout, resolution, backup) = match args.action {
+        None => {
+            let backup = run_backup(&args.run);
+            let r = args.run;
+            (
+                Action::Run,
+                r.flags,
+                r.dry_run,
+                r.lock.lock_timeout,
+                None,
+                backup,
+            )
+        }
+        Some(MigrateAction::Run(r)) => {
+            let backup = run_backup(&r);
+            (
+                Action::Run,
+                r.flags,
+                r.dry_run,
+                r.lock.lock_timeout,
+                None,
+                backup,
+            )
+        }
+        Some(MigrateAction::Status(f)) => {
+            (Action::Status, f, false, 0, None, BackupOptions::default())
+        }
+        Some(MigrateAction::Preflight(f)) => (
+            Action::Preflight,
+            f,
+            false,
+            0,
             None,
+            BackupOptions::default(),
         ),
-        Some(MigrateAction::Run(r)) => (Action::Run, r.flags, r.dry_run, r.lock.lock_timeout, None),
-        Some(MigrateAction::Status(f)) => (Action::Status, f, false, 0, None),
-        Some(MigrateAction::Preflight(f)) => (Action::Preflight, f, false, 0, None),
         Some(MigrateAction::Resolve(r)) => {
             let how = match (r.applied, r.rolled_back) {
                 (Some(n), _) => Resolution::Applied(n),
@@ -183,12 +213,14 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
                     ))
                 }
             };
+            // `resolve` applies nothing, so it dumps nothing.
             (
                 Action::Resolve,
                 r.flags,
                 false,
                 r.lock.lock_timeout,
                 Some(how),
+                BackupOptions::default(),
             )
         }
     };
@@ -207,6 +239,7 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         docker_image: f.docker_image,
         docker_binary: f.docker_binary,
         json,
+        backup,
     };
     // Progress is printed as it happens; the first write error ends the output, not the run.
     let mut broken = None;

@@ -158,6 +158,21 @@ pub struct RunFlags {
     /// List what would be applied; write nothing (exit 1 if something is pending)
     #[arg(long)]
     pub dry_run: bool,
+    /// Before applying anything, pg_dump the database into DIR (relative to the current directory); also [contours.C] backup_before_migrate
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
+    /// The pg_dump program for --backup (its major version must be at least the server's)
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "ENVSYNC_PG_DUMP",
+        default_value = "pg_dump"
+    )]
+    pub pg_dump: PathBuf,
+    // --via docker: the contour the host's envsync runs for, which names the dump made in the
+    // container (that envsync reads no envsync.toml).
+    #[arg(long, value_name = "C", hide = true)]
+    pub backup_contour: Option<String>,
     #[command(flatten)]
     pub lock: LockFlags,
     #[command(flatten)]

@@ -114,6 +114,9 @@ pub struct Contour {
     pub project_directory: Option<String>,
     /// compose's `--env-file` list (default: `<project directory>/.env`).
     pub compose_env_files: Option<Vec<String>>,
+    /// `backup_before_migrate`: where `migrate` writes a `pg_dump` of the database before it
+    /// applies anything (absolute: resolved against envsync.toml's directory when read).
+    pub backup_before_migrate: Option<std::path::PathBuf>,
 }
 
 impl Contour {
@@ -155,6 +158,7 @@ mod tests {
             compose: vec![],
             project_directory: None,
             compose_env_files: None,
+            backup_before_migrate: None,
         };
         assert!(c.answers_to("Production"));
         assert!(!c.answers_to("stage"));

@@ -164,6 +164,7 @@ impl Config {
             ],
             project_directory: None,
             compose_env_files: None,
+            backup_before_migrate: None,
         };
         Config {
             file: None,
@@ -328,6 +329,7 @@ impl Config {
                         compose: Config::preset().contours[0].compose.clone(),
                         project_directory: None,
                         compose_env_files: None,
+                        backup_before_migrate: None,
                     }
                 }
             };
@@ -388,6 +390,20 @@ impl Config {
                         .into());
                 }
                 c.project_directory = Some(d.into_inner());
+            }
+            if let Some(d) = over.backup_before_migrate {
+                if d.get_ref().trim().is_empty() {
+                    return Err(t
+                        .error_for(
+                            &d,
+                            format!("contours.{name}.backup_before_migrate must name a directory (relative to this file's directory, or absolute)"),
+                        )
+                        .into());
+                }
+                // Relative to envsync.toml's directory, like every path in it.
+                let base = t.file.parent().unwrap_or(Path::new("."));
+                let dir = base.join(d.into_inner());
+                c.backup_before_migrate = Some(std::path::absolute(&dir).unwrap_or(dir));
             }
             let at = existing.unwrap_or(self.contours.len());
             self.contours.insert(at.min(self.contours.len()), c);
@@ -531,6 +547,7 @@ struct ContourFile {
     project_directory: Option<Spanned<String>>,
     compose_env_files: Option<Spanned<Vec<String>>>,
     kubernetes: Option<Spanned<kubernetes::KubernetesFile>>,
+    backup_before_migrate: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -610,6 +627,30 @@ mod tests {
         assert_eq!(prod.api_port, 3200);
         assert_eq!(prod.network, "gp-network-prod");
         assert_eq!(c.contours.len(), 3);
+    }
+
+    #[test]
+    fn backup_before_migrate_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("envsync.toml");
+        std::fs::write(
+            &p,
+            "[contours.prod]\nbackup_before_migrate = \"backups/prod\"\n[contours.dev]\nbackup_before_migrate = \"/srv/dumps\"\n",
+        )
+        .unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let c = Config::load(Some(&p), elsewhere.path()).unwrap();
+        assert_eq!(
+            c.contour("prod").unwrap().backup_before_migrate.as_deref(),
+            Some(dir.path().join("backups/prod").as_path())
+        );
+        assert_eq!(
+            c.contour("dev").unwrap().backup_before_migrate.as_deref(),
+            Some(Path::new("/srv/dumps"))
+        );
+        assert_eq!(c.contour("stage").unwrap().backup_before_migrate, None);
+        let e = load_str("[contours.prod]\nbackup_before_migrate = \"\"\n").unwrap_err();
+        assert!(e.to_string().contains("envsync.toml:2"), "{e}");
     }
 
     #[test]

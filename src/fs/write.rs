@@ -1,5 +1,7 @@
 //! Writing files safely: all or nothing, through symlinks, under a lock, with backups.
 //!
+//! A [`NewFile`] is one private file written under a temporary name and renamed once complete.
+//!
 //! A [`Transaction`] stages every new file as a temporary file next to its target (same
 //! directory, so the rename is atomic; same mode and owner; fsynced), and only when all of them
 //! are staged renames them into place, then fsyncs the directories. A rename that fails undoes
@@ -412,6 +414,91 @@ impl Transaction {
     }
 }
 
+/// Create `dir` and its missing parents, private (mode 0700); an existing one is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<(), WriteError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io(dir, e))
+}
+
+/// A new private file (mode 0600) being written in a directory, under a temporary name until
+/// [`NewFile::persist`] gives it its own: a reader never sees a partial file under the final
+/// name, and a failure (or a dropped `NewFile`) leaves nothing behind. For files other programs
+/// write (a database dump): [`NewFile::file`] is handed to them as their output.
+#[derive(Debug)]
+pub struct NewFile {
+    temp: NamedTempFile,
+    dir: PathBuf,
+}
+
+/// The prefix of a [`NewFile`]'s temporary name.
+const NEW_PREFIX: &str = ".envsync-tmp.";
+
+impl NewFile {
+    /// Create `dir` if it is missing (mode 0700: what goes there is private) and a private
+    /// temporary file in it.
+    pub fn create_in(dir: &Path) -> Result<NewFile, WriteError> {
+        create_private_dir(dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix(NEW_PREFIX)
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(|e| io(dir, e))?;
+        // The mode asked for above is filtered by the umask; say it again, exactly.
+        temp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(temp.path(), e))?;
+        Ok(NewFile {
+            temp,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The open file, for writing into (or handing to a child process as its output).
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// fsync the file, give it the name `name` in its directory (never replacing an existing
+    /// file: `name-2`, `name-3`, … before the extension when it is taken), fsync the
+    /// directory. Returns the path and the size.
+    pub fn persist(self, name: &str) -> Result<(PathBuf, u64), WriteError> {
+        let f = self.temp.as_file();
+        f.sync_all().map_err(|e| io(self.temp.path(), e))?;
+        let bytes = f.metadata().map_err(|e| io(self.temp.path(), e))?.len();
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
+            _ => (name, String::new()),
+        };
+        let mut temp = self.temp;
+        for n in 1..=1000u32 {
+            let candidate = if n == 1 {
+                self.dir.join(name)
+            } else {
+                self.dir.join(format!("{stem}-{n}{ext}"))
+            };
+            match temp.persist_noclobber(&candidate) {
+                Ok(_) => {
+                    sync_dir(&self.dir)?;
+                    return Ok((candidate, bytes));
+                }
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => temp = e.file,
+                Err(e) => return Err(io(&candidate, e.error)),
+            }
+        }
+        Err(io(
+            &self.dir.join(name),
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a thousand files of that name are already there",
+            ),
+        ))
+    }
+}
+
 /// Put back the old content of files already replaced, newest first.
 fn restore(done: &[(PathBuf, Vec<u8>)]) {
     for (path, old) in done.iter().rev() {
@@ -620,6 +707,31 @@ mod tests {
         drop(t);
         assert_eq!(temporaries(dir.path()), Vec::<String>::new());
         assert_eq!(fs::read(&a).unwrap(), b"A=1\n");
+    }
+
+    #[test]
+    fn a_new_file_is_private_appears_whole_and_never_replaces_another() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("backups/deeper");
+        let f = NewFile::create_in(&dir).unwrap();
+        f.file().write_all(b"dump").unwrap();
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "only the temporary file"
+        );
+        let (path, bytes) = f.persist("db-dev-1.dump").unwrap();
+        assert_eq!((path.clone(), bytes), (dir.join("db-dev-1.dump"), 4));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        let again = NewFile::create_in(&dir).unwrap();
+        again.file().write_all(b"second").unwrap();
+        let (second, _) = again.persist("db-dev-1.dump").unwrap();
+        assert_eq!(second, dir.join("db-dev-1-2.dump"));
+        assert_eq!(fs::read(&path).unwrap(), b"dump");
+        // Dropped before persist: nothing is left.
+        drop(NewFile::create_in(&dir).unwrap());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `--via docker`: the whole job handed to envsync itself, run in a throwaway container on the
-//! contour's compose network with the binary and the migrations mounted read-only.
+//! contour's compose network with the binary and the migrations mounted read-only. A backup
+//! (`--backup`, `backup_before_migrate`) is taken by that envsync, with the image's `pg_dump`,
+//! into the backup directory mounted at the same path.
 
 use std::path::Path;
 
@@ -7,7 +9,7 @@ use crate::model::Contour;
 
 use crate::dburl::DbUrl;
 
-use super::{Action, Ledger, MigrateError, MigrateOptions, MigrateReport, Resolution};
+use super::{backup, Action, Ledger, MigrateError, MigrateOptions, MigrateReport, Resolution};
 
 /// `--via docker`: hand the job to envsync inside a throwaway container on the contour's network.
 pub fn run(
@@ -16,6 +18,7 @@ pub fn run(
     c: &Contour,
     dir: &std::path::Path,
     url: &DbUrl,
+    backup: Option<&backup::Plan>,
     mut report: MigrateReport,
 ) -> Result<MigrateReport, MigrateError> {
     let binary = match &opts.docker_binary {
@@ -27,12 +30,19 @@ pub fn run(
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", binary.display())))?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| MigrateError::Docker(format!("{}: {e}", dir.display())))?;
-    let passthrough = passthrough(opts, ledger);
+    // The backup directory is mounted where it is here, so the path the container's envsync
+    // prints is the one on this machine; it is made here first (private), not by docker.
+    if let Some(plan) = backup {
+        crate::fs::write::create_private_dir(&plan.dir)
+            .map_err(|e| MigrateError::Docker(format!("the backup directory: {e}")))?;
+    }
+    let passthrough = passthrough(opts, ledger, backup);
     let args = docker_args(
         &c.network,
         &opts.docker_image,
         &binary,
         &dir,
+        backup.map(|b| b.dir.as_path()),
         opts.action.name(),
         &passthrough,
     );
@@ -52,8 +62,18 @@ pub fn run(
 /// The flags the envsync in the container gets, built from the typed request: the ledger found
 /// here (whatever the container's auto-detection would say), the resolution, and the run's
 /// options.
-pub fn passthrough(opts: &MigrateOptions, ledger: Ledger) -> Vec<String> {
+pub fn passthrough(
+    opts: &MigrateOptions,
+    ledger: Ledger,
+    backup: Option<&backup::Plan>,
+) -> Vec<String> {
     let mut args = vec!["--ledger".to_string(), ledger.to_string()];
+    if let Some(plan) = backup {
+        args.extend(["--backup".into(), plan.dir.display().to_string()]);
+        if let Some(c) = &plan.contour {
+            args.extend(["--backup-contour".into(), c.clone()]);
+        }
+    }
     match &opts.resolution {
         Some(Resolution::Applied(n)) => args.extend(["--applied".into(), n.clone()]),
         Some(Resolution::RolledBack(n)) => args.extend(["--rolled-back".into(), n.clone()]),
@@ -86,6 +106,7 @@ pub fn docker_args(
     image: &str,
     binary: &Path,
     migrations: &Path,
+    backup_dir: Option<&Path>,
     action: &str,
     passthrough: &[String],
 ) -> Vec<String> {
@@ -102,6 +123,11 @@ pub fn docker_args(
         format!("{}:/usr/local/bin/envsync:ro", binary.display()),
         "-v".into(),
         format!("{}:/migrations:ro", migrations.display()),
+    ];
+    if let Some(d) = backup_dir {
+        args.extend(["-v".into(), format!("{}:{}", d.display(), d.display())]);
+    }
+    args.extend([
         "--entrypoint".into(),
         "/usr/local/bin/envsync".into(),
         image.into(),
@@ -111,7 +137,7 @@ pub fn docker_args(
         "direct".into(),
         "--dir".into(),
         "/migrations".into(),
-    ];
+    ]);
     args.extend(passthrough.iter().cloned());
     args
 }

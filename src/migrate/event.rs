@@ -2,8 +2,10 @@
 //! caller's sink. `crate::render::migrate` turns them into progress lines (stdout, or stderr
 //! under `--format json`); nothing here is prose.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::backup::Backup;
 use super::preflight::Preflight;
 use super::route::Route;
 use super::State;
@@ -33,6 +35,14 @@ pub enum Event {
     },
     /// The ledger no longer matches the files: nothing is applied.
     Blocked(Vec<Blocker>),
+    /// `--backup`: `pg_dump` of `database` into `dir` starts (something is pending).
+    BackingUp { database: String, dir: PathBuf },
+    /// `--backup`: the dump is written, before anything is applied.
+    BackedUp { backup: Backup, elapsed: Duration },
+    /// `--backup`: nothing is pending, so no dump was written.
+    BackupSkipped { dir: PathBuf },
+    /// `--backup`: no dump was written; nothing is applied.
+    BackupFailed { message: String },
     /// Migration `n` (from 1) of `total` in this run applied.
     Applied {
         n: usize,
@@ -58,7 +68,7 @@ impl Event {
     pub fn is_problem(&self) -> bool {
         match self {
             Event::Preflight { preflight, .. } => !preflight.ok(),
-            Event::Blocked(_) | Event::Failed { .. } => true,
+            Event::Blocked(_) | Event::Failed { .. } | Event::BackupFailed { .. } => true,
             _ => false,
         }
     }

@@ -8,13 +8,15 @@
 //!   backend's `DATABASE_URL` for the contour, comes from `crate::load::target`); [`docker`]
 //!   hands the whole job to a container on the contour's network;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
-//!   lock; [`sql`]: quoting for the SQL envsync writes;
+//!   lock; [`sql`]: the SQL envsync writes, names bound as parameters; [`backup`]: the
+//!   `pg_dump` taken before anything is applied (`--backup`, `backup_before_migrate`);
 //! - [`event`]: what a run reports as it goes, typed; `crate::render::migrate` prints it.
 //!
 //! A run is staged: the plan (ledger, migrations read and checked, target, route) is decided
 //! before any connection; then the session connects, runs the preflight, takes the lock and
 //! applies, emitting [`Event`]s.
 
+pub mod backup;
 pub mod conn;
 pub mod docker;
 pub mod event;
@@ -151,6 +153,21 @@ pub struct MigrateOptions {
     pub docker_binary: Option<PathBuf>,
     /// `--format json` (the envsync in a `--via docker` container is asked for it too).
     pub json: bool,
+    /// `migrate run --backup` and its program.
+    pub backup: BackupOptions,
+}
+
+/// What `migrate run` says about backing up (the contour's `backup_before_migrate` is looked up
+/// by the run itself).
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// `--backup DIR`, made absolute against the current directory.
+    pub dir: Option<PathBuf>,
+    /// `--pg-dump` / `ENVSYNC_PG_DUMP`.
+    pub pg_dump: PathBuf,
+    /// The contour that names the dump, when the run itself cannot tell (`--via docker`'s
+    /// envsync in the container).
+    pub contour: Option<String>,
 }
 
 /// Where one migration stands.
@@ -273,6 +290,12 @@ pub struct MigrateReport {
     /// `--via docker`: the exit code of the envsync that ran in the container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_exit: Option<i32>,
+    /// `--backup`: the dump written before the first migration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<backup::Backup>,
+    /// `--backup`: why no dump was written (nothing was applied then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_error: Option<String>,
 }
 
 impl MigrateReport {
@@ -291,6 +314,8 @@ impl MigrateReport {
             summary: Summary::default(),
             resolved: None,
             docker_exit: None,
+            backup: None,
+            backup_error: None,
         }
     }
 
@@ -321,6 +346,7 @@ impl MigrateReport {
         ExitStatus::from_findings(
             refused
                 || self.failure.is_some()
+                || self.backup_error.is_some()
                 || inconsistent
                 || (pending_is_finding && s.pending > 0),
         )
@@ -371,6 +397,7 @@ pub fn migrate(
         v => v,
     };
     let auto = (opts.via == Via::Auto).then(|| resolved.url.host().to_string());
+    let backup = backup_plan(settings, opts, &contour);
     let (url, chosen) = match via {
         Via::Host => {
             let c = contour()?;
@@ -403,7 +430,15 @@ pub fn migrate(
                 target: report.target.clone(),
                 origin: report.origin.clone(),
             });
-            return docker::run(opts, ledger, &c, &dir, &resolved.url, report);
+            return docker::run(
+                opts,
+                ledger,
+                &c,
+                &dir,
+                &resolved.url,
+                backup.as_ref(),
+                report,
+            );
         }
         _ => (
             resolved.url.clone(),
@@ -429,7 +464,15 @@ pub fn migrate(
         .build()
         .map_err(|e| MigrateError::Runtime(e.to_string()))?;
     let migrations = migrations.with_schema(&url);
-    let session = session(&url, &endpoint, opts, &migrations, &mut report, emit);
+    let session = session(
+        &url,
+        &endpoint,
+        opts,
+        &migrations,
+        backup.as_ref(),
+        &mut report,
+        emit,
+    );
     let result = rt.block_on(async {
         tokio::select! {
             r = session => r,
@@ -439,6 +482,41 @@ pub fn migrate(
     result?;
     report.tally();
     Ok(report)
+}
+
+/// Where `migrate run` backs up before applying: `--backup DIR`, else the contour's
+/// `backup_before_migrate` (the contour named by `--contour`, else the one the backend's `.env`
+/// points to). Not for `--dry-run`, `status`, `preflight` or `resolve`.
+fn backup_plan(
+    settings: &Settings,
+    opts: &MigrateOptions,
+    contour: &dyn Fn() -> Result<Contour, MigrateError>,
+) -> Option<backup::Plan> {
+    if opts.action != Action::Run || opts.dry_run {
+        return None;
+    }
+    let configured = settings
+        .config
+        .contours
+        .iter()
+        .any(|c| c.backup_before_migrate.is_some());
+    if opts.backup.dir.is_none() && !configured {
+        return None;
+    }
+    // A run given its URL needs no contour; one is looked for here only to find its key and to
+    // name the file, and none is fine.
+    let c = contour().ok();
+    let dir = opts
+        .backup
+        .dir
+        .clone()
+        .or_else(|| c.as_ref().and_then(|c| c.backup_before_migrate.clone()))?;
+    Some(backup::Plan {
+        dir,
+        pg_dump: opts.backup.pg_dump.clone(),
+        contour: opts.backup.contour.clone().or(c.map(|c| c.name)),
+        lock_wait: Duration::from_secs(opts.lock_timeout),
+    })
 }
 
 /// The ledger and its migrations directory: `--dir`, else the backend working tree's
@@ -518,12 +596,16 @@ async fn session(
     ep: &conn::Endpoint,
     opts: &MigrateOptions,
     migrations: &Migrations,
+    backup: Option<&backup::Plan>,
     report: &mut MigrateReport,
     emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
     let mut conn = conn::connect(url, ep, opts.wait.map(Duration::from_secs), emit).await?;
     let r = match migrations.on_connect(&mut conn).await {
-        Ok(()) => work(&mut conn, opts, migrations, report, emit).await,
+        Ok(()) => {
+            let backup = backup.map(|plan| (plan, url));
+            work(&mut conn, opts, migrations, backup, report, emit).await
+        }
         Err(e) => Err(e),
     };
     let _ = conn.close().await;
@@ -534,6 +616,7 @@ async fn work(
     conn: &mut PgConnection,
     opts: &MigrateOptions,
     migrations: &Migrations,
+    backup: Option<(&backup::Plan, &DbUrl)>,
     report: &mut MigrateReport,
     emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
@@ -572,7 +655,7 @@ async fn work(
     .await?;
     let r = match &opts.resolution {
         Some(how) => resolve(conn, migrations, how, report, emit).await,
-        None => apply_all(conn, migrations, report, emit).await,
+        None => apply_all(conn, migrations, backup, report, emit).await,
     };
     lock::unlock(conn, key).await;
     r
@@ -596,10 +679,11 @@ async fn resolve(
 async fn apply_all(
     conn: &mut PgConnection,
     migrations: &Migrations,
+    backup: Option<(&backup::Plan, &DbUrl)>,
     report: &mut MigrateReport,
     emit: &mut dyn FnMut(Event),
 ) -> Result<(), MigrateError> {
-    migrations.create(conn).await?;
+    // Compared before the ledger is created, so that a backup shows the database as it was.
     report.migrations = migrations.compare(conn).await?;
     let blockers: Vec<event::Blocker> = report
         .migrations
@@ -615,10 +699,65 @@ async fn apply_all(
         emit(Event::Blocked(blockers));
         return Ok(());
     }
+    if let Some((plan, url)) = backup {
+        if pending(report).is_empty() {
+            emit(Event::BackupSkipped {
+                dir: plan.dir.clone(),
+            });
+        } else if !back_up(conn, plan, url, report, emit).await? {
+            return Ok(());
+        }
+    }
+    migrations.create(conn).await?;
     match migrations {
         Migrations::Sqlx(locals) => sqlx::apply_pending(conn, locals, report, emit).await,
         Migrations::Prisma { locals, .. } => {
             prisma::apply_pending(conn, locals, report, emit).await
+        }
+    }
+}
+
+/// `pg_dump` the database before the first migration; `false` (and the report says why) when
+/// no dump was written, so nothing may be applied.
+async fn back_up(
+    conn: &mut PgConnection,
+    plan: &backup::Plan,
+    url: &DbUrl,
+    report: &mut MigrateReport,
+    emit: &mut dyn FnMut(Event),
+) -> Result<bool, MigrateError> {
+    let server = backup::server_major(conn).await?;
+    let database = report
+        .preflight
+        .as_ref()
+        .map_or_else(|| url.database().to_string(), |p| p.database.clone());
+    emit(Event::BackingUp {
+        database: database.clone(),
+        dir: plan.dir.clone(),
+    });
+    let started = std::time::Instant::now();
+    // pg_dump runs on the blocking pool, so Ctrl-C still ends the session meanwhile.
+    let (job_plan, job_url) = (plan.clone(), url.clone());
+    let done =
+        tokio::task::spawn_blocking(move || backup::dump(&job_plan, &job_url, &database, server))
+            .await
+            .map_err(|e| MigrateError::Runtime(e.to_string()))?;
+    match done {
+        Ok(b) => {
+            emit(Event::BackedUp {
+                backup: b.clone(),
+                elapsed: started.elapsed(),
+            });
+            report.backup = Some(b);
+            Ok(true)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            emit(Event::BackupFailed {
+                message: message.clone(),
+            });
+            report.backup_error = Some(message);
+            Ok(false)
         }
     }
 }
@@ -694,13 +833,13 @@ impl Migrations {
     /// there. A schema that does not exist yet changes nothing until `create`.
     async fn on_connect(&self, conn: &mut PgConnection) -> Result<(), MigrateError> {
         if let Some(s) = self.schema() {
-            use ::sqlx::Executor;
-            conn.execute(::sqlx::raw_sql(&format!(
-                "SET search_path TO {}",
-                sql::quote_ident(s)
-            )))
-            .await
-            .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;
+            // `SET` takes no parameters; `set_config` does (the value is a search path, so
+            // the name inside it is quoted as an identifier).
+            ::sqlx::query("SELECT set_config('search_path', $1, false)")
+                .bind(sql::quote_ident(s))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| MigrateError::query("selecting the schema of ?schema=", &e))?;
         }
         Ok(())
     }

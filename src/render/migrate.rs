@@ -89,6 +89,24 @@ pub fn progress(e: &Event) -> String {
             }
             text
         }
+        Event::BackingUp { database, dir } => format!(
+            "backup: pg_dump of {} into {} ...",
+            sanitize(database),
+            sanitize(&dir.display().to_string())
+        ),
+        Event::BackedUp { backup, elapsed } => format!(
+            "backup: {} ({}, {:.1} s)",
+            sanitize(&backup.path.display().to_string()),
+            size(backup.bytes),
+            elapsed.as_secs_f64()
+        ),
+        Event::BackupSkipped { dir } => format!(
+            "backup: nothing pending, so no dump was written to {}",
+            sanitize(&dir.display().to_string())
+        ),
+        Event::BackupFailed { message } => {
+            format!("backup failed, so nothing was applied: {message}")
+        }
         Event::Applied {
             n,
             total,
@@ -128,6 +146,21 @@ pub fn progress(e: &Event) -> String {
         ),
         Event::Resolved(r) => sanitize(&r.to_string()),
     }
+}
+
+/// `532 bytes`, `1.4 MiB (1468006 bytes)`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {} ({bytes} bytes)", UNITS[unit])
 }
 
 impl fmt::Display for Route {
@@ -253,6 +286,10 @@ fn summary(r: &MigrateReport) -> String {
             Some(done) => format!("resolved: {done}"),
             None => "nothing was resolved".to_string(),
         },
+        _ if r.backup_error.is_some() => format!(
+            "backup failed: nothing was applied; {} pending, {} applied",
+            s.pending, s.applied
+        ),
         _ if r.failure.is_some() => format!(
             "migration failed; {} applied in this run, {} pending",
             s.applied_now, s.pending
@@ -273,5 +310,17 @@ fn summary(r: &MigrateReport) -> String {
             if s.applied_now == 1 { "" } else { "s" },
             s.applied
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_read_them() {
+        assert_eq!(size(532), "532 bytes");
+        assert_eq!(size(2048), "2.0 KiB (2048 bytes)");
+        assert_eq!(size(1_468_006), "1.4 MiB (1468006 bytes)");
     }
 }

@@ -435,15 +435,38 @@ fn the_url_schema_holds_the_ledger_and_the_tables_and_prisma_agrees() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
+/// A session (as `admin`) holding advisory lock `key` until the returned sender is dropped: a
+/// gate a migration waits at (`pg_advisory_xact_lock(key)`).
+fn gate(admin: String, key: i64) -> std::sync::mpsc::Sender<()> {
+    let (held, is_held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        block_on(async move {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            held.send(()).unwrap();
+            // Until the sender is dropped (a failing test drops it too); closing unlocks.
+            let _ = released.recv();
+            let _ = c.close().await;
+        })
+    });
+    is_held.recv().expect("the gate is held");
+    release
+}
+
 #[test]
 fn envsync_and_prisma_wait_for_each_other_s_lock() {
     let cl = cluster();
-    // The migration holds envsync's lock until Prisma is seen waiting for it (at most 120 s),
-    // then 3 s more for this test to see it wait: a fixed 2 s sleep was shorter than Prisma's
-    // start on a loaded machine.
+    // The migration waits at a gate the test opens once Prisma is seen waiting: envsync holds
+    // the lock for as long as that takes, however slowly the Prisma CLI starts.
     let p = PrismaDir::with(&[(
         "1_slow",
-        "CREATE TABLE a (x int);\nDO $$ BEGIN\n  FOR i IN 1..2400 LOOP\n    EXIT WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND NOT granted);\n    PERFORM pg_sleep(0.05);\n  END LOOP;\n  PERFORM pg_sleep(3);\nEND $$;\n",
+        "CREATE TABLE a (x int);\nSELECT pg_advisory_xact_lock(4242);\n",
     )]);
     let url = schema_url(&cl.owned("p_lock"), "public");
     let admin = cl.url("postgres", SUPERUSER_PASSWORD, "p_lock");
@@ -470,6 +493,7 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
         holder.close().await.unwrap();
     });
     // And envsync's lock keeps `prisma migrate deploy` waiting.
+    let release = gate(admin.clone(), 4242);
     let mut ours = envsync(&p.dir);
     let ours = ours
         .arg("migrate")
@@ -487,7 +511,7 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
             ),
         )
     };
-    // Generous: the machine that runs the suite may be busy, and Prisma starts slowly.
+    // A guard against hanging, not a measurement.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while waiting_for(true) == 0 {
         assert!(
@@ -508,6 +532,7 @@ fn envsync_and_prisma_wait_for_each_other_s_lock() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    drop(release);
     let ours = ours.wait_with_output().unwrap();
     assert!(
         ours.status.success(),
@@ -634,4 +659,97 @@ fn the_ledger_follows_the_layout_and_both_layouts_need_a_choice() {
         "{}",
         configured.stdout
     );
+}
+
+/// Directory names that hold dollar-quote delimiters (`$envsync$`, `$tag$`, a trailing
+/// `$envsync` that closes a `$envsync$…$envsync$` literal early, a quote and `$$`): recorded
+/// byte for byte, and Prisma agrees. A name is bound as a parameter, never spliced into SQL.
+const DOLLAR_NAMES: [&str; 5] = [
+    "20250101000000_x$envsync$y",
+    "20250101000001_$tag$",
+    "20250101000002_x$envsync",
+    "20250101000003_it's_$$_$envsync_",
+    "20250101000004_$1",
+];
+
+fn dollar_migrations() -> Vec<(String, String)> {
+    DOLLAR_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), format!("CREATE TABLE t{i} (x int);\n")))
+        .collect()
+}
+
+#[test]
+fn names_with_dollar_quotes_are_applied_recorded_and_agreed_by_prisma() {
+    let owned = dollar_migrations();
+    let refs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let p = PrismaDir::with(&refs);
+    let url = schema_url(&cluster().owned("p_dollar"), "public");
+    let r = p.envsync(&url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("applied 5 migrations"), "{}", r.stdout);
+    let recorded = text(
+        "p_dollar",
+        "SELECT string_agg(migration_name, E'\\n' ORDER BY migration_name) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+    )
+    .unwrap_or_default();
+    assert_eq!(recorded, DOLLAR_NAMES.join("\n"));
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
+    let again = p.envsync(&url, &["status"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("5 applied, 0 pending"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn resolve_takes_names_with_dollar_quotes() {
+    let cl = cluster();
+    let bad = "20250101000009_bad$envsync";
+    let bad_too = "20250101000010_$tag$_bad";
+    let p = PrismaDir::with(&[
+        ("20250101000000_ok", "CREATE TABLE a (x int);\n"),
+        (bad, "CREATE TABLE b (x int);\nSELECT 1/0;\n"),
+    ]);
+    let url = schema_url(&cl.owned("p_dollar_resolve"), "public");
+    assert_ne!(p.prisma(&url, &["migrate", "deploy"]).code, 0);
+    let r = p.envsync(&url, &["resolve", "--applied", bad]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("{bad} recorded as applied")),
+        "{}",
+        r.stdout
+    );
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
+    assert_eq!(
+        count(
+            "p_dollar_resolve",
+            &format!("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '{bad}' AND finished_at IS NOT NULL AND rolled_back_at IS NULL")
+        ),
+        1
+    );
+    // The other way out, on a second failed migration: rolled back, fixed, applied by envsync.
+    p.put(bad_too, "CREATE TABLE c (x int);\nSELECT 1/0;\n");
+    assert_ne!(p.prisma(&url, &["migrate", "deploy"]).code, 0);
+    cl.admin("p_dollar_resolve", "DROP TABLE c;");
+    p.put(bad_too, "CREATE TABLE c (x int);\n");
+    let r = p.envsync(&url, &["resolve", "--rolled-back", bad_too]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = p.envsync(&url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!("applied 1/1 {bad_too}")),
+        "{}",
+        r.stdout
+    );
+    let status = p.prisma(&url, &["migrate", "status"]);
+    assert!(up_to_date(&status), "{}{}", status.stdout, status.stderr);
 }

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
-use sqlx::{Executor, Row};
+use sqlx::{Connection, Executor, Row};
 
 use super::dir::{checksum, Local};
 use crate::migrate::conn::db_error;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::{dollar_quote, quote_ident};
+use crate::migrate::sql::{bound_name, is_own_literal, quote_ident};
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_prisma_migrations";
@@ -206,13 +206,20 @@ pub enum Applied {
     },
 }
 
-/// Apply one migration. In one transaction with its ledger row, sent as one batch; a file
-/// PostgreSQL refuses inside a transaction (SQLSTATE 25001, e.g. `CREATE INDEX CONCURRENTLY`)
-/// is run the way Prisma runs it: the row first, then statement by statement, the row
-/// finished on success or left failed with the error in `logs`.
-pub async fn apply(conn: &mut PgConnection, l: &Local) -> Result<Applied, MigrateError> {
+/// Apply one migration. In one transaction with its ledger row, sent as one batch; the row's
+/// name is taken from the names bound at `index` (`crate::migrate::sql::bind_names`), never
+/// written into the batch. A file PostgreSQL refuses inside a transaction (SQLSTATE 25001,
+/// e.g. `CREATE INDEX CONCURRENTLY`) is run the way Prisma runs it: the row first, then
+/// statement by statement, the row finished on success or left failed with the error in `logs`.
+pub async fn apply(
+    conn: &mut PgConnection,
+    l: &Local,
+    index: usize,
+) -> Result<Applied, MigrateError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let mut batch = String::with_capacity(l.sql.len() + 320);
+    // The id is a UUID made here and the checksum hex digits: envsync's own literals.
+    debug_assert!(is_own_literal(&id) && is_own_literal(&l.checksum));
+    let mut batch = String::with_capacity(l.sql.len() + 400);
     batch.push_str("BEGIN;\n");
     batch.push_str(&l.sql);
     // A last line comment or a missing `;` must not swallow what follows.
@@ -221,7 +228,7 @@ pub async fn apply(conn: &mut PgConnection, l: &Local) -> Result<Applied, Migrat
         "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) \
          VALUES ('{id}', '{}', clock_timestamp(), {}, NULL, NULL, now(), 1);\nCOMMIT;",
         l.checksum,
-        dollar_quote(&l.name)
+        bound_name(index)
     ));
     let start = Instant::now();
     match conn.execute(sqlx::raw_sql(&batch)).await {
@@ -251,11 +258,13 @@ async fn apply_outside_transaction(
 ) -> Result<Applied, MigrateError> {
     let q = |e: sqlx::Error| MigrateError::query("writing _prisma_migrations", &e);
     let start = Instant::now();
-    conn.execute(sqlx::raw_sql(&format!(
-        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) VALUES ('{id}', '{}', {}, now())",
-        l.checksum,
-        dollar_quote(&l.name)
-    )))
+    sqlx::query(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())",
+    )
+    .bind(id)
+    .bind(&l.checksum)
+    .bind(&l.name)
+    .execute(&mut *conn)
     .await
     .map_err(q)?;
     for statement in super::statements::split(&l.sql) {
@@ -268,12 +277,12 @@ async fn apply_outside_transaction(
                 "Database error code: {}\n\nDatabase error:\n{message}\n",
                 sqlstate.as_deref().unwrap_or("none")
             );
-            conn.execute(sqlx::raw_sql(&format!(
-                "UPDATE _prisma_migrations SET logs = {} WHERE id = '{id}'",
-                dollar_quote(&logs)
-            )))
-            .await
-            .map_err(q)?;
+            sqlx::query("UPDATE _prisma_migrations SET logs = $1 WHERE id = $2")
+                .bind(logs)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(q)?;
             return Ok(Applied::Failed {
                 sqlstate,
                 message,
@@ -281,9 +290,11 @@ async fn apply_outside_transaction(
             });
         }
     }
-    conn.execute(sqlx::raw_sql(&format!(
-        "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = '{id}'"
-    )))
+    sqlx::query(
+        "UPDATE _prisma_migrations SET applied_steps_count = applied_steps_count + 1, finished_at = clock_timestamp() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
     .await
     .map_err(q)?;
     Ok(Applied::Done(start.elapsed()))
@@ -339,18 +350,27 @@ pub async fn resolve_applied(
         )));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    conn.execute(sqlx::raw_sql(&format!(
-        "BEGIN;
-         UPDATE _prisma_migrations SET rolled_back_at = now()
-          WHERE migration_name = {name_lit} AND finished_at IS NULL AND rolled_back_at IS NULL;
-         INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name)
-         VALUES ('{id}', '{}', '', now(), now(), {name_lit});
-         COMMIT;",
-        l.checksum,
-        name_lit = dollar_quote(name)
-    )))
+    let q = |e: sqlx::Error| MigrateError::query("writing _prisma_migrations", &e);
+    let mut tx = conn.begin().await.map_err(q)?;
+    sqlx::query(
+        "UPDATE _prisma_migrations SET rolled_back_at = now()
+          WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL",
+    )
+    .bind(name)
+    .execute(&mut *tx)
     .await
-    .map_err(|e| MigrateError::query("writing _prisma_migrations", &e))?;
+    .map_err(q)?;
+    sqlx::query(
+        "INSERT INTO _prisma_migrations (id, checksum, logs, started_at, finished_at, migration_name)
+         VALUES ($1, $2, '', now(), now(), $3)",
+    )
+    .bind(&id)
+    .bind(&l.checksum)
+    .bind(name)
+    .execute(&mut *tx)
+    .await
+    .map_err(q)?;
+    tx.commit().await.map_err(q)?;
     Ok(Resolved {
         migration: name.to_string(),
         how: ResolvedHow::RecordedNotRun,

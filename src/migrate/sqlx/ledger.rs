@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::dir::Local;
 use crate::migrate::event::{Resolved, ResolvedHow};
-use crate::migrate::sql::dollar_quote;
+use crate::migrate::sql::bound_name;
 use crate::migrate::{Entry, MigrateError, State};
 
 pub const TABLE: &str = "_sqlx_migrations";
@@ -64,13 +64,15 @@ fn update_timing(t: Timing) -> String {
 
 /// Apply one transactional migration in a single round trip: `BEGIN`, the migration, the
 /// ledger row exactly as sqlx's `Migrate::apply` writes it (`success = TRUE`,
-/// `execution_time = -1`), the previous migration's execution time, `COMMIT`, sent as one
-/// simple-protocol batch. sqlx needs five round trips and two commits for the same rows; at 500
+/// `execution_time = -1`; the description taken from the names bound at `index`, see
+/// `crate::migrate::sql::bind_names`), the previous migration's execution time, `COMMIT`, sent
+/// as one simple-protocol batch. sqlx needs five round trips and two commits for the same rows; at 500
 /// migrations the difference is most of the wall time. On failure the transaction is rolled
 /// back (the pending timing is written on its own) and the database's error returned.
 pub async fn apply_batched(
     conn: &mut PgConnection,
     m: &sqlx::migrate::Migration,
+    index: usize,
     previous: Option<Timing>,
 ) -> Result<Duration, sqlx::Error> {
     use sqlx::Executor;
@@ -83,7 +85,7 @@ pub async fn apply_batched(
     batch.push_str(&format!(
         "INSERT INTO _sqlx_migrations ( version, description, success, checksum, execution_time ) VALUES ( {}, {}, TRUE, decode('{hex}', 'hex'), -1 );\n",
         m.version,
-        dollar_quote(&m.description)
+        bound_name(index)
     ));
     if let Some(t) = previous {
         batch.push_str(&update_timing(t));

@@ -255,3 +255,39 @@ fn resolve_clears_a_dirty_sqlx_row_either_way() {
         again.stderr
     );
 }
+
+/// A description holding dollar-quote delimiters is recorded byte for byte (bound as a
+/// parameter, never spliced into SQL), and sqlx agrees about what is applied.
+#[test]
+fn descriptions_with_dollar_quotes_are_recorded_as_sqlx_records_them() {
+    use sqlx::Connection;
+    let pg = cluster();
+    let url = pg.owned("m_dollar");
+    let m = migrations(1);
+    for (file, sql) in [
+        (
+            "2_x$envsync.sql",
+            "INSERT INTO hits (version) VALUES (2);\n",
+        ),
+        ("3_$tag$.sql", "INSERT INTO hits (version) VALUES (3);\n"),
+        ("4_it's_$$.sql", "INSERT INTO hits (version) VALUES (4);\n"),
+    ] {
+        fs::write(m.path().join(file), sql).unwrap();
+    }
+    let r = migrate(m.path(), &url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let described = pg
+        .scalar(
+            "m_dollar",
+            "SELECT string_agg(description, '|' ORDER BY version) FROM _sqlx_migrations",
+        )
+        .unwrap();
+    assert_eq!(described, "create hits|x$envsync|$tag$|it's $$");
+    let dir = m.path().to_path_buf();
+    block_on(async move {
+        let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+    });
+    assert_eq!(count("m_dollar", "SELECT count(*) FROM hits"), 3);
+}

@@ -1,5 +1,6 @@
 //! `migrate` against a real PostgreSQL 15 cluster started by the tests (see `pg.rs`).
 
+mod backup;
 mod concurrency;
 mod connection;
 mod ledger;

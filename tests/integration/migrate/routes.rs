@@ -184,3 +184,36 @@ fn the_backend_alone_is_enough_when_its_url_is_complete() {
         3
     );
 }
+
+/// `--via docker --backup DIR`: the envsync in the container takes the dump with the image's
+/// pg_dump, into DIR mounted at the same path (made here first, private), named for the contour.
+#[test]
+fn the_docker_route_takes_its_backup_in_the_container_into_the_same_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let stub = Stub::new("docker", "exit 0");
+    let m = migrations(1);
+    let cwd = tempfile::tempdir().unwrap();
+    let r = run(envsync(cwd.path())
+        .env("PATH", stub.path_var())
+        .args([
+            "migrate", "-c", "stage", "--via", "docker", "--backup", "dumps", "--dir",
+        ])
+        .arg(m.path())
+        .args([
+            "--database-url",
+            "postgresql://app:S3cret%40@db:5432/gprod_stage",
+        ]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let dumps = fs::canonicalize(cwd.path()).unwrap().join("dumps");
+    assert_eq!(
+        fs::metadata(&dumps).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let calls = stub.calls();
+    let args: Vec<&str> = calls[0].iter().map(String::as_str).collect();
+    let has = |pair: [&str; 2]| args.windows(2).any(|w| w == pair);
+    let d = dumps.display().to_string();
+    assert!(has(["-v", &format!("{d}:{d}")]), "{args:?}");
+    assert!(has(["--backup", &d]), "{args:?}");
+    assert!(has(["--backup-contour", "stage"]), "{args:?}");
+}
