@@ -45,6 +45,7 @@ fn pair<'c>(contour: &'c Contour, backend: &[u8], infra: &[u8]) -> ContourFiles<
         )),
         compose: None,
         nginx: vec![],
+        kube: None,
     }
 }
 

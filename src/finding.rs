@@ -150,6 +150,15 @@ rule_codes! {
     ComposeInterpolation => "compose-interpolation", Error, "a ${VAR} in a compose file resolves to empty or unset";
     ComposeFile => "compose-file", Error, "a compose file (or an env_file it names) cannot be read as compose reads it";
     ComposeUnsupported => "compose-unsupported", Warning, "a compose construct envsync does not model, so what it decides is not checked";
+    K8sMissingKey => "k8s-missing-key", Error, "a required or shared key is not in the Kubernetes api workload's effective environment";
+    K8sValueMismatch => "k8s-value-mismatch", Error, "a shared key differs between a Kubernetes workload's environment and the contour's env files";
+    K8sTypedValue => "k8s-typed-value", Error, "a workload's value differs because Helm/YAML typed an unquoted values entry (1000000 renders 1e+06)";
+    K8sDbHost => "k8s-db-host", Error, "the api workload's DATABASE_URL host is not a Service the pod can resolve, or its port is not the Service's";
+    K8sDbCredentials => "k8s-db-credentials", Error, "the api workload's DATABASE_URL user, password or database disagree with the db workload's POSTGRES_*";
+    K8sPlaceholder => "k8s-placeholder", Error, "a workload's rendered value is still a placeholder (REPLACE_*, change_me, your_…)";
+    K8sPlaintextSecret => "k8s-plaintext-secret", Warning, "a secret-named key is given to a workload as a literal env value or from a ConfigMap";
+    K8sSecretOwner => "k8s-secret-owner", Warning, "a Secret is both rendered by the chart and created from an env file (secret_env_files)";
+    K8sMissingSource => "k8s-missing-source", Error, "an envFrom/valueFrom Secret or ConfigMap (or key) is neither rendered, in the manifests, nor in secret_env_files";
 }
 
 impl std::str::FromStr for RuleCode {

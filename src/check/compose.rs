@@ -371,7 +371,12 @@ pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_
         received,
     } in container_vars(rules, cf)
     {
-        let Some(bv) = backend.value(key) else {
+        // A workload's key the backend lacks is compared with infra's.
+        let file = match received.from {
+            Origin::Workload(_) if backend.value(key).is_none() => cf.infra.as_ref(),
+            _ => Some(backend),
+        };
+        let Some((bv, file)) = file.and_then(|f| Some((f.value(key)?, f))) else {
             continue;
         };
         let got = received.value;
@@ -379,12 +384,6 @@ pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_
             continue;
         }
         let (what, name) = (consumer.role().name(), consumer.name());
-        let how = match received.from {
-            Origin::Compose(var) => match var.source {
-                EnvSource::EnvFile => "an env_file",
-                EnvSource::Environment { .. } => "`environment:` (which wins over every env_file)",
-            },
-        };
         let show = |v: &str| {
             if key == url_key && !sink.mask.hides(key) {
                 format!("`{}`", crate::mask::url(v))
@@ -392,19 +391,105 @@ pub(super) fn effective_env(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_
                 sink.show(key, v)
             }
         };
+        let bshown = show(bv);
+        let (code, how) = match received.from {
+            Origin::Compose(var) => (
+                RuleCode::ValueMismatch,
+                match var.source {
+                    EnvSource::EnvFile => "an env_file".to_string(),
+                    EnvSource::Environment { .. } => {
+                        "`environment:` (which wins over every env_file)".to_string()
+                    }
+                },
+            ),
+            Origin::Workload(var) => {
+                // Known only in the cluster; or Helm's typing (`k8s-typed-value` says it).
+                let Some(got) = got else { continue };
+                if super::kubernetes::typed(var, bv) {
+                    continue;
+                }
+                if key == url_key {
+                    workload_url(sink, rules, consumer, got, bv, received.at, file);
+                    continue;
+                }
+                (RuleCode::K8sValueMismatch, var.from.to_string())
+            }
+        };
         let shown = match got {
             None => "no value".to_string(),
             Some("") => "an empty value".to_string(),
             Some(v) => show(v),
         };
-        let bshown = show(bv);
+        let (kind, holder) = match consumer {
+            Consumer::Service { .. } => ("container", "the backend".to_string()),
+            Consumer::Workload { .. } => ("workload", format!("{} {}", file.repo, file.file)),
+        };
         sink.push(
-            RuleCode::ValueMismatch,
+            code,
             Some(key),
             format!(
-                "the {what} container `{name}` gets {key} = {shown} from {how}, but the backend holds {bshown}"
+                "the {what} {kind} `{name}` gets {key} = {shown} from {how}, but {holder} holds {bshown}"
             ),
-            vec![received.at.clone(), backend.loc_of(key)],
+            vec![received.at.clone(), file.loc_of(key)],
+        );
+    }
+}
+
+/// A workload's `DATABASE_URL` against the env file's: user, password and database (its host
+/// and port are the cluster's, judged by `k8s-db-host`).
+fn workload_url(
+    sink: &mut Sink,
+    rules: &Rules,
+    consumer: Consumer<'_>,
+    got: &str,
+    want: &str,
+    at: &Location,
+    file: &LoadedFile,
+) {
+    let key = rules.database_url.key.as_str();
+    if crate::dialect::has_reference(want) || got.contains("$(") {
+        return;
+    }
+    let (Ok(g), Ok(w)) = (
+        crate::dburl::DbUrl::parse(got),
+        crate::dburl::DbUrl::parse(want),
+    ) else {
+        return;
+    };
+    let pw = &rules.database_url.password_key;
+    let parts = [
+        ("user", g.user(), w.user()),
+        (
+            "password",
+            g.password().unwrap_or(""),
+            w.password().unwrap_or(""),
+        ),
+        ("database", g.database(), w.database()),
+    ];
+    for (part, a, b) in parts {
+        if a == b {
+            continue;
+        }
+        let show = |v: &str| {
+            if part == "password" {
+                sink.show(pw, v)
+            } else {
+                sink.mask.text(v)
+            }
+        };
+        sink.push(
+            RuleCode::K8sValueMismatch,
+            Some(key),
+            format!(
+                "the {} workload `{}` connects with {part} {} ({key}), but {} {} names {}",
+                consumer.role().name(),
+                consumer.name(),
+                show(a),
+                file.repo,
+                file.file,
+                show(b)
+            ),
+            vec![at.clone(), file.loc_of(key)],
         );
     }
 }

@@ -160,6 +160,7 @@ fn findings(files: &BTreeMap<String, String>) -> Vec<Finding> {
                     infra: None,
                     compose: project_of(&c.name, &files),
                     nginx: vec![],
+                    kube: None,
                 }
             }
         })

@@ -7,7 +7,7 @@ use crate::load::ContourFiles;
 use crate::mask::Mask;
 use crate::model::Contour;
 
-use super::{compose, database_url, keys, secrets, syntax, values};
+use super::{compose, database_url, keys, kubernetes, secrets, syntax, values};
 
 /// Where rule families put their findings: applies the configured severity (or drops a
 /// disabled rule) and carries what every family needs.
@@ -100,8 +100,12 @@ pub fn evaluate<'s, 'c: 's>(
             compose::container_ports(&mut sink, rules, roles, p, cf.backend.as_ref(), &cf.nginx);
             compose::networks(&mut sink, roles, p);
             compose::volumes(&mut sink, roles, p, all);
-            compose::effective_env(&mut sink, rules, cf);
             compose::database(&mut sink, rules, p, cf);
+        }
+        // What the compose services and the Kubernetes workloads receive.
+        compose::effective_env(&mut sink, rules, cf);
+        if let Some(kube) = &cf.kube {
+            kubernetes::rules(&mut sink, rules, cf, kube);
         }
         findings.extend(sink.out);
     }

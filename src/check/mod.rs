@@ -9,6 +9,7 @@ pub mod compose;
 mod database_url;
 mod eval;
 mod keys;
+mod kubernetes;
 mod secrets;
 mod syntax;
 mod values;
@@ -27,7 +28,8 @@ pub fn check(
     contours: &[String],
     describe: bool,
 ) -> Result<Report, WorkspaceError> {
-    let sel = ws.select(contours)?;
+    let mut sel = ws.select(contours)?;
+    sel.read_kubernetes(ws)?;
     // Values that hold a secret are hidden wherever they appear: learn every secret value read.
     let mut mask = mask.clone();
     mask.learn(sel.values());
@@ -122,6 +124,7 @@ pub(crate) mod testkit {
             )),
             compose: None,
             nginx: vec![],
+            kube: None,
         }
     }
 
@@ -148,6 +151,7 @@ pub(crate) mod testkit {
                     infra: None,
                     compose: None,
                     nginx: vec![],
+                    kube: None,
                 },
             })
             .collect();

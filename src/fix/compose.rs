@@ -106,7 +106,9 @@ pub(super) fn plan(
     } in container_vars(rules, cf)
     {
         let (what, name) = (consumer.role().name(), consumer.name());
-        let Origin::Compose(var) = received.from;
+        let Origin::Compose(var) = received.from else {
+            continue;
+        };
         let Some(want) = desired.get(key) else {
             continue;
         };

@@ -204,6 +204,23 @@ impl Values {
         }
     }
 
+    /// The values line whose `null` deletes a leaf named `key` (Helm drops the key), when
+    /// that is the leaf's last definition and `--set` does not set it.
+    pub fn deleted(&self, key: &str) -> Option<Location> {
+        let set: Vec<String> = self.set.iter().flat_map(|s| set_paths(s)).collect();
+        let e = self
+            .index
+            .get(key)?
+            .iter()
+            .find(|e| !set.contains(&e.path) && e.helm.is_none())?;
+        let f = &self.files[e.file];
+        Some(Location {
+            repo: f.repo,
+            file: f.file.clone(),
+            line: e.line,
+        })
+    }
+
     /// The values entry a rendered `key: rendered` comes from, when exactly one path can
     /// have given it and `--set` does not set it.
     pub fn find(&self, key: &str, rendered: &str) -> Option<Entry> {

@@ -108,6 +108,9 @@ pub struct ContourFiles<'a> {
     pub compose: Option<crate::compose::Project>,
     /// nginx configuration files that apply to the contour, with their upstreams.
     pub nginx: Vec<(String, Vec<crate::compose::nginx::Upstream>)>,
+    /// What the contour deploys to Kubernetes, when it has a `kubernetes` table and the
+    /// command reads it (`check`).
+    pub kube: Option<std::rc::Rc<super::Kube>>,
 }
 
 impl ContourFiles<'_> {
@@ -134,7 +137,27 @@ impl ContourFiles<'_> {
             .flat_map(|p| p.services.values())
             .flat_map(|s| s.environment.iter())
             .filter_map(|(k, v)| Some((k.as_str(), v.value.as_deref()?)));
-        files.chain(services)
+        let kube = self.kube.iter().flat_map(|k| {
+            let workloads = [Some(&k.api), k.db.as_ref()]
+                .into_iter()
+                .flatten()
+                .flat_map(|w| w.vars.iter())
+                .filter_map(|(key, var)| Some((key.as_str(), var.value.known()?)));
+            let declared = k
+                .cluster
+                .declared
+                .iter()
+                .flat_map(|d| d.decoded.assignments.iter())
+                .map(|a| (a.key.as_str(), a.value.as_str()));
+            let sources = k
+                .cluster
+                .sources
+                .iter()
+                .flat_map(|o| o.keys.iter())
+                .map(|(key, kv)| (key.as_str(), kv.value.as_str()));
+            workloads.chain(declared).chain(sources)
+        });
+        files.chain(services).chain(kube)
     }
 
     /// Is `at` a line of one of the contour's own env files (which the env-file rules compare
@@ -150,19 +173,33 @@ impl ContourFiles<'_> {
     /// db, which the api), in role order. None when the contour has no compose project, or one
     /// compose would refuse (its parts mean nothing).
     pub fn consumers<'s>(&'s self, roles: &crate::config::Roles) -> Vec<Consumer<'s>> {
-        let Some(p) = self.compose.as_ref().filter(|p| !p.refused()) else {
-            return Vec::new();
-        };
-        [(Role::Db, &roles.db), (Role::Api, &roles.api)]
-            .into_iter()
-            .filter_map(|(role, names)| {
-                p.role(names).map(|(name, service)| Consumer::Service {
-                    role,
-                    name,
-                    service,
-                })
-            })
-            .collect()
+        let mut out: Vec<Consumer<'s>> = Vec::new();
+        if let Some(p) = self.compose.as_ref().filter(|p| !p.refused()) {
+            out.extend(
+                [(Role::Db, &roles.db), (Role::Api, &roles.api)]
+                    .into_iter()
+                    .filter_map(|(role, names)| {
+                        p.role(names).map(|(name, service)| Consumer::Service {
+                            role,
+                            name,
+                            service,
+                        })
+                    }),
+            );
+        }
+        if let Some(k) = &self.kube {
+            if let Some(db) = &k.db {
+                out.push(Consumer::Workload {
+                    role: Role::Db,
+                    env: db,
+                });
+            }
+            out.push(Consumer::Workload {
+                role: Role::Api,
+                env: &k.api,
+            });
+        }
+        out
     }
 }
 
@@ -194,6 +231,12 @@ pub enum Consumer<'a> {
         name: &'a str,
         service: &'a crate::compose::Service,
     },
+    /// A Kubernetes workload's container, with its effective environment (as the kubelet
+    /// computes it): the api workload, or the db workload behind the `database` Service.
+    Workload {
+        role: Role,
+        env: &'a crate::k8s::WorkloadEnv,
+    },
 }
 
 /// What a consumer receives for one key, and the line that decides it.
@@ -210,12 +253,14 @@ pub struct Received<'a> {
 pub enum Origin<'a> {
     /// A compose `environment:` entry or an `env_file` line (the variable, for `fix`).
     Compose(&'a crate::compose::EnvVar),
+    /// A workload's variable (its origin, the object line or values line that decides it).
+    Workload(&'a crate::k8s::Var),
 }
 
 impl<'a> Consumer<'a> {
     pub fn role(&self) -> Role {
         match self {
-            Consumer::Service { role, .. } => *role,
+            Consumer::Service { role, .. } | Consumer::Workload { role, .. } => *role,
         }
     }
 
@@ -223,6 +268,7 @@ impl<'a> Consumer<'a> {
     pub fn name(&self) -> &'a str {
         match self {
             Consumer::Service { name, .. } => name,
+            Consumer::Workload { env, .. } => &env.name,
         }
     }
 
@@ -234,6 +280,25 @@ impl<'a> Consumer<'a> {
                 at: &var.at,
                 from: Origin::Compose(var),
             }),
+            Consumer::Workload { env, .. } => env.vars.get(key).map(|var| Received {
+                value: var.value.known(),
+                at: workload_line(env, var),
+                from: Origin::Workload(var),
+            }),
         }
     }
+}
+
+/// The line that decides a workload's variable: the values line when one can be named, else
+/// where the value is written (the `env` entry, the Secret's key, the env file's line), else
+/// the workload object.
+pub fn workload_line<'a>(
+    env: &'a crate::k8s::WorkloadEnv,
+    var: &'a crate::k8s::Var,
+) -> &'a Location {
+    var.values
+        .as_ref()
+        .map(|e| &e.at)
+        .or(var.at.as_ref().map(|p| &p.at))
+        .unwrap_or(&env.at.at)
 }

@@ -25,6 +25,36 @@ pub struct Kube {
     pub cluster: Cluster,
     /// The configured api workload's container (`workload`, `container`).
     pub api: WorkloadEnv,
+    /// The container of the workload behind the `database` Service (the one whose pod
+    /// template's labels the Service selects), when there is one.
+    pub db: Option<WorkloadEnv>,
+}
+
+/// The workload the `database` Service selects, and its (only or default) container.
+fn db_workload(cluster: &Cluster, cfg: &KubeConfig) -> Option<WorkloadEnv> {
+    let service = cluster.get(cfg.database.as_ref()?)?;
+    let selector = service.node.get("spec")?.get("selector")?.as_map()?;
+    if selector.is_empty() {
+        return None;
+    }
+    cluster.workloads().into_iter().find_map(|w| {
+        let o = cluster
+            .get(&w)
+            .filter(|o| o.namespace == service.namespace)?;
+        let labels = match w.kind {
+            k8s::RefKind::Pod => o.node.get("metadata"),
+            k8s::RefKind::CronJob => None,
+            _ => o.node.get("spec")?.get("template")?.get("metadata"),
+        }?
+        .get("labels")?;
+        let selected = selector.iter().all(|(k, v)| {
+            k.as_str()
+                .and_then(|k| labels.get(k))
+                .and_then(|l| l.as_str())
+                .is_some_and(|l| Some(l) == v.as_str())
+        });
+        selected.then(|| cluster.env(&w, None).ok()).flatten()
+    })
 }
 
 /// Copy the chart directory `chart` and the values files of `source` into `into`, mirroring
@@ -152,10 +182,12 @@ impl Workspace {
             mask: &mask,
         })?;
         let api = cluster.env(&cfg.workload, cfg.container.as_deref())?;
+        let db = db_workload(&cluster, cfg);
         let kube = Rc::new(Kube {
             config: cfg.clone(),
             cluster,
             api,
+            db,
         });
         self.kube_cache
             .borrow_mut()

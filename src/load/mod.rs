@@ -485,6 +485,7 @@ impl Workspace {
                         })
                         .cloned()
                         .collect(),
+                    kube: None,
                 })
             })
             .collect::<Result<_, WorkspaceError>>()?;
@@ -507,6 +508,17 @@ impl<'a> Selection<'a> {
     /// the masking policy learns secret values from.
     pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
         self.files.iter().flat_map(ContourFiles::values)
+    }
+
+    /// Read what each selected contour deploys to Kubernetes (`check`: the `k8s-*` rules and
+    /// the workloads as consumers), for the contours with a `kubernetes` table.
+    pub fn read_kubernetes(&mut self, ws: &Workspace) -> Result<(), WorkspaceError> {
+        for cf in self.files.iter_mut() {
+            if self.selected.contains(&cf.contour.name) {
+                cf.kube = ws.kubernetes(cf.contour)?;
+            }
+        }
+        Ok(())
     }
 
     /// The selected contours' files (borrowed: a 100k-line file is not copied).

@@ -32,6 +32,8 @@ fn every_drifted_fixture_is_caught_and_never_leaks_a_secret() {
     let mut sets: Vec<_> = std::fs::read_dir(&drift)
         .unwrap()
         .map(|e| e.unwrap().path())
+        // The Kubernetes drift sets need their config and helm: `kubernetes_rules.rs`.
+        .filter(|p| !p.join("kubernetes.envsync.toml").exists())
         .collect();
     sets.sort();
     assert!(sets.len() >= 8);

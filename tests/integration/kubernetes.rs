@@ -909,16 +909,22 @@ fn a_chart_is_read_from_a_revision_or_the_working_tree() {
 }
 
 #[test]
-fn check_is_unchanged_by_a_kubernetes_table() {
-    // k8s rules come later: check renders nothing (no helm needed) and stays clean.
-    let mut cmd = envsync(&fixtures().join("gprod"));
-    cmd.env("ENVSYNC_HELM", "/nonexistent/helm");
+fn check_renders_the_chart_and_needs_helm() {
+    // The consistent chart: check renders it and stays clean (the k8s-* rules find nothing).
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = with_helm(envsync(&fixtures().join("gprod")), home.path());
     let r = run(cmd.arg("--config").arg(gprod_config()).arg("check"));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
         r.stdout,
         "no drift (3 contours checked: dev, stage, prod)\n"
     );
+    // Without helm, a contour with a chart cannot be judged: trouble naming helm.
+    let mut cmd = envsync(&fixtures().join("gprod"));
+    cmd.env("ENVSYNC_HELM", "/nonexistent/helm");
+    let r = run(cmd.arg("--config").arg(gprod_config()).arg("check"));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("/nonexistent/helm"), "{}", r.stderr);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod git_sources;
 mod hook;
 mod hostile;
 mod kubernetes;
+mod kubernetes_rules;
 mod migrate;
 mod pg;
 mod prisma;
