@@ -15,6 +15,7 @@ mod layer;
 pub mod nginx;
 pub mod ports;
 pub mod yaml;
+pub mod yaml11;
 
 use std::collections::BTreeMap;
 
@@ -281,12 +282,12 @@ impl std::fmt::Debug for ParseCache {
 }
 
 impl ParseCache {
-    /// `yaml::parse(text)`, once per distinct text.
+    /// [`yaml11::parse`]`(text)`, once per distinct text.
     pub fn parse(&self, text: &str) -> Parsed {
         if let Some(hit) = self.0.borrow().get(text) {
             return hit.clone();
         }
-        let parsed = Parsed::new(yaml::parse(text));
+        let parsed = Parsed::new(yaml11::parse(text));
         self.0
             .borrow_mut()
             .insert(text.to_string(), Parsed::clone(&parsed));
@@ -501,7 +502,7 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     for (file, text) in &docs {
         let parsed = match input.cache {
             Some(cache) => cache.parse(text),
-            None => Parsed::new(yaml::parse(text)),
+            None => Parsed::new(yaml11::parse(text)),
         };
         let shared = match &*parsed {
             Ok(r) => r,

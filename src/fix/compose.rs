@@ -210,7 +210,7 @@ pub(super) fn apply(text: &str, edits: &[&Edit]) -> Result<String, String> {
         let (a, b) = (byte(e.span.0), byte(e.span.1));
         out.replace_range(a..b, &e.text);
     }
-    let root = yaml::parse(&out).map_err(|e| e.message)?;
+    let root = crate::compose::yaml11::parse(&out).map_err(|e| e.message)?;
     for e in edits {
         let env = root
             .get("services")
