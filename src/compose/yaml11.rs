@@ -147,8 +147,7 @@ fn original_line(cur: &str, seps: &[Sep], line: usize) -> usize {
         if n >= line {
             break;
         }
-        let is_break =
-            c == '\n' || (c == '\r' && it.peek().is_none_or(|&(_, next)| next != '\n'));
+        let is_break = c == '\n' || (c == '\r' && it.peek().is_none_or(|&(_, next)| next != '\n'));
         if is_break {
             if breaks.peek() == Some(&i) {
                 before += 1;
@@ -162,11 +161,21 @@ fn original_line(cur: &str, seps: &[Sep], line: usize) -> usize {
     line.saturating_sub(before).max(1)
 }
 
-fn broken_before(seps: &[Sep], at: usize) -> usize {
-    seps[..seps.partition_point(|s| s.at < at)]
-        .iter()
-        .filter(|s| s.broken)
-        .count()
+/// How many broken separators come before each separator (and, last, in all).
+fn broken_prefix(seps: &[Sep]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(seps.len() + 1);
+    let mut n = 0;
+    out.push(0);
+    for s in seps {
+        n += usize::from(s.broken);
+        out.push(n);
+    }
+    out
+}
+
+/// How many broken separators come before the character `at`.
+fn broken_before(seps: &[Sep], prefix: &[usize], at: usize) -> usize {
+    prefix[seps.partition_point(|s| s.at < at)]
 }
 
 /// Does the span hold a separator that is `broken` (or kept), and is one of them LS or PS?
@@ -189,11 +198,9 @@ fn literal_blocks(
     let mut stack = vec![root];
     while let Some(n) = stack.pop() {
         match &n.kind {
-            Kind::Scalar(_, Style::Block) => {
-                if holds(seps, n.span, true).1 {
-                    if let Some(h) = block_header(&chars, n.span.0) {
-                        starts.push((n.span.0, h));
-                    }
+            Kind::Scalar(_, Style::Block) if holds(seps, n.span, true).1 => {
+                if let Some(h) = block_header(&chars, n.span.0) {
+                    starts.push((n.span.0, h));
                 }
             }
             Kind::Map(m) => stack.extend(m.iter().flat_map(|(k, v)| [k, v])),
@@ -237,9 +244,13 @@ fn fix_tree(
     seps: &[Sep],
     literal: &std::collections::HashMap<usize, String>,
 ) -> Result<(), YamlError> {
+    let prefix = broken_prefix(seps);
     let mut stack: Vec<(&mut Node, bool)> = vec![(root, false)];
     while let Some((n, is_key)) = stack.pop() {
-        n.line = n.line.saturating_sub(broken_before(seps, n.span.0)).max(1);
+        n.line = n
+            .line
+            .saturating_sub(broken_before(seps, &prefix, n.span.0))
+            .max(1);
         let span = n.span;
         let line = n.line;
         let source = || &chars[span.0..span.1.min(chars.len())];
@@ -257,10 +268,8 @@ fn fix_tree(
                 *v = flow_scalar(source(), *style == Style::Single)
                     .map_err(|message| YamlError { line, message })?;
             }
-            Kind::Scalar(v, Style::Plain) => {
-                if holds(seps, span, true).1 {
-                    *v = plain_scalar(source());
-                }
+            Kind::Scalar(v, Style::Plain) if holds(seps, span, true).1 => {
+                *v = plain_scalar(source());
             }
             Kind::Scalar(v, Style::Block) => {
                 if !holds(seps, span, true).1 {
@@ -277,7 +286,9 @@ fn fix_tree(
                 } else {
                     lines
                         .iter()
-                        .flat_map(|(text, brk)| [text.clone(), brk.map(String::from).unwrap_or_default()])
+                        .flat_map(|(text, brk)| {
+                            [text.clone(), brk.map(String::from).unwrap_or_default()]
+                        })
                         .collect()
                 };
             }
@@ -553,7 +564,9 @@ fn with_breaks(value: &str, breaks: &[char]) -> Vec<(String, Option<char>)> {
 /// every break next to a more indented line, are kept. What follows the last line is kept as
 /// the literal reading chomped it.
 fn fold_block(lines: &[(String, Option<char>)]) -> String {
-    let content: Vec<usize> = (0..lines.len()).filter(|&k| !lines[k].0.is_empty()).collect();
+    let content: Vec<usize> = (0..lines.len())
+        .filter(|&k| !lines[k].0.is_empty())
+        .collect();
     let (Some(&first), Some(&last)) = (content.first(), content.last()) else {
         return lines.iter().filter_map(|(_, b)| *b).collect();
     };
@@ -598,7 +611,11 @@ mod tests {
             .and_then(|s| s.get("s"))
             .and_then(|s| s.get("environment"))
             .expect("environment");
-        Ok(env.get("A").and_then(Node::as_str).unwrap_or("<none>").to_string())
+        Ok(env
+            .get("A")
+            .and_then(Node::as_str)
+            .unwrap_or("<none>")
+            .to_string())
     }
 
     /// Each row measured with docker compose 2.40.3 (`config --format json`).
@@ -626,10 +643,22 @@ mod tests {
             ("      A: x\u{2028}", "x"),
             ("      A: x\u{2028}         y", "x\u{2028}y"),
             ("      A: x\u{85}         y", "x y"),
-            ("      A: x \u{2028}  \u{2028}       y", "x\u{2028}\u{2028}y"),
-            ("      A: |\n        x\u{2028}        y\n        z", "x\u{2028}y\nz\n"),
-            ("      A: |\n        x\u{85}        y\n        z", "x\ny\nz\n"),
-            ("      A: >\n        x\u{2028}        y\n        z", "x\u{2028}y z\n"),
+            (
+                "      A: x \u{2028}  \u{2028}       y",
+                "x\u{2028}\u{2028}y",
+            ),
+            (
+                "      A: |\n        x\u{2028}        y\n        z",
+                "x\u{2028}y\nz\n",
+            ),
+            (
+                "      A: |\n        x\u{85}        y\n        z",
+                "x\ny\nz\n",
+            ),
+            (
+                "      A: >\n        x\u{2028}        y\n        z",
+                "x\u{2028}y z\n",
+            ),
             ("      A: >\n        x\u{85}        y\n        z", "x y z\n"),
             ("      A: 'x'\u{85}      B: y", "x"),
             ("      B: x # c\u{85}      A: hidden", "hidden"),
@@ -638,10 +667,19 @@ mod tests {
             assert_eq!(value(entry).as_deref(), Ok(want), "{entry:?}");
         }
         let list = parse("e:\n  - 'A=x\u{85}y'\n  - B=2\n").unwrap();
-        assert_eq!(list.get("e").unwrap().as_seq().unwrap()[0].as_str(), Some("A=x y"));
+        assert_eq!(
+            list.get("e").unwrap().as_seq().unwrap()[0].as_str(),
+            Some("A=x y")
+        );
         let flow = parse("e: {A: 'x\u{85}y', B: x\u{85}y}\n").unwrap();
-        assert_eq!(flow.get("e").unwrap().get("A").unwrap().as_str(), Some("x y"));
-        assert_eq!(flow.get("e").unwrap().get("B").unwrap().as_str(), Some("x y"));
+        assert_eq!(
+            flow.get("e").unwrap().get("A").unwrap().as_str(),
+            Some("x y")
+        );
+        assert_eq!(
+            flow.get("e").unwrap().get("B").unwrap().as_str(),
+            Some("x y")
+        );
     }
 
     #[test]
@@ -667,6 +705,17 @@ mod tests {
         assert_eq!(root.get("c").unwrap().line, 2);
         assert_eq!(root.get("d").unwrap().line, 3);
         assert_eq!(root.get("c").unwrap().as_str(), Some("y\u{2028}z"));
+    }
+
+    #[test]
+    fn lines_are_right_with_many_nodes_and_separators() {
+        let mut t = String::new();
+        for i in 0..20_000 {
+            t.push_str(&format!("k{i}: 'a\u{2028}b' # c\u{85}\n"));
+        }
+        let root = parse(&t).unwrap();
+        assert_eq!(root.get("k19999").unwrap().line, 20_000);
+        assert_eq!(root.get("k7").unwrap().as_str(), Some("a\u{2028}b"));
     }
 
     #[test]

@@ -124,6 +124,16 @@ pub(super) fn plan(
             refused.push(refuse(why));
             continue;
         };
+        if let Some(how) = project
+            .services
+            .get(name)
+            .and_then(|s| s.inherited.get(key))
+        {
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} from this `environment:` entry through {how}; editing it would change every service that reaches it that way: set {key} in `{name}`'s own `environment:` instead"
+            )));
+            continue;
+        }
         let Some(text) = read(&var.at.file) else {
             continue;
         };
