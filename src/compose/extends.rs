@@ -99,10 +99,11 @@ struct Ctx<'s, 'a, 'i> {
     top: (&'s str, &'s Node),
     /// Files read for `extends` (parsed and interpolated); `None`: absent or not readable.
     files: HashMap<String, Option<model::Tree>>,
-    /// Each (file, service)'s own layer.
-    own: HashMap<(String, String), ServiceLayer>,
-    /// Each (file, service) resolved as a base.
-    done: HashMap<(String, String), Option<(Merged, Inherited)>>,
+    /// Each (file, directory its paths resolve against, service)'s own layer (a file may name
+    /// itself in `extends.file`: its services then resolve paths against its own directory).
+    own: HashMap<(String, String, String), ServiceLayer>,
+    /// Each (file, directory, service) resolved as a base.
+    done: HashMap<(String, String, String), Option<(Merged, Inherited)>>,
     /// The cycles reported, each as its sorted links (every service of a cycle meets it).
     cycles: Vec<Vec<(String, String)>>,
 }
@@ -153,7 +154,7 @@ impl Ctx<'_, '_, '_> {
         node: &Node,
         sink: &mut Sink,
     ) -> ServiceLayer {
-        let key = (file.to_string(), name.to_string());
+        let key = (file.to_string(), dir.to_string(), name.to_string());
         if let Some(l) = self.own.get(&key) {
             return l.clone();
         }
@@ -217,7 +218,7 @@ impl Ctx<'_, '_, '_> {
             );
             return Ok(None);
         }
-        let key = (file.clone(), r.service.clone());
+        let key = (file.clone(), dir.clone(), r.service.clone());
         if let Some(done) = self.done.get(&key) {
             return Ok(done.clone());
         }
@@ -543,6 +544,30 @@ pub(super) mod tests {
         // the service's `!override` replaces what it extends.
         assert_eq!(value("web2", "A"), None);
         assert_eq!(value("web2", "B").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_file_that_names_itself_resolves_paths_in_its_own_directory() {
+        // Measured: `extends: base` in docker/prod/over.yml resolves base's env_file against
+        // the project directory (docker/); `extends: {file: prod/over.yml, service: base}`
+        // reads the file as an extended file, against docker/prod/.
+        let p = project(
+            &[
+                ("docker/compose.yml", "services:\n  app:\n    image: x\n".into()),
+                (
+                    "docker/prod/over.yml",
+                    "services:\n  base:\n    image: y\n    env_file: [b.env]\n  s1:\n    extends: base\n  s2:\n    extends: {file: prod/over.yml, service: base}\n"
+                        .into(),
+                ),
+                ("docker/b.env", "K=docker\n".into()),
+                ("docker/prod/b.env", "K=prod\n".into()),
+            ],
+            &["docker/compose.yml", "docker/prod/over.yml"],
+        );
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        let k = |s: &str| p.services[s].environment["K"].value.clone();
+        assert_eq!(k("s1").as_deref(), Some("docker"));
+        assert_eq!(k("s2").as_deref(), Some("prod"));
     }
 
     #[test]
