@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 
 use crate::finding::Location;
+use crate::mask::sanitize;
 
 use super::layer::{Layer, Merged, ServiceLayer};
 use super::model::{self, as_layer, at, mark, Inherited, Scope, Sink, Text};
@@ -76,7 +77,10 @@ fn extends_of(file: &str, name: &str, node: &Node, sink: &mut Sink) -> Option<Re
         None => {
             sink.syntax(
                 at,
-                format!("`extends` of service `{name}` must name a service (`extends: NAME` or `extends: {{service: NAME, file: …}}`)"),
+                format!(
+                    "`extends` of service `{}` must name a service (`extends: NAME` or `extends: {{service: NAME, file: …}}`)",
+                    sanitize(name)
+                ),
             );
             Err(())
         }
@@ -132,7 +136,10 @@ impl Ctx<'_, '_, '_> {
                 Text::Absent => {
                     sink.syntax(
                         from.clone(),
-                        format!("`extends` names the file `{file}`, which does not exist"),
+                        format!(
+                            "`extends` names the file `{}`, which does not exist",
+                            sanitize(file)
+                        ),
                     );
                     None
                 }
@@ -199,8 +206,8 @@ impl Ctx<'_, '_, '_> {
             self.cycles.push(members);
             let names: Vec<String> = chain[i..]
                 .iter()
-                .map(|(f, s, at)| format!("`{s}` ({f}:{})", at.line))
-                .chain([format!("`{}`", r.service)])
+                .map(|(f, s, at)| format!("`{}` ({}:{})", sanitize(s), sanitize(f), at.line))
+                .chain([format!("`{}`", sanitize(&r.service))])
                 .collect();
             sink.syntax(
                 r.at.clone(),
@@ -230,8 +237,9 @@ impl Ctx<'_, '_, '_> {
             sink.syntax(
                 r.at.clone(),
                 format!(
-                    "`extends` names the service `{}`, which {file} does not define",
-                    r.service
+                    "`extends` names the service `{}`, which {} does not define",
+                    sanitize(&r.service),
+                    sanitize(&file)
                 ),
             );
             self.done.insert(key, None);
@@ -246,7 +254,8 @@ impl Ctx<'_, '_, '_> {
                     at: at(&file, node.line),
                     what: format!(
                         "`!override`/`!reset` in service `{}`, which extends another service and is extended itself: docker compose 2.40.3 applies them or not from one run to the next; envsync applies them to what `{}` extends",
-                        r.service, r.service
+                        sanitize(&r.service),
+                        sanitize(&r.service)
                     ),
                 });
             }
@@ -256,7 +265,7 @@ impl Ctx<'_, '_, '_> {
             if let Some((b, inh)) = below {
                 m.apply(as_layer(&b, false));
                 inherited = inh;
-                mark(&b, &how(&next, &file), &mut inherited);
+                mark(&b, &how(&next, &file, &dir), &mut inherited);
             }
         }
         m.apply(own);
@@ -284,12 +293,18 @@ fn resolve_bare(l: &mut ServiceLayer, lookup: &dyn Fn(&str) -> Option<String>, a
     }
 }
 
-/// How a service reached what `r` names, for messages.
-fn how(r: &Ref, from: &str) -> String {
-    match &r.file {
-        Some(f) => format!("`extends` of service `{}` in {f} (from {from})", r.service),
-        None => format!("`extends` of service `{}` in {from}", r.service),
-    }
+/// How a service reached what `r` names (seen from `from`, whose paths resolve against
+/// `from_dir`), for messages.
+fn how(r: &Ref, from: &str, from_dir: &str) -> String {
+    let file = r
+        .file
+        .as_deref()
+        .map_or(from.to_string(), |f| join(from_dir, f));
+    format!(
+        "`extends` of service `{}` in {}",
+        sanitize(&r.service),
+        sanitize(&file)
+    )
 }
 
 /// The services of `file` (a file of `scope`; `services` its `services:`), each with its
@@ -360,7 +375,7 @@ pub(super) fn resolve(
             {
                 r.layers.push(as_layer(&base, false));
                 r.inherited = inherited;
-                mark(&base, &how(&target, file), &mut r.inherited);
+                mark(&base, &how(&target, file, &scope.dir), &mut r.inherited);
             }
         }
         r.layers.push(own);
@@ -442,7 +457,10 @@ pub(super) mod tests {
         assert_eq!(app.volumes[0].source.as_deref(), Some("lib/certs"));
         assert_eq!(app.volumes[0].at.line, 8);
         // TZ is decided by an entry of `node`: editing it would change `node`'s other users.
-        assert!(app.inherited["TZ"].contains("`extends` of service `node` in ../lib/node.yml"));
+        assert_eq!(
+            app.inherited["TZ"],
+            "`extends` of service `node` in lib/node.yml"
+        );
         assert!(!app.inherited.contains_key("OWN"));
         assert!(!p.read.iter().any(|r| r.contains("compose-unsupported")));
     }

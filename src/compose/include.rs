@@ -19,6 +19,7 @@
 //!   the two definitions are the same; an include cycle is an error.
 
 use crate::finding::Location;
+use crate::mask::sanitize;
 
 use super::model::{self, at, Model, Scope, Sink, Text};
 use super::yaml::{Kind, Node};
@@ -158,7 +159,7 @@ pub(super) fn load(
                 here,
                 format!(
                     "`include` goes round in a cycle: {}; compose refuses such a project",
-                    names.join(" includes ")
+                    sanitize(&names.join(" includes "))
                 ),
             );
             continue;
@@ -197,7 +198,10 @@ pub(super) fn load(
                 Text::Read(text) => model::merge_text(&sub, &mut m, p, &text, sink)?,
                 Text::Absent => sink.syntax(
                     here.clone(),
-                    format!("`include` names the file `{p}`, which does not exist"),
+                    format!(
+                        "`include` names the file `{}`, which does not exist",
+                        sanitize(p)
+                    ),
                 ),
                 Text::Skipped => {}
             }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::finding::Location;
+use crate::mask::sanitize;
 use crate::model::Repo;
 
 use super::layer::{FileReader, Layer, Merged, ServiceLayer};
@@ -222,7 +223,7 @@ pub(super) fn project_env(
                 if let Some(at) = required {
                     sink.syntax(
                         at.clone(),
-                        format!("the include's env_file `{name}` does not exist"),
+                        format!("the include's env_file `{}` does not exist", sanitize(name)),
                     );
                 }
             }
@@ -418,14 +419,17 @@ fn merge_file(
                     sink.syntax(
                         mine.at.clone(),
                         format!(
-                            "service `{name}` is defined here and in `{}`, which {}:{} includes; compose refuses a service defined twice this way (\"conflicts with imported resource\")",
-                            inc.file, inc.at.file, inc.at.line
+                            "service `{}` is defined here and in `{}`, which {}:{} includes; compose refuses a service defined twice this way (\"conflicts with imported resource\")",
+                            sanitize(&name),
+                            sanitize(&inc.file),
+                            sanitize(&inc.at.file),
+                            inc.at.line
                         ),
                     );
                     continue;
                 }
             }
-            let how = format!("`include` of {}", inc.file);
+            let how = format!("`include` of {}", sanitize(&inc.file));
             let marks = model.inherited.entry(name.clone()).or_default();
             mark(&m, &how, marks);
             marks.extend(inc.model.inherited.get(&name).cloned().unwrap_or_default());
@@ -434,8 +438,10 @@ fn merge_file(
                 .entry(name.clone())
                 .or_default()
                 .apply(as_layer(&m, true));
-            let w = inc.model.written.get(&name).cloned().flatten();
-            model.written.insert(name, w);
+            if !scope.is_main() {
+                let w = inc.model.written.get(&name).cloned().flatten();
+                model.written.insert(name, w);
+            }
         }
         for ((which, mine), theirs) in tables.iter().zip([inc.model.networks, inc.model.volumes]) {
             let table = if *which == "networks" {
@@ -449,8 +455,11 @@ fn merge_file(
                         sink.syntax(
                             own_def.at.clone(),
                             format!(
-                                "{which} `{key}` is defined here and, differently, in `{}`, which {}:{} includes; compose refuses it (\"conflicts with imported resource\")",
-                                inc.file, inc.at.file, inc.at.line
+                                "{which} `{}` is defined here and, differently, in `{}`, which {}:{} includes; compose refuses it (\"conflicts with imported resource\")",
+                                sanitize(&key),
+                                sanitize(&inc.file),
+                                sanitize(&inc.at.file),
+                                inc.at.line
                             ),
                         );
                         continue;
@@ -493,7 +502,7 @@ fn merge_file(
                 .insert(name, if again { None } else { written });
         }
     }
-    for ((which, defs), _) in tables.into_iter().zip([(); 2]) {
+    for (which, defs) in tables {
         let table = if which == "networks" {
             &mut model.networks
         } else {
@@ -506,7 +515,7 @@ fn merge_file(
     Ok(())
 }
 
-/// Read the directory part of `file`.
+/// The directory part of `file` (relative to the infra root).
 pub(super) fn parent(file: &str) -> &str {
     super::parent(file)
 }
