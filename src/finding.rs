@@ -25,7 +25,7 @@ impl Severity {
 }
 
 /// Where a finding points.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Location {
     pub repo: Repo,
     pub file: String,

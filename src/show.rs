@@ -198,6 +198,7 @@ pub fn service(
         ports: vec![],
         networks: vec![],
         volumes: vec![],
+        inherited: Default::default(),
     };
     let svc = match project.services.get(name) {
         Some(s) => s,

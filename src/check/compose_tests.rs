@@ -886,3 +886,72 @@ fn the_db_container_must_create_what_database_url_connects_to() {
     assert!(m.contains("the db container `db` gets POSTGRES_DB"), "{m}");
     assert!(m.contains("connects with database"), "{m}");
 }
+
+#[test]
+fn extends_and_include_are_read_and_findings_point_into_their_files() {
+    const SHARED: &str = "shared/db.yml";
+    const MON: &str = "monitoring/compose.yml";
+    assert_cases(&[
+        (
+            "the db extends a service of another directory: its port is published too, and \
+             the finding points at the extended file's line",
+            &[
+                (
+                    BASE,
+                    "  db:\n    image: postgres\n",
+                    "  db:\n    extends:\n      file: ../shared/db.yml\n      service: pg\n",
+                ),
+                (
+                    SHARED,
+                    "",
+                    "services:\n  pg:\n    image: postgres\n    ports: [\"5432:5432\"]\n",
+                ),
+            ],
+            &[("published-port", E, &[(SHARED, 4)])],
+        ),
+        (
+            "the api extends a service of the same file whose environment sets PORT",
+            &[
+                (
+                    BASE,
+                    "  app:\n    image: api\n",
+                    "  api-base:\n    image: api\n    environment:\n      PORT: 3100\n  app:\n    extends: api-base\n",
+                ),
+                (PROD, "    environment:\n      PORT: 3200\n", ""),
+            ],
+            &[
+                ("value-mismatch", E, &[(BASE, 7), (BACKEND, 1)]),
+                ("container-port", E, &[(PROD, 7)]),
+            ],
+        ),
+        (
+            "an extends cycle refuses the project, naming the line",
+            &[(
+                BASE,
+                "  app:\n    image: api\n",
+                "  app:\n    image: api\n    extends: app\n",
+            )],
+            &[("compose-file", E, &[(BASE, 6)])],
+        ),
+        (
+            "an included project's redis publishes another contour's port, at its own line",
+            &[
+                (PROD, "services:\n", "include:\n  - ../monitoring/compose.yml\nservices:\n"),
+                (
+                    MON,
+                    "",
+                    "services:\n  redis:\n    image: redis\n    ports: [\"6380:6379\"]\n",
+                ),
+            ],
+            &[("published-port", E, &[(MON, 4)])],
+        ),
+        (
+            "an include cycle refuses the project, naming the line",
+            &[
+                (PROD, "services:\n", "include:\n  - ../monitoring/compose.yml\nservices:\n"),
+                (MON, "", "include:\n  - ../docker/prod/docker-compose.prod.yml\n"),
+            ],
+            &[("compose-file", E, &[(MON, 2)])],
+        ),
+    ]);
+}

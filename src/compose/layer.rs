@@ -184,7 +184,7 @@ impl FileReader<'_> {
                         self.unsupported(v, format!("`profiles` on service `{name}`: compose leaves it out unless a profile is enabled, and so does envsync"));
                     }
                 }
-                key @ ("extends" | "network_mode" | "volumes_from") => {
+                key @ ("network_mode" | "volumes_from") => {
                     self.unsupported(v, format!("`{key}` on service `{name}`"));
                 }
                 _ => {}

