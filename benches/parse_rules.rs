@@ -1,5 +1,5 @@
 //! Parser, decoders and rules on realistic and large inputs.
-//! Run: `cargo bench --bench parse_rules`.
+//! Run: `cargo bench --bench parse_rules` (only the compose groups: `-- compose`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use envsync::check::evaluate;
@@ -164,5 +164,99 @@ fn compose(c: &mut Criterion) {
     );
 }
 
-criterion_group!(parse_rules, benches, compose);
+/// `n` anchored mappings of two keys each (one of them shared), all merged into one mapping
+/// by a single merge key: `<<: [*a0, *a1, …]`.
+fn merge_keys(n: usize) -> String {
+    let mut t = String::new();
+    for i in 0..n {
+        t.push_str(&format!("x-{i}: &a{i} {{K{i}: v{i}, SHARED: s{i}}}\n"));
+    }
+    t.push_str("m:\n  <<: [");
+    for i in 0..n {
+        t.push_str(&format!("*a{i}, "));
+    }
+    t.push_str("]\n");
+    t
+}
+
+/// A base file whose service sets `n` environment keys, and an overlay that sets every other
+/// one again and adds `n` new ones, loaded as one project (`-f base -f overlay`).
+fn overlaid_environment(n: usize) -> [(String, Vec<u8>); 2] {
+    let mut base = String::from("services:\n  api:\n    environment:\n");
+    let mut overlay = base.clone();
+    for i in 0..n {
+        base.push_str(&format!("      K{i}: base{i}\n"));
+        if i % 2 == 0 {
+            overlay.push_str(&format!("      K{i}: over{i}\n"));
+        }
+        overlay.push_str(&format!("      N{i}: new{i}\n"));
+    }
+    [
+        ("docker/base.yml".into(), base.into_bytes()),
+        ("docker/overlay.yml".into(), overlay.into_bytes()),
+    ]
+}
+
+fn load_overlaid(files: &[(String, Vec<u8>); 2]) -> envsync::compose::Project {
+    use envsync::compose::{load, Input, Lookup, Read};
+    let read = |p: &str| match files.iter().find(|(f, _)| f == p) {
+        Some((f, bytes)) => Lookup::Found(Read {
+            repo: Repo::Infra,
+            file: f.clone(),
+            bytes: bytes.clone(),
+        }),
+        None => Lookup::Absent,
+    };
+    let order = [files[0].0.clone(), files[1].0.clone()];
+    load(&Input {
+        files: &order,
+        project_directory: None,
+        env_files: None,
+        root_name: "infra",
+        process: Env::Isolated,
+        read: &read,
+        cache: None,
+        known: &|_, _| None,
+    })
+    .expect("in memory")
+    .expect("two files")
+}
+
+/// Issue 19, F5: merge keys and the `environment` merge across overlays scale linearly: 10x
+/// the input takes about 10x the time (it took about 100x when each key was looked for among
+/// all the keys before it). Compare the 1k and 10k lines of each group.
+fn compose_scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compose merge keys");
+    g.sample_size(20);
+    for n in [1_000, 10_000] {
+        let text = merge_keys(n);
+        let merged = envsync::compose::yaml::parse(&text).expect("valid YAML");
+        assert_eq!(
+            merged.get("m").and_then(|m| m.as_map()).map(<[_]>::len),
+            Some(n + 1)
+        );
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(format!("{n} merges"), &text, |b, t| {
+            b.iter(|| envsync::compose::yaml::parse(t))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("compose environment over an overlay");
+    g.sample_size(20);
+    for n in [1_000, 10_000] {
+        let files = overlaid_environment(n);
+        assert_eq!(
+            load_overlaid(&files).services["api"].environment.len(),
+            2 * n
+        );
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(format!("{n} keys"), &files, |b, f| {
+            b.iter(|| load_overlaid(f))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(parse_rules, benches, compose, compose_scaling);
 criterion_main!(parse_rules);

@@ -2,20 +2,31 @@
 //! and Kubernetes manifests ([`crate::k8s`]) are read with it.
 //!
 //! Built from `saphyr-parser`'s events without recursion (a file nested 10,000 deep is an error,
-//! not a stack overflow). Anchors and aliases are expanded within a budget per file (no "billion
-//! laughs"), merge keys (`<<`) are applied as YAML 1.1, compose and Kubernetes do, a key written
-//! twice in one mapping is refused, and compose's own tags `!reset` and `!override` are kept on
-//! the node they mark. [`parse`] reads the first document (compose reads one per file);
-//! [`parse_documents`] reads every document of a stream (`---`-separated manifests). How a plain
-//! scalar is typed is the reader's business ([`Typing`]): compose's reader types it as go-yaml v3
-//! does, a Kubernetes reader keeps the text and types it itself.
+//! not a stack overflow). Anchors and aliases are expanded here, as copies, within a budget of
+//! bytes per file checked before each copy is made (no "billion laughs": see [`MAX_COPIED`]);
+//! merge keys (`<<`) are applied as YAML 1.1, compose and Kubernetes do, in time linear in what
+//! they merge; a key written twice in one mapping is refused, and compose's own tags `!reset`
+//! and `!override` are kept on the node they mark. [`parse`] reads the first document (compose
+//! reads one per file); [`parse_documents`] reads every document of a stream (`---`-separated
+//! manifests). How a plain scalar is typed is the reader's business ([`Typing`]): compose's
+//! reader types it as go-yaml v3 does, a Kubernetes reader keeps the text and types it itself.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// How deep mappings and sequences may nest.
 pub const MAX_DEPTH: usize = 128;
-/// How many nodes alias expansion may create in one file (all its documents together).
-const MAX_EXPANDED: usize = 200_000;
+/// How many bytes of tree anchors and aliases may copy in one file (all its documents together): 16 MiB, counting each
+/// copied node at its size in memory and its text at its length (what the copy allocates).
+///
+/// An anchor keeps a copy of the node it marks and each alias copies that again, so without a
+/// bound a 118 KiB file aliasing a 59 KiB scalar 15,000 times asks for 900 MiB. The budget is
+/// fixed rather than a multiple of the file's size: a small real file whose services all merge
+/// one `x-env` anchor expands to tens of times its own size (10x would refuse it), while a
+/// multiple of a 64 MiB file would allow gigabytes. Real compose files copy kilobytes. 16 MiB
+/// holds about 262,000 empty nodes, more than the 200,000 nodes the earlier budget (which
+/// counted nodes, not text) allowed, so only long text is newly limited. docker compose has no
+/// such limit for text: it took 6 GiB on the 118 KiB file above.
+pub const MAX_COPIED: usize = 16 << 20;
 
 /// What becomes of an untagged plain scalar that is not null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +82,39 @@ pub enum Style {
 pub struct YamlError {
     pub line: usize,
     pub message: String,
+    pub kind: YamlErrorKind,
+}
+
+/// Whether compose would refuse the file too, or only envsync does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YamlErrorKind {
+    /// Not YAML compose can read (a syntax error, a key written twice, a date as a value…).
+    Syntax,
+    /// Within what compose reads, but past one of envsync's limits on memory
+    /// ([`MAX_COPIED`]); compose itself would try to hold it all.
+    Limit,
+}
+
+/// The error for going past [`MAX_COPIED`] at `line`.
+fn too_large(line: usize) -> YamlError {
+    YamlError {
+        line,
+        message: format!(
+            "aliases expand to more than {} MiB at this line (an anchor keeps a copy of the node it marks, each alias copies it again); envsync refuses such a file to keep its memory bounded: alias large nodes fewer times, or write the values out",
+            MAX_COPIED >> 20
+        ),
+        kind: YamlErrorKind::Limit,
+    }
+}
+
+/// Add `cost` bytes to what anchors and aliases have copied; `Err` past [`MAX_COPIED`]. Called
+/// before the copy is made.
+fn charge(copied: &mut usize, cost: usize, line: usize) -> Result<(), YamlError> {
+    *copied = copied.saturating_add(cost);
+    if *copied > MAX_COPIED {
+        return Err(too_large(line));
+    }
+    Ok(())
 }
 
 impl Node {
@@ -118,11 +162,17 @@ impl Node {
         }
     }
 
-    fn count(&self) -> usize {
-        1 + match &self.kind {
-            Kind::Map(m) => m.iter().map(|(k, v)| k.count() + v.count()).sum(),
-            Kind::Seq(s) => s.iter().map(Node::count).sum(),
-            _ => 0,
+    /// What a copy of this node allocates, in bytes: each node's size and each scalar's text.
+    /// (Recursion is bounded: a tree is at most [`MAX_DEPTH`] deep.)
+    fn cost(&self) -> usize {
+        let own = std::mem::size_of::<Node>();
+        match &self.kind {
+            Kind::Null => own,
+            Kind::Scalar(s, _) => own + s.len(),
+            Kind::Map(m) => m.iter().fold(own, |sum, (k, v)| {
+                sum.saturating_add(k.cost()).saturating_add(v.cost())
+            }),
+            Kind::Seq(s) => s.iter().fold(own, |sum, n| sum.saturating_add(n.cost())),
         }
     }
 }
@@ -146,11 +196,10 @@ fn first_definition(
     entries: &[(Node, Node)],
     name: &str,
 ) -> Option<usize> {
-    let key_of = |i: &usize| entries[*i].0.as_str().unwrap_or("");
     match seen.entry(
         key_hash(name),
-        |i| key_of(i) == name,
-        |i| key_hash(key_of(i)),
+        |&i| key_of(entries, i) == name,
+        |&i| key_hash(key_of(entries, i)),
     ) {
         hashbrown::hash_table::Entry::Occupied(o) => Some(entries[*o.get()].0.line),
         hashbrown::hash_table::Entry::Vacant(v) => {
@@ -210,8 +259,9 @@ fn null_at(line: usize) -> Node {
 fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: rustc_hash::FxHashMap<usize, Node> = Default::default();
-    let mut expanded = 0usize;
+    // Each anchor's copy of its node, and what the copy cost (what each alias will cost).
+    let mut anchors: rustc_hash::FxHashMap<usize, (Node, usize)> = Default::default();
+    let mut copied = 0usize;
     let mut docs: Vec<Node> = Vec::new();
     // The current document's root, once its top node is complete.
     let mut root: Option<Node> = None;
@@ -220,9 +270,14 @@ fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node
         let (ev, span) = ev.map_err(|e| YamlError {
             line: e.marker().line(),
             message: e.info().to_string(),
+            kind: YamlErrorKind::Syntax,
         })?;
         let line = span.start.line();
-        let err = |message: String| YamlError { line, message };
+        let err = |message: String| YamlError {
+            line,
+            message,
+            kind: YamlErrorKind::Syntax,
+        };
         let is_seq = matches!(ev, Event::SequenceStart(..));
         let done = match ev {
             Event::StreamStart | Event::Nothing => continue,
@@ -275,20 +330,17 @@ fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node
                 };
                 let n = node(kind, span, tag);
                 if anchor > 0 {
-                    anchors.insert(anchor, n.clone());
+                    let cost = n.cost();
+                    charge(&mut copied, cost, n.line)?;
+                    anchors.insert(anchor, (n.clone(), cost));
                 }
                 n
             }
             Event::Alias(id) => {
-                let Some(target) = anchors.get(&id) else {
+                let Some((target, cost)) = anchors.get(&id) else {
                     return Err(err("an alias names an anchor that is not defined".into()));
                 };
-                expanded += target.count();
-                if expanded > MAX_EXPANDED {
-                    return Err(err(format!(
-                        "aliases expand to more than {MAX_EXPANDED} nodes; envsync refuses such a file"
-                    )));
-                }
+                charge(&mut copied, *cost, line)?;
                 target.clone()
             }
             Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
@@ -321,7 +373,9 @@ fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node
                     apply_merge_keys(entries).map_err(|m| err(m.into()))?;
                 }
                 if anchor > 0 {
-                    anchors.insert(anchor, n.clone());
+                    let cost = n.cost();
+                    charge(&mut copied, cost, n.line)?;
+                    anchors.insert(anchor, (n.clone(), cost));
                 }
                 n
             }
@@ -346,6 +400,7 @@ fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node
                                         "mapping key `{}` already defined at line {first}",
                                         crate::mask::sanitize(name)
                                     ),
+                                    kind: YamlErrorKind::Syntax,
                                 });
                             }
                         }
@@ -362,8 +417,14 @@ fn parse_stream(text: &str, typing: Typing, first_only: bool) -> Result<Vec<Node
     Ok(docs)
 }
 
+/// The key of `entries[i]` (`""` for a key that is not a string).
+fn key_of(entries: &[(Node, Node)], i: usize) -> &str {
+    entries[i].0.as_str().unwrap_or("")
+}
+
 /// `<<: *base` (or a list of them): the merged mappings' keys that the mapping does not set
-/// itself are added, earlier sources winning.
+/// itself are added, earlier sources winning. Each key is looked up in a hash table of the keys
+/// already there, so 10,000 merged mappings cost 10,000 lookups, not 50 million comparisons.
 fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) -> Result<(), &'static str> {
     if !entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
         return Ok(());
@@ -392,14 +453,29 @@ fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) -> Result<(), &'static str>
             own.push((k, v));
         }
     }
+    // The indices in `own` of its entries whose key is a string, hashed by that key.
+    let mut taken = hashbrown::HashTable::with_capacity(own.len());
+    for (i, (k, _)) in own.iter().enumerate() {
+        if let Some(name) = k.as_str() {
+            // A mapping's own keys are distinct (a key written twice is refused above).
+            taken.insert_unique(key_hash(name), i, |&j| key_hash(key_of(&own, j)));
+        }
+    }
     for source in sources {
         for (k, v) in source {
-            let taken = own
-                .iter()
-                .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str());
-            if !taken {
-                own.push((k, v));
+            if let Some(name) = k.as_str() {
+                match taken.entry(
+                    key_hash(name),
+                    |&j| key_of(&own, j) == name,
+                    |&j| key_hash(key_of(&own, j)),
+                ) {
+                    hashbrown::hash_table::Entry::Occupied(_) => continue,
+                    hashbrown::hash_table::Entry::Vacant(slot) => {
+                        slot.insert(own.len());
+                    }
+                }
             }
+            own.push((k, v));
         }
     }
     *entries = own;
@@ -609,8 +685,49 @@ pub fn is_timestamp(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// This thread's CPU time so far (user and system, in clock ticks, from
+    /// `/proc/thread-self/stat`): unlike the wall clock, it does not count the time other
+    /// processes on a busy machine take from this test. `None` where there is no such file.
+    fn thread_cpu_ticks() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        // After `pid (comm) `: state, ppid, …; utime and stime are the 14th and 15th fields.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+        let tick = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        Some(tick(11)? + tick(12)?)
+    }
+
+    /// How many times longer `large` takes than `small` when `large` is `factor` times the
+    /// size: `small` runs `factor` times per sample, so both samples take about as long (half
+    /// a second or more, well above the clock tick). The least of a few samples of each, in
+    /// this thread's CPU time (wall time where /proc is missing). A ratio within one run of the
+    /// tests, never a time.
+    pub(crate) fn time_ratio(factor: u32, mut small: impl FnMut(), mut large: impl FnMut()) -> f64 {
+        let cpu = thread_cpu_ticks().is_some();
+        let sample = |f: &mut dyn FnMut()| {
+            if cpu {
+                let start = thread_cpu_ticks().unwrap_or(0);
+                f();
+                thread_cpu_ticks().unwrap_or(0).saturating_sub(start).max(1) as f64
+            } else {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            }
+        };
+        let (mut s, mut l) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            s = s.min(sample(&mut || {
+                for _ in 0..factor {
+                    small()
+                }
+            }));
+            l = l.min(sample(&mut large));
+        }
+        l / (s / f64::from(factor))
+    }
 
     #[test]
     fn lines_tags_and_nulls_are_kept() {
@@ -772,5 +889,119 @@ mod tests {
             .unwrap_err()
             .message
             .contains("aliases expand"));
+    }
+
+    /// Issue 19, F4: `bytes` of YAML whose first half is one long scalar and whose second half
+    /// aliases it over and over (one line of `*a, *a, …`, line 5).
+    fn long_scalar_aliased(bytes: usize) -> String {
+        let head = "services:\n  db:\n    image: x\n";
+        let mut t = format!("{head}x-a: &a \"{}\"\nx-b: [", "x".repeat(bytes / 2));
+        while t.len() + 4 < bytes {
+            t.push_str("*a, ");
+        }
+        t.push_str("*a]\n");
+        t
+    }
+
+    /// 118 KiB aliasing a 59 KiB scalar 15,000 times asked for 900 MiB: 15,000 nodes were
+    /// within the old budget of nodes, but each copied 59 KiB of text. The budget counts bytes
+    /// (each node and its text) and is checked before each copy is made.
+    #[test]
+    fn aliases_of_a_long_scalar_are_refused_before_they_are_copied() {
+        let text = long_scalar_aliased(118 << 10);
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e:?}");
+        assert_eq!(e.line, 5, "the line of the alias that went over the budget");
+        // Aliasing it a few times, as compose files do, is fine.
+        let few = format!("x-a: &a \"{}\"\nx-b: [*a, *a, *a]\n", "x".repeat(59 << 10));
+        let root = parse(&few).unwrap();
+        assert_eq!(root.get("x-b").unwrap().as_seq().unwrap().len(), 3);
+    }
+
+    /// An anchor keeps its own copy of what it marks (an alias later copies that copy), so
+    /// anchors nested in anchors copy the inner node once per level: 100 levels around a
+    /// 200 KB scalar made 20 MB of copies without a single alias.
+    #[test]
+    fn anchors_nested_in_anchors_count_their_copies() {
+        let depth = 100;
+        let mut t = String::from("x: ");
+        for i in 0..depth {
+            t.push_str(&format!("&a{i} ["));
+        }
+        t.push_str(&format!("&s \"{}\"", "x".repeat(200_000)));
+        t.push_str(&"]".repeat(depth));
+        t.push('\n');
+        let e = parse(&t).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e:?}");
+        assert_eq!(e.line, 1);
+    }
+
+    /// `<<: [*a, *b, …]`: the mapping's own keys win, then the earliest source; keys that are
+    /// not strings are kept; the order is own keys, then each source's new keys in order.
+    #[test]
+    fn merge_key_lists_keep_own_keys_then_the_earliest_source() {
+        let t = "x-a: &a {A: a1, B: a2}\nx-b: &b {B: b2, C: b3, D: b4}\nx-c: &c {D: c4, E: c5}\nm:\n  C: own\n  <<: [*a, *b, *c]\n  F: own\n";
+        let root = parse(t).unwrap();
+        let pairs: Vec<_> = root
+            .get("m")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("C", "own"),
+                ("F", "own"),
+                ("A", "a1"),
+                ("B", "a2"),
+                ("D", "b4"),
+                ("E", "c5")
+            ]
+        );
+        // Two merge keys in one mapping read as one list, in order.
+        let two = parse("x-a: &a {A: 1}\nx-b: &b {A: 2, B: 2}\nm:\n  <<: *a\n  <<: *b\n").unwrap();
+        let m = two.get("m").unwrap();
+        assert_eq!(m.get("A").unwrap().as_str(), Some("1"));
+        assert_eq!(m.get("B").unwrap().as_str(), Some("2"));
+    }
+
+    /// `n` anchors of one key each, all merged into one mapping with one merge key.
+    fn merges(n: usize) -> String {
+        let mut t = String::new();
+        for i in 0..n {
+            t.push_str(&format!("x-{i}: &a{i} {{K{i}: v{i}, SHARED: s{i}}}\n"));
+        }
+        t.push_str("m:\n  <<: [");
+        for i in 0..n {
+            t.push_str(&format!("*a{i}, "));
+        }
+        t.push_str("]\n");
+        t
+    }
+
+    /// Issue 19, F5: each key a merge key brought in was looked for among all the keys
+    /// already there (20,000 merges: some 400 million comparisons). Ten times the merges must cost
+    /// about ten times as much, not a hundred (a ratio within one run, not a time).
+    #[test]
+    fn merge_keys_take_time_linear_in_the_merges() {
+        let (small, large) = (merges(2_000), merges(20_000));
+        let m = parse(&large).unwrap();
+        assert_eq!(m.get("m").unwrap().as_map().unwrap().len(), 20_001);
+        assert_eq!(
+            m.get("m").unwrap().get("SHARED").unwrap().as_str(),
+            Some("s0")
+        );
+        let ratio = time_ratio(
+            10,
+            || drop(parse(&small).unwrap()),
+            || drop(parse(&large).unwrap()),
+        );
+        assert!(
+            ratio < 30.0,
+            "10x the merges took {ratio:.0}x the time (linear: about 10, quadratic: about 100)"
+        );
     }
 }

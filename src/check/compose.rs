@@ -26,6 +26,12 @@ pub(super) fn problems(sink: &mut Sink, rules: &Rules, cf: &ContourFiles<'_>, p:
                 format!("{message} (compose refuses this project)"),
                 vec![at.clone()],
             ),
+            Problem::Limit { at, message } => sink.push(
+                RuleCode::ComposeFile,
+                None,
+                format!("{message} (envsync does not check this project further)"),
+                vec![at.clone()],
+            ),
             Problem::MissingEnvFile { at, path } => sink.push(
                 RuleCode::ComposeFile,
                 None,

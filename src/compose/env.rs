@@ -25,13 +25,13 @@ pub(super) fn effective_env(
         .iter()
         .map(|e| (e, e.value.clone().or_else(|| lookup(&e.key))))
         .collect();
-    let in_service = |k: &str| {
-        declared
-            .iter()
-            .rev()
-            .find(|(e, v)| e.key == k && v.is_some())
-            .and_then(|(_, v)| v.clone())
-    };
+    // The resolved `environment:` values by key (the merge left one entry per key), looked up
+    // for every `${VAR}` of every env_file: a hash map, not a scan of all the entries.
+    let resolved: rustc_hash::FxHashMap<&str, &str> = declared
+        .iter()
+        .filter_map(|(e, v)| Some((e.key.as_str(), v.as_deref()?)))
+        .collect();
+    let in_service = |k: &str| resolved.get(k).map(|v| v.to_string());
     let mut env: BTreeMap<String, EnvVar> = BTreeMap::new();
     for ef in &m.env_file {
         let r = match (input.read)(&ef.path) {

@@ -1,7 +1,10 @@
 //! What one compose file says about one service (only the keys envsync reads), and the compose
 //! spec's merge of those layers across the `-f` files: `environment` by variable, `env_file`
 //! and `ports` appended and de-duplicated, `volumes` by target, `networks` by name, `!reset`
-//! and `!override` honoured.
+//! and `!override` honoured. Each merge finds an item's earlier namesake through a hash table,
+//! so merging costs time linear in the items, not quadratic.
+
+use std::hash::{BuildHasher, Hash};
 
 use crate::finding::Location;
 use crate::model::Repo;
@@ -66,10 +69,14 @@ pub(super) struct Merged {
     pub(super) profiles: bool,
 }
 
-fn merge_by<T: Clone>(
+/// Merge a layer's list into `into`, items being the same when `key` gives equal keys: a later
+/// item replaces its first namesake (`replace`) or is dropped. An index of `into` by key is
+/// built once per layer, so a layer costs time linear in both lists (it was a scan of `into`
+/// per item: quadratic).
+fn merge_by<T, K: Hash + Eq + ?Sized>(
     into: &mut Vec<T>,
     layer: Option<Layer<Vec<T>>>,
-    same: impl Fn(&T, &T) -> bool,
+    key: impl Fn(&T) -> &K,
     replace: bool,
 ) {
     match layer {
@@ -77,15 +84,32 @@ fn merge_by<T: Clone>(
         Some(Layer::Reset) => into.clear(),
         Some(Layer::Override(v)) => {
             into.clear();
-            merge_by(into, Some(Layer::Merge(v)), same, replace);
+            merge_by(into, Some(Layer::Merge(v)), key, replace);
         }
         Some(Layer::Merge(v)) => {
+            let hash = |k: &K| rustc_hash::FxBuildHasher.hash_one(k);
+            let mut index = hashbrown::HashTable::with_capacity(into.len() + v.len());
+            for (i, item) in into.iter().enumerate() {
+                let h = hash(key(item));
+                // Only `networks: !override` keeps a list as written, duplicates included: the
+                // first of them is the namesake, as a scan would find it.
+                if index
+                    .find(h, |&j: &usize| key(&into[j]) == key(item))
+                    .is_none()
+                {
+                    index.insert_unique(h, i, |&j| hash(key(&into[j])));
+                }
+            }
             // Duplicates within one list are merged the same way as across files.
             for item in v {
-                match into.iter().position(|x| same(x, &item)) {
-                    Some(i) if replace => into[i] = item,
+                let h = hash(key(&item));
+                match index.find(h, |&j| key(&into[j]) == key(&item)) {
+                    Some(&i) if replace => into[i] = item,
                     Some(_) => {}
-                    None => into.push(item),
+                    None => {
+                        index.insert_unique(h, into.len(), |&j| hash(key(&into[j])));
+                        into.push(item);
+                    }
                 }
             }
         }
@@ -98,37 +122,22 @@ impl Merged {
             self.at = l.at;
         }
         self.profiles |= l.profiles;
-        merge_by(
-            &mut self.env_file,
-            l.env_file,
-            |a, b| a.path == b.path,
-            false,
-        );
+        merge_by(&mut self.env_file, l.env_file, |e| e.path.as_str(), false);
         merge_by(
             &mut self.environment,
             l.environment,
-            |a, b| a.key == b.key,
+            |e| e.key.as_str(),
             true,
         );
-        merge_by(&mut self.ports, l.ports, |a, b| a.port == b.port, false);
-        merge_by(
-            &mut self.volumes,
-            l.volumes,
-            |a, b| a.target == b.target,
-            true,
-        );
+        merge_by(&mut self.ports, l.ports, |p| &p.port, false);
+        merge_by(&mut self.volumes, l.volumes, |m| m.target.as_str(), true);
         match l.networks {
             None => {}
             Some(Layer::Reset) => self.networks = None,
             Some(Layer::Override(v)) => self.networks = Some(v),
             Some(Layer::Merge(v)) => {
                 let nets = self.networks.get_or_insert_with(Vec::new);
-                for n in v {
-                    match nets.iter().position(|x| x.0 == n.0) {
-                        Some(i) => nets[i] = n,
-                        None => nets.push(n),
-                    }
-                }
+                merge_by(nets, Some(Layer::Merge(v)), |n| n.0.as_str(), true);
             }
         }
     }

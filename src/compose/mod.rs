@@ -48,6 +48,9 @@ pub enum Problem {
     Unsupported { at: Location, what: String },
     /// A required `env_file` does not exist (compose refuses to start).
     MissingEnvFile { at: Location, path: String },
+    /// Past one of envsync's limits on memory (aliases and interpolation copying more than
+    /// [`yaml::MAX_COPIED`]): compose would try to hold it all; envsync reads no further.
+    Limit { at: Location, message: String },
 }
 
 /// Where a variable of the effective environment comes from.
@@ -186,6 +189,7 @@ impl Project {
                 required: true,
                 ..
             } => Some(format!("{at}: required variable {name} has no value")),
+            Problem::Limit { at, message } => Some(format!("{at}: {message}")),
             Problem::Interpolation { .. } | Problem::Unsupported { .. } => None,
         })
     }
@@ -365,12 +369,17 @@ fn normalize_name(s: &str) -> String {
 }
 
 /// Interpolate every value (not keys) of `node` in place.
+///
+/// Aliases are expanded before interpolation (as compose does), so every copy of a `${BIG}`
+/// becomes a copy of BIG's value: what interpolation adds to the tree counts against
+/// [`yaml::MAX_COPIED`] too, and past it the file is a [`Problem::Limit`] and interpolation stops.
 fn interpolate_tree(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     file: &str,
     problems: &mut Vec<Problem>,
 ) {
+    let mut added = 0usize;
     // Each node with the mapping key it is the value of.
     let mut stack: Vec<(&mut Node, Option<&str>)> = vec![(node, None)];
     while let Some((n, parent)) = stack.pop() {
@@ -392,7 +401,20 @@ fn interpolate_tree(
                     line: n.line,
                 };
                 match dialect::interpolate(s, lookup, n.line, &mut unset) {
-                    Ok(v) => *s = v,
+                    Ok(v) => {
+                        added = added.saturating_add(v.len().saturating_sub(s.len()));
+                        *s = v;
+                        if added > yaml::MAX_COPIED {
+                            problems.push(Problem::Limit {
+                                at,
+                                message: format!(
+                                    "interpolating `${{…}}` adds more than {} MiB to this file (each alias of a value that holds `${{…}}` is interpolated again); envsync refuses such a file to keep its memory bounded: alias such values, or reference large variables, fewer times",
+                                    yaml::MAX_COPIED >> 20
+                                ),
+                            });
+                            return;
+                        }
+                    }
                     Err(dialect::InterpolateError::Missing { name, .. }) => {
                         problems.push(Problem::Interpolation {
                             at,
@@ -592,5 +614,111 @@ mod tests {
     #[test]
     fn project_names_are_normalised() {
         assert_eq!(normalize_name("MyProj.X"), "myprojx");
+    }
+
+    /// `files` (path, text) as the infra repo, loaded as the project of `-f` `order`.
+    fn load_from(files: &[(&str, String)], order: &[&str]) -> Project {
+        let read = |p: &str| match files.iter().find(|(f, _)| *f == p) {
+            Some((f, text)) => Lookup::Found(Read {
+                repo: Repo::Infra,
+                file: f.to_string(),
+                bytes: text.clone().into_bytes(),
+            }),
+            None => Lookup::Absent,
+        };
+        let order: Vec<String> = order.iter().map(|f| f.to_string()).collect();
+        load(&Input {
+            files: &order,
+            project_directory: None,
+            env_files: None,
+            root_name: "infra",
+            process: crate::dialect::Env::Isolated,
+            read: &read,
+            cache: None,
+            known: &|_, _| None,
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    /// A service whose `environment:` holds `n` keys in the base file, and an overlay that
+    /// sets every other one again and adds as many new ones.
+    fn overlaid(n: usize) -> [(&'static str, String); 2] {
+        let mut base = String::from("services:\n  api:\n    environment:\n");
+        let mut overlay = base.clone();
+        for i in 0..n {
+            base.push_str(&format!("      K{i}: base{i}\n"));
+            if i % 2 == 0 {
+                overlay.push_str(&format!("      K{i}: over{i}\n"));
+            }
+            overlay.push_str(&format!("      N{i}: new{i}\n"));
+        }
+        [("d/base.yml", base), ("d/over.yml", overlay)]
+    }
+
+    /// Issue 19, F5: the `environment` merge looked for each entry among all the entries
+    /// before it, within a file and across the overlays (10,000 keys: 10^8 comparisons).
+    /// Ten times the keys must cost about ten times as much, not a hundred (a ratio within
+    /// one run, not a time).
+    #[test]
+    fn the_environment_merge_across_overlays_is_linear() {
+        let order = ["d/base.yml", "d/over.yml"];
+        let (small, large) = (overlaid(1_000), overlaid(10_000));
+        let p = load_from(&large, &order);
+        let env = &p.services["api"].environment;
+        assert_eq!(env.len(), 20_000);
+        assert_eq!(env["K0"].value.as_deref(), Some("over0"));
+        assert_eq!(env["K0"].at.file, "d/over.yml");
+        assert_eq!(env["K1"].value.as_deref(), Some("base1"));
+        let ratio = crate::yaml::tests::time_ratio(
+            10,
+            || drop(load_from(&small, &order)),
+            || drop(load_from(&large, &order)),
+        );
+        assert!(
+            ratio < 30.0,
+            "10x the keys took {ratio:.0}x the time (linear: about 10, quadratic: about 100)"
+        );
+    }
+
+    /// Interpolation happens after aliases are expanded, so each copy of `${BIG}` becomes a
+    /// copy of BIG's value: 200 aliases of a 1 MB value asked for 200 MB from a 1 KB compose
+    /// file. What interpolation adds counts against the same budget as what aliases copy.
+    #[test]
+    fn aliases_of_an_interpolated_value_are_bounded_too() {
+        let mut compose =
+            String::from("services:\n  db:\n    image: x\nx-a: &a \"${BIG}\"\nx-b: [");
+        compose.push_str(&vec!["*a"; 200].join(", "));
+        compose.push_str("]\n");
+        let files = [
+            ("d/compose.yml", compose),
+            ("d/.env", format!("BIG={}\n", "x".repeat(1_000_000))),
+        ];
+        let p = load_from(&files, &["d/compose.yml"]);
+        let refusals: Vec<String> = p.refusals().collect();
+        assert!(
+            refusals.iter().any(
+                |r| r.starts_with("infra d/compose.yml:4: interpolating `${…}` adds more than")
+            ),
+            "{refusals:?}"
+        );
+        // A few copies are fine.
+        let few = [
+            (
+                "d/compose.yml",
+                "services:\n  db:\n    environment:\n      A: &a \"${BIG}\"\n      B: *a\n"
+                    .to_string(),
+            ),
+            files[1].clone(),
+        ];
+        let p = load_from(&few, &["d/compose.yml"]);
+        assert!(!p.refused(), "{:?}", p.problems);
+        assert_eq!(
+            p.services["db"].environment["B"]
+                .value
+                .as_deref()
+                .map(str::len),
+            Some(1_000_000)
+        );
     }
 }

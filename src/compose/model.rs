@@ -181,10 +181,16 @@ pub(super) fn tree(
         }
         Ok(_) => Some(Tree::Shared(parsed)),
         Err(e) => {
-            sink.syntax(
-                at(file, e.line),
-                format!("not YAML compose can read: {}", e.message),
-            );
+            match e.kind {
+                super::yaml::YamlErrorKind::Syntax => sink.syntax(
+                    at(file, e.line),
+                    format!("not YAML compose can read: {}", e.message),
+                ),
+                super::yaml::YamlErrorKind::Limit => sink.problems.push(Problem::Limit {
+                    at: at(file, e.line),
+                    message: e.message.clone(),
+                }),
+            }
             None
         }
     }

@@ -4,7 +4,7 @@
 use super::yaml::Node;
 
 /// One published (or only exposed) container port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Port {
     pub target: u32,
     /// The host port (or range) as compose prints it; `None` lets the engine pick one.

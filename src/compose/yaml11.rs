@@ -23,7 +23,7 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use super::yaml::{self, Kind, Node, Style, YamlError};
+use super::yaml::{self, Kind, Node, Style, YamlError, YamlErrorKind};
 
 /// The characters go-yaml reads as line breaks and saphyr does not.
 fn is_separator(c: char) -> bool {
@@ -87,6 +87,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         return Err(YamlError {
             line: 1 + chars[..first].iter().filter(|&&c| c == '\n').count(),
             message: "U+0085/U+2028/U+2029 line separators here change what each other mean too often; envsync refuses such a file".into(),
+            kind: YamlErrorKind::Syntax,
         });
     }
     let mut root = match yaml::parse(&cur) {
@@ -263,10 +264,16 @@ fn fix_tree(
                     return Err(YamlError {
                         line,
                         message: "a mapping key written over two lines (compose's YAML reader takes U+0085, U+2028 and U+2029 for line breaks)".into(),
+                        kind: YamlErrorKind::Syntax,
                     });
                 }
-                *v = flow_scalar(source(), *style == Style::Single)
-                    .map_err(|message| YamlError { line, message })?;
+                *v = flow_scalar(source(), *style == Style::Single).map_err(|message| {
+                    YamlError {
+                        line,
+                        message,
+                        kind: YamlErrorKind::Syntax,
+                    }
+                })?;
             }
             Kind::Scalar(v, Style::Plain) if holds(seps, span, true).1 => {
                 *v = plain_scalar(source());

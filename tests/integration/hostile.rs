@@ -618,3 +618,62 @@ fn links_inside_the_repos_still_work() {
         .trim_matches('\'');
     assert_eq!(app["JWT_SECRET"], jwt);
 }
+
+/// Issue 19, F4: a 118 KiB compose file aliasing one 59 KiB scalar 15,000 times made `check`
+/// hold 900 MiB. It is refused as a `compose-file` finding (exit 1, as for any compose file
+/// envsync will not read) naming the file and the line of the alias that went over the budget,
+/// and the run fits in 200 MiB of address space: the child runs under `ulimit -v`, so a run
+/// that asks for more fails to allocate and aborts (memory, not time).
+#[test]
+fn a_compose_alias_bomb_of_long_scalars_is_refused_in_bounded_memory() {
+    let (_d, b, i) = gprod_pair();
+    let prod = i.join("docker/prod/docker-compose.prod.yml");
+    let mut bomb = format!(
+        "services:\n  db:\n    image: x\nx-a: &a \"{}\"\nx-b: [",
+        "x".repeat(59 << 10)
+    );
+    while bomb.len() < 118 << 10 {
+        bomb.push_str("*a, ");
+    }
+    bomb.push_str("*a]\n");
+    fs::write(&prod, &bomb).unwrap();
+    let limited = |args: &[&str]| {
+        let limit_kib = 200 << 10;
+        within(
+            Duration::from_secs(60),
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
+                .arg(crate::common::bin())
+                .args(args)
+                .arg("--backend")
+                .arg(&b)
+                .arg("--infra")
+                .arg(&i)
+                .current_dir(&b)
+                .env("NO_COLOR", "1"),
+        )
+    };
+    let r = limited(&["check", "-c", "prod"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("error[compose-file] prod: aliases expand")
+            && r.stdout
+                .contains("(infra docker/prod/docker-compose.prod.yml:5)"),
+        "{}",
+        r.stdout
+    );
+    let json = limited(&["check", "-c", "prod", "--format", "json"]);
+    assert_eq!(json.code, 1, "{}{}", json.stdout, json.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        doc["findings"].as_array().unwrap().iter().any(|f| {
+            f["code"] == "compose-file"
+                && f["locations"][0]["file"] == "docker/prod/docker-compose.prod.yml"
+                && f["locations"][0]["line"] == 5
+        }),
+        "{}",
+        json.stdout
+    );
+}
