@@ -21,6 +21,8 @@ pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decode
 struct Ext<'a> {
     first: &'a dyn Fn(&str) -> Option<String>,
     last: &'a dyn Fn(&str) -> Option<String>,
+    /// What interpolation has added to the file's values so far (see [`MAX_GROWTH`]).
+    grown: std::cell::Cell<usize>,
 }
 
 /// Decode an `env_file` of a compose service: lookups go to `first`, then to the file's earlier
@@ -43,6 +45,7 @@ pub fn decode_layered(
     let external = Ext {
         first: &first,
         last,
+        grown: std::cell::Cell::new(0),
     };
     if let Err(e) = parse(&text, &mut out, &mut env, &external) {
         out.error = Some(e);
@@ -274,6 +277,21 @@ fn is_name_char(c: u8) -> bool {
 /// limit also keeps the work linear in the file's size).
 pub const MAX_NESTING: usize = 64;
 
+/// How much `${VAR}` interpolation may add to one file's values, and to one value: 16 MiB.
+/// compose has no limit, and ten lines that each reference the previous one ten times
+/// (`L1=${L0}${L0}…`) grow to 10 GB; envsync refuses the file at the line that goes past it.
+pub const MAX_GROWTH: usize = 16 << 20;
+
+fn too_grown(line: usize) -> DecodeError {
+    DecodeError {
+        line,
+        message: format!(
+            "`${{…}}` references here expand the file's values by more than {} MiB (each reference copies the value it names); envsync refuses such a file to keep its memory bounded",
+            MAX_GROWTH >> 20
+        ),
+    }
+}
+
 /// Substitute inside an env file: lookups go to `external.first`, then to the file's earlier
 /// assignments, then to `external.last`, as compose does.
 fn file_substitute(
@@ -289,7 +307,16 @@ fn file_substitute(
             .or_else(|| env.get(name).map(|&i| assignments[i].value.clone()))
             .or_else(|| (external.last)(name))
     };
-    Ok(substitute(s, &lookup, line, &mut out.unset_refs, 0)?)
+    let v = substitute(s, &lookup, line, &mut out.unset_refs, 0)?;
+    let grown = external
+        .grown
+        .get()
+        .saturating_add(v.len().saturating_sub(s.len()));
+    external.grown.set(grown);
+    if grown > MAX_GROWTH {
+        return Err(too_grown(line));
+    }
+    Ok(v)
 }
 
 /// Why a value cannot be interpolated.
@@ -371,6 +398,9 @@ fn substitute(
                 match lookup(name) {
                     Some(v) => res.push_str(&v),
                     None => unset.push((line, name.to_string())),
+                }
+                if res.len() > MAX_GROWTH.saturating_add(s.len()) {
+                    return Err(InterpolateError::Invalid(too_grown(line)));
                 }
                 i = j;
             }
@@ -454,6 +484,9 @@ fn substitute(
                     }
                 };
                 res.push_str(&piece);
+                if res.len() > MAX_GROWTH.saturating_add(s.len()) {
+                    return Err(InterpolateError::Invalid(too_grown(line)));
+                }
                 i = close + 1;
             }
             _ => {
@@ -486,4 +519,30 @@ fn closing_brace(s: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ten lines, each referencing the previous one ten times, would grow to 10 GB: refused at
+    /// the line that goes past the budget, in bounded memory, instead of running for minutes.
+    #[test]
+    fn exponential_references_are_refused_in_bounded_memory() {
+        let mut t = String::from("L0=0123456789\n");
+        for n in 1..10 {
+            t.push_str(&format!("L{n}={}\n", format!("${{L{}}}", n - 1).repeat(10)));
+        }
+        let d = decode(t.as_bytes(), &|_| None);
+        let e = d.error.expect("refused");
+        assert!(
+            e.message
+                .contains("expand the file's values by more than 16 MiB"),
+            "{e:?}"
+        );
+        assert_eq!(e.line, 8, "{e:?}");
+        // Ordinary references stay.
+        let d = decode(b"A=x\nB=${A}${A}\n", &|_| None);
+        assert_eq!(d.get("B").unwrap().value, "xx");
+    }
 }

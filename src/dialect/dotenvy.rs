@@ -121,19 +121,36 @@ fn scan(mut state: Scan, s: &str) -> (Option<usize>, Scan) {
 struct Names<'a> {
     external: &'a dyn Fn(&str) -> Option<String>,
     first: HashMap<String, String>,
+    /// How many more bytes references may copy into the file's values (see
+    /// [`super::compose::MAX_GROWTH`]); `over` once a reference went past it.
+    budget: std::cell::Cell<usize>,
+    over: std::cell::Cell<bool>,
 }
 
 impl Names<'_> {
     fn value(&self, name: &str, unset: &mut Vec<String>) -> String {
-        if let Some(v) = (self.external)(name) {
-            return v;
-        }
-        match self.first.get(name) {
-            Some(v) => v.clone(),
-            None => {
-                if !name.is_empty() {
-                    unset.push(name.to_string());
+        let v = if let Some(v) = (self.external)(name) {
+            v
+        } else {
+            match self.first.get(name) {
+                Some(v) => v.clone(),
+                None => {
+                    if !name.is_empty() {
+                        unset.push(name.to_string());
+                    }
+                    String::new()
                 }
+            }
+        };
+        // Each reference copies the value it names: ten lines that each name the previous
+        // one ten times would copy 10 GB. Past the budget nothing more is copied.
+        match self.budget.get().checked_sub(v.len()) {
+            Some(left) => {
+                self.budget.set(left);
+                v
+            }
+            None => {
+                self.over.set(true);
                 String::new()
             }
         }
@@ -289,10 +306,23 @@ pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decode
     let mut names = Names {
         external,
         first: HashMap::new(),
+        budget: std::cell::Cell::new(super::compose::MAX_GROWTH),
+        over: std::cell::Cell::new(false),
     };
     for l in lines {
         let mut unset = Vec::new();
-        match assignment(&l.text, &names, &mut unset) {
+        let read = assignment(&l.text, &names, &mut unset);
+        if names.over.get() {
+            out.error = Some(DecodeError {
+                line: l.line,
+                message: format!(
+                    "`$NAME` references here copy more than {} MiB into the file's values; envsync refuses such a file to keep its memory bounded",
+                    super::compose::MAX_GROWTH >> 20
+                ),
+            });
+            break;
+        }
+        match read {
             Ok(Some((key, value))) => {
                 names
                     .first
@@ -358,6 +388,18 @@ mod tests {
         let d = decode(b"P=${ZQ_NOT_SET}x\n", &|_| None);
         assert_eq!(d.get("P").unwrap().value, "x");
         assert_eq!(d.unset_refs, vec![(1, "ZQ_NOT_SET".to_string())]);
+    }
+
+    #[test]
+    fn exponential_references_are_refused_in_bounded_memory() {
+        let mut t = String::from("L0=0123456789\n");
+        for n in 1..10 {
+            t.push_str(&format!("L{n}={}\n", format!("${{L{}}}", n - 1).repeat(10)));
+        }
+        let d = decode(t.as_bytes(), &|_| None);
+        let e = d.error.expect("refused");
+        assert!(e.message.contains("more than 16 MiB"), "{e:?}");
+        assert_eq!(e.line, 8, "{e:?}");
     }
 
     #[test]

@@ -677,3 +677,40 @@ fn a_compose_alias_bomb_of_long_scalars_is_refused_in_bounded_memory() {
         json.stdout
     );
 }
+
+/// Ten lines, each naming the previous one ten times (`L1=${L0}${L0}…`), would expand to 10 GB
+/// in the compose and dotenvy dialects: refused at the line that copies past 16 MiB, at once,
+/// for `show` and `check` alike (a guard against hanging, not a measurement).
+#[test]
+fn exponential_references_in_an_env_file_are_refused_at_once() {
+    let (_d, b, i) = gprod_pair();
+    let mut bomb = String::from("L0=0123456789\n");
+    for n in 1..10 {
+        bomb.push_str(&format!("L{n}={}\n", format!("${{L{}}}", n - 1).repeat(10)));
+    }
+    let file = i.join(".env.prod");
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(&file, format!("{text}{bomb}")).unwrap();
+    for dialect in ["compose", "dotenvy"] {
+        let r = within(
+            Duration::from_secs(60),
+            envsync(&b).args(["show", "--dialect", dialect]).arg(&file),
+        );
+        assert_eq!(r.code, 1, "{dialect}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("more than 16 MiB"),
+            "{dialect}: {}",
+            r.stdout
+        );
+    }
+    let r = within(
+        Duration::from_secs(60),
+        envsync(&b)
+            .args(["check", "-c", "prod", "--backend"])
+            .arg(&b)
+            .arg("--infra")
+            .arg(&i),
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("infra .env.prod"), "{}", r.stdout);
+}
