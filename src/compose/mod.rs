@@ -618,27 +618,7 @@ mod tests {
 
     /// `files` (path, text) as the infra repo, loaded as the project of `-f` `order`.
     fn load_from(files: &[(&str, String)], order: &[&str]) -> Project {
-        let read = |p: &str| match files.iter().find(|(f, _)| *f == p) {
-            Some((f, text)) => Lookup::Found(Read {
-                repo: Repo::Infra,
-                file: f.to_string(),
-                bytes: text.clone().into_bytes(),
-            }),
-            None => Lookup::Absent,
-        };
-        let order: Vec<String> = order.iter().map(|f| f.to_string()).collect();
-        load(&Input {
-            files: &order,
-            project_directory: None,
-            env_files: None,
-            root_name: "infra",
-            process: crate::dialect::Env::Isolated,
-            read: &read,
-            cache: None,
-            known: &|_, _| None,
-        })
-        .unwrap()
-        .unwrap()
+        super::extends::tests::project(files, order)
     }
 
     /// A service whose `environment:` holds `n` keys in the base file, and an overlay that
