@@ -190,7 +190,7 @@ fn running(pid: u32) -> bool {
 /// Clean up after a run that was killed while writing into `dir`: staged new files are
 /// deleted; a kept old file (the only copy of `<name>`'s previous content when the kill fell
 /// between the two renames) becomes `<name>`'s backup. Only regular files named exactly as
-/// envsync names its temporaries are touched (see [`TEMP_PREFIX`]).
+/// envsync names its temporaries are touched (see `TEMP_PREFIX`).
 ///
 /// Call it only under the repo lock (`fix` holds it from before reading until after the last
 /// rename), on a directory inside the locked repo, before this run stages anything. Then every
@@ -203,7 +203,7 @@ fn running(pid: u32) -> bool {
 /// One case escapes that argument: two runs whose repos are nested (`--infra /x` and
 /// `--infra /x/infra`) lock different directories yet may write the same one. So a temp
 /// whose name carries the pid of a running process (other than this one) is left alone,
-/// unless it is older than [`IN_FLIGHT_AT_MOST`] (its pid reused).
+/// unless it is older than `IN_FLIGHT_AT_MOST` (its pid reused).
 pub fn remove_leftovers(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
