@@ -295,30 +295,15 @@ pub fn fix(settings: &Settings, opts: &FixOptions) -> Result<FixOutcome, FixErro
 }
 
 /// Why writing `w` into the infra env file would change nothing a consumer receives, if it
-/// would not: the contour's compose project decides what the containers get, and no service
-/// takes the key from that file (an `environment:` entry overrides it, or no service reads the
-/// file), nor does compose interpolate from it. Without a compose project, compose reads the
-/// file itself: every write counts.
+/// would not (see [`crate::load::ContourFiles::takes_from_infra_file`]).
 fn unread(cf: &crate::load::ContourFiles<'_>, w: &Want) -> Option<FixWarning> {
-    let project = cf.compose.as_ref().filter(|p| !p.refused())?;
-    let file = cf.infra.as_ref().map(|f| f.file.as_str())?;
-    if w.repo != Repo::Infra || project.env_files.iter().any(|f| f == file) {
+    if w.repo != Repo::Infra {
         return None;
     }
-    let from_file = |v: &crate::compose::EnvVar| v.at.repo == Repo::Infra && v.at.file == file;
-    let mut overridden = Vec::new();
-    for (name, s) in &project.services {
-        if !s.environment.values().any(from_file) {
-            continue;
-        }
-        match s.environment.get(&w.key) {
-            Some(v) if !from_file(v) => overridden.push((name.clone(), v.at.to_string())),
-            _ => return None,
-        }
-    }
+    let overridden = cf.takes_from_infra_file(&w.key).err()?;
     Some(FixWarning::NotRead {
         key: w.key.clone(),
-        file: file.to_string(),
+        file: cf.infra.as_ref()?.file.clone(),
         overridden,
     })
 }

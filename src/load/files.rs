@@ -160,6 +160,35 @@ impl ContourFiles<'_> {
         files.chain(services).chain(kube)
     }
 
+    /// Does a consumer receive `key` from the infra env file? With a compose project, only
+    /// when a service takes it from that file (no `environment:` entry overrides it) or compose
+    /// interpolates from it; without one, compose reads the file itself. `Err` lists the
+    /// services that read the file but take the key elsewhere, with where (empty: no service
+    /// reads the file at all).
+    pub fn takes_from_infra_file(&self, key: &str) -> Result<(), Vec<(String, String)>> {
+        let (Some(project), Some(file)) = (
+            self.compose.as_ref().filter(|p| !p.refused()),
+            self.infra.as_ref().map(|f| f.file.as_str()),
+        ) else {
+            return Ok(());
+        };
+        if project.env_files.iter().any(|f| f == file) {
+            return Ok(());
+        }
+        let from_file = |v: &crate::compose::EnvVar| v.at.repo == Repo::Infra && v.at.file == file;
+        let mut elsewhere = Vec::new();
+        for (name, s) in &project.services {
+            if !s.environment.values().any(from_file) {
+                continue;
+            }
+            match s.environment.get(key) {
+                Some(v) if !from_file(v) => elsewhere.push((name.clone(), v.at.to_string())),
+                _ => return Ok(()),
+            }
+        }
+        Err(elsewhere)
+    }
+
     /// Is `at` a line of one of the contour's own env files (which the env-file rules compare
     /// already)?
     pub fn is_env_file(&self, at: &Location) -> bool {
