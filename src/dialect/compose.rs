@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{lossy, Assignment, DecodeError, Decoded, LineCounter};
+use super::{lossy, Assignment, DecodeError, Decoded, LineCounter, MAX_GROWTH};
 
 /// compose-go's `isSpace`: a space that is not a line break.
 fn is_space(c: char) -> bool {
@@ -276,11 +276,6 @@ fn is_name_char(c: u8) -> bool {
 /// refused rather than walked with unbounded recursion (each level rescans its text, so the
 /// limit also keeps the work linear in the file's size).
 pub const MAX_NESTING: usize = 64;
-
-/// How much `${VAR}` interpolation may add to one file's values, and to one value: 16 MiB.
-/// compose has no limit, and ten lines that each reference the previous one ten times
-/// (`L1=${L0}${L0}…`) grow to 10 GB; envsync refuses the file at the line that goes past it.
-pub const MAX_GROWTH: usize = 16 << 20;
 
 fn too_grown(line: usize) -> DecodeError {
     DecodeError {

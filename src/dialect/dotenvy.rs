@@ -122,7 +122,7 @@ struct Names<'a> {
     external: &'a dyn Fn(&str) -> Option<String>,
     first: HashMap<String, String>,
     /// How many more bytes references may copy into the file's values (see
-    /// [`super::compose::MAX_GROWTH`]); `over` once a reference went past it.
+    /// [`super::MAX_GROWTH`]); `over` once a reference went past it.
     budget: std::cell::Cell<usize>,
     over: std::cell::Cell<bool>,
 }
@@ -306,7 +306,7 @@ pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decode
     let mut names = Names {
         external,
         first: HashMap::new(),
-        budget: std::cell::Cell::new(super::compose::MAX_GROWTH),
+        budget: std::cell::Cell::new(super::MAX_GROWTH),
         over: std::cell::Cell::new(false),
     };
     for l in lines {
@@ -317,7 +317,7 @@ pub fn decode(bytes: &[u8], external: &dyn Fn(&str) -> Option<String>) -> Decode
                 line: l.line,
                 message: format!(
                     "`$NAME` references here copy more than {} MiB into the file's values; envsync refuses such a file to keep its memory bounded",
-                    super::compose::MAX_GROWTH >> 20
+                    super::MAX_GROWTH >> 20
                 ),
             });
             break;

@@ -228,6 +228,11 @@ pub mod dotenvy;
 pub mod kubectl;
 pub mod node;
 
+/// How much reference expansion may copy into one file's values (compose and dotenvy): 16 MiB.
+/// The readers have no limit, and ten lines that each reference the previous one ten times
+/// (`L1=${L0}${L0}…`) grow to 10 GB; envsync refuses the file at the line that goes past it.
+pub const MAX_GROWTH: usize = 16 << 20;
+
 /// Does `s` hold a `$VAR` or `${VAR}` reference (as compose would read it)?
 pub fn has_reference(s: &str) -> bool {
     let b = s.as_bytes();
