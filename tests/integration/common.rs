@@ -267,3 +267,13 @@ pub fn on_pair(b: &Path, i: &Path, args: &[&str]) -> Run {
         .arg("--infra")
         .arg(i))
 }
+
+/// Every run of 8 consecutive characters of each of `secrets`: what no output may hold.
+pub fn windows8(secrets: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in secrets {
+        let chars: Vec<char> = s.chars().collect();
+        out.extend(chars.windows(8).map(|w| w.iter().collect::<String>()));
+    }
+    out
+}

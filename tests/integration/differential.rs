@@ -135,18 +135,10 @@ fn dotenvy_crate(text: &str) -> Option<Reading> {
 
 /// Drop lines while `disagrees` still holds: the smallest file that shows the difference.
 fn minimise(text: &str, disagrees: &dyn Fn(&str) -> bool) -> String {
-    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let mut fewer = lines.clone();
-        fewer.remove(i);
-        if disagrees(&fewer.concat()) {
-            lines = fewer;
-        } else {
-            i += 1;
-        }
-    }
-    lines.concat()
+    let smallest = minimise_bytes(text.as_bytes(), &|b| {
+        std::str::from_utf8(b).is_ok_and(disagrees)
+    });
+    String::from_utf8(smallest).expect("whole lines of UTF-8 text are UTF-8")
 }
 
 fn seed() -> u64 {
@@ -404,7 +396,7 @@ fn ours_bytes(bytes: &[u8], d: Dialect) -> Reading {
     )
 }
 
-/// [`minimise`] on bytes.
+/// [`minimise`] on bytes (files that need not be UTF-8).
 fn minimise_bytes(bytes: &[u8], disagrees: &dyn Fn(&[u8]) -> bool) -> Vec<u8> {
     let mut lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
     let mut i = 0;

@@ -767,10 +767,7 @@ fn values_written_into_yaml_keep_their_string() {
     for value in [
         "@daily", "-", "yes", "0755", "*x", "a: b", "#x", "null", "[1]",
     ] {
-        let d = tempfile::tempdir().unwrap();
-        let (b, i) = (d.path().join("backend"), d.path().join("infra"));
-        copy_tree(&fixtures().join("gprod/backend"), &b);
-        copy_tree(&fixtures().join("gprod/infra"), &i);
+        let (d, b, i) = copy_set("gprod");
         fs::write(
             d.path().join("envsync.toml"),
             "[repos.backend]\npath = \"backend\"\n[repos.infra]\npath = \"infra\"\n[keys]\nshared = [\"SCHEDULE\"]\npublic = [\"PORT\", \"SCHEDULE\"]\n",
@@ -829,10 +826,7 @@ fn fix_writes_only_where_a_consumer_receives_the_value() {
         ),
         ("no reader", "  db:\n    env_file: []\n    x-was-env-file:"),
     ] {
-        let d = tempfile::tempdir().unwrap();
-        let (b, i) = (d.path().join("backend"), d.path().join("infra"));
-        copy_tree(&fixtures().join("gprod/backend"), &b);
-        copy_tree(&fixtures().join("gprod/infra"), &i);
+        let (_d, b, i) = copy_set("gprod");
         let infra_env = i.join(".env.prod");
         set_line(
             &infra_env,

@@ -143,12 +143,6 @@ fn shape() -> impl Strategy<Value = &'static str> {
     ])
 }
 
-/// Every run of 8 characters of `s`.
-fn windows8(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    chars.windows(8).map(|w| w.iter().collect()).collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -178,7 +172,7 @@ proptest! {
             "DATABASE_URL",
             &format!("DATABASE_URL=postgresql://postgres:{s}@127.0.0.1:1/gprod_prod?schema=public"),
         );
-        let windows = windows8(&s);
+        let windows = crate::common::windows8(&[&s]);
         let url = format!("postgresql://postgres:{s}@127.0.0.1:1/x");
         let runs: Vec<Vec<&str>> = vec![
             vec!["check", "-c", "prod"],

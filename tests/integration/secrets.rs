@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{envsync, gprod_pair, on_pair, run, set_line, Run};
+use crate::common::{envsync, gprod_pair, on_pair, run, set_line, windows8, Run};
 
 fn append(file: &Path, line: &str) {
     let mut text = fs::read_to_string(file).unwrap();
@@ -278,18 +278,6 @@ fn compose_outputs_never_print_planted_secrets() {
     assert!(shown.stdout.contains(canaries[3]), "{}", shown.stdout);
 }
 
-/// The fixtures' prod secrets and every 8-character window of them.
-fn windows_of(secrets: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in secrets {
-        let chars: Vec<char> = s.chars().collect();
-        for w in chars.windows(8) {
-            out.push(w.iter().collect());
-        }
-    }
-    out
-}
-
 const PROD_PW: &str = "prd-Qz7#Lm2@Vx9!Kw4";
 const PROD_JWT: &str = "prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e";
 
@@ -320,7 +308,7 @@ fn values_built_from_a_secret_are_masked_however_they_got_there() {
         format!("POSTGRES_PASSWORD='{PROD_PW}'\n"),
     )
     .unwrap();
-    let canaries = windows_of(&[PROD_PW, PROD_JWT]);
+    let canaries = windows8(&[PROD_PW, PROD_JWT]);
     let canaries: Vec<&str> = canaries.iter().map(String::as_str).collect();
     let mut printed_port_finding = false;
     for args in [
