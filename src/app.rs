@@ -238,6 +238,7 @@ fn migrate(args: MigrateArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitS
         lock_timeout,
         docker_image: f.docker_image,
         docker_binary: f.docker_binary,
+        kube_context: f.kube_context,
         json,
         backup,
     };

@@ -222,9 +222,12 @@ pub struct MigrateFlags {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// How to reach the database: direct, host (127.0.0.1:CONTOUR_DB_PORT), docker, or auto
+    /// How to reach the database: direct, host (127.0.0.1:CONTOUR_DB_PORT), docker, kubernetes (kubectl port-forward), or auto
     #[arg(long, value_enum, default_value_t = Via::Auto)]
     pub via: Via,
+    /// --via kubernetes: the kubeconfig context kubectl uses (default: the context in envsync.toml, else kubectl's current one)
+    #[arg(long, value_name = "X")]
+    pub kube_context: Option<String>,
     /// Keep retrying the connection for up to SECS while the database starts
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,

@@ -230,6 +230,17 @@ impl Mask {
         }
     }
 
+    /// Learn values known to be secret whatever their key (a URL's password, what a pod
+    /// receives from a Secret).
+    pub fn learn_values<'v>(&mut self, values: impl IntoIterator<Item = &'v str>) {
+        if self.reveal {
+            return;
+        }
+        for v in values.into_iter().filter(|v| !v.is_empty()) {
+            self.secrets.learn(v);
+        }
+    }
+
     /// Does `value` hold a learned secret (or a window of one)?
     pub fn touches(&self, value: &str) -> bool {
         !self.reveal && self.secrets.touches(value)
@@ -238,6 +249,22 @@ impl Mask {
     /// Is `key = value` hidden in output: a secret key, or a value that holds a secret?
     pub fn hides_value(&self, key: &str, value: &str) -> bool {
         self.hides(key) || self.touches(value)
+    }
+
+    /// A program's message (helm's, kubectl's) made safe to print: each line that holds a
+    /// learned secret replaced, control characters escaped, trimmed.
+    pub fn scrub_lines(&self, message: &str) -> String {
+        let lines: Vec<String> = message
+            .lines()
+            .map(|l| {
+                if self.touches(l) {
+                    "(a line that holds a secret value is not shown)".to_string()
+                } else {
+                    sanitize(l)
+                }
+            })
+            .collect();
+        lines.join("\n").trim().to_string()
     }
 
     /// A value with no key of its own (a URL's host, user or database) as a message shows it:

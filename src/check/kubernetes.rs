@@ -151,18 +151,6 @@ fn pod_url<'k>(rules: &Rules, kube: &'k Kube) -> Option<(DbUrl, &'k Var)> {
     Some((DbUrl::parse(v).ok()?, var))
 }
 
-/// The ports a Service declares (`spec.ports[].port`).
-fn service_ports(o: &crate::k8s::Object) -> Vec<u16> {
-    o.node
-        .get("spec")
-        .and_then(|s| s.get("ports"))
-        .and_then(|p| p.as_seq())
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|p| p.get("port")?.as_str()?.parse().ok())
-        .collect()
-}
-
 /// `DATABASE_URL`'s host against the rendered Services: does it name one the pod resolves,
 /// and is its port that Service's?
 fn db_host(sink: &mut Sink, rules: &Rules, kube: &Kube) {
@@ -200,7 +188,7 @@ fn db_host(sink: &mut Sink, rules: &Rules, kube: &Kube) {
     let api = kube.api.label();
     match kube.cluster.find(RefKind::Service, ns, name) {
         Some(service) => {
-            let ports = service_ports(service);
+            let ports = service.service_ports();
             if ports.is_empty() || ports.contains(&port) {
                 return;
             }

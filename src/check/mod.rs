@@ -78,7 +78,35 @@ fn describe_reads(ws: &Workspace, sel: &Selection<'_>, read: &mut Vec<String>) {
         for (file, _) in &cf.nginx {
             read.push(format!("{}: nginx {file}", cf.contour.name));
         }
+        if let Some(k) = &cf.kube {
+            read.push(describe_kube(cf.contour, k));
+        }
     }
+}
+
+/// `prod: kubernetes: helm template … (80.1 ms) + backend:helm/db-manifests.yaml: 7 objects;
+/// api deployment/gprod-backend container api (namespace gprod), 14 variables`.
+fn describe_kube(contour: &crate::model::Contour, k: &crate::load::kube::Kube) -> String {
+    let mut sources: Vec<String> = Vec::new();
+    if let Some(run) = &k.cluster.helm {
+        sources.push(format!(
+            "{} ({:.1} ms)",
+            run.command,
+            run.elapsed.as_secs_f64() * 1000.0
+        ));
+    }
+    sources.extend(k.config.rendered.iter().map(|p| format!("rendered {p}")));
+    sources.extend(k.config.manifests.iter().map(ToString::to_string));
+    format!(
+        "{}: kubernetes: {}: {} objects; api {} container {} (namespace {}), {} variables",
+        contour.name,
+        sources.join(" + "),
+        k.cluster.objects.len(),
+        k.api.label(),
+        k.api.container,
+        k.api.namespace,
+        k.api.vars.len()
+    )
 }
 
 /// What the rule families' table tests share: a contour's pair of files from two strings, and

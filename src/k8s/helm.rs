@@ -112,23 +112,11 @@ fn masked_set(s: &str, mask: &Mask) -> String {
 /// every line that holds a secret replaced, control characters escaped.
 fn scrub(message: &str, mask: &Mask, disk_root: &Path) -> String {
     let root = format!("{}/", disk_root.display());
-    let lines: Vec<String> = message
-        .lines()
-        .map(|l| l.replace(&root, ""))
-        .map(|l| {
-            if mask.touches(&l) {
-                "(a line that holds a secret value is not shown)".to_string()
-            } else {
-                sanitize(&l)
-            }
-        })
-        .collect();
-    let text = lines.join("\n");
-    let text = text.trim();
+    let text = mask.scrub_lines(&message.replace(&root, ""));
     if text.is_empty() {
         "helm printed nothing".to_string()
     } else {
-        text.to_string()
+        text
     }
 }
 

@@ -68,6 +68,18 @@ impl Object {
         self.place(&self.node)
     }
 
+    /// The ports a Service declares (`spec.ports[].port`), in order.
+    pub fn service_ports(&self) -> Vec<u16> {
+        self.node
+            .get("spec")
+            .and_then(|s| s.get("ports"))
+            .and_then(|p| p.as_seq())
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|p| p.get("port")?.as_str()?.parse().ok())
+            .collect()
+    }
+
     /// `kind/name` as messages write it (`Deployment/gprod-backend`).
     pub fn label(&self) -> String {
         format!("{}/{}", self.kind, self.name)

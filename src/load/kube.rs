@@ -16,7 +16,26 @@ use crate::k8s::{self, Cluster, K8sError, WorkloadEnv};
 use crate::model::{Contour, Repo};
 use crate::source::Source;
 
+use super::target::{Resolved, TargetError};
 use super::{Workspace, WorkspaceError};
+
+/// Where `migrate --via kubernetes` goes: the database URL the api workload's pod really
+/// uses, and the Service (with its port) to forward to.
+#[derive(Debug, Clone)]
+pub struct KubeDatabase {
+    /// The pod's `DATABASE_URL`, with where it comes from.
+    pub resolved: Resolved,
+    /// The Service's namespace: its own in `database`, else the contour's.
+    pub namespace: String,
+    /// `service/postgres`, as kubectl takes it.
+    pub resource: String,
+    /// The Service's port that the URL names, else its first; the URL's when the Service is
+    /// not among the objects read.
+    pub port: u16,
+    /// What the pod receives, known before it starts (to learn its secrets from, for
+    /// kubectl's messages).
+    pub values: Vec<(String, String)>,
+}
 
 /// What a contour deploys, and what its api workload receives.
 #[derive(Debug)]
@@ -106,6 +125,77 @@ fn materialize(
 }
 
 impl Workspace {
+    /// `migrate --via kubernetes`'s target for `contour`: the api workload's `DATABASE_URL`
+    /// and the db Service. Renders the chart like `check` does (no cluster is contacted).
+    pub fn kube_database(&self, contour: &Contour) -> Result<KubeDatabase, TargetError> {
+        let kube = self
+            .kubernetes(contour)?
+            .ok_or_else(|| TargetError::NoKubernetes {
+                contour: contour.name.clone(),
+            })?;
+        let cfg = &kube.config;
+        let database = cfg
+            .database
+            .as_ref()
+            .ok_or_else(|| TargetError::NoKubeDatabase {
+                contour: contour.name.clone(),
+            })?;
+        let key = self.config.rules.database_url.key.as_str();
+        let workload = kube.api.label();
+        let pod_url = |why: String| TargetError::PodUrl {
+            key: key.to_string(),
+            workload: workload.clone(),
+            why,
+        };
+        let var = kube
+            .api
+            .vars
+            .get(key)
+            .ok_or_else(|| pod_url("is not in its environment".into()))?;
+        let origin = {
+            let at = var
+                .at
+                .as_ref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default();
+            format!("{key} of {workload} ({}{at})", var.from)
+        };
+        let value = match &var.value {
+            k8s::Value::Known(v) => v,
+            k8s::Value::Cluster(what) => {
+                return Err(pod_url(format!("is set by the cluster ({what})")))
+            }
+        };
+        let resolved = Resolved::given(value, &origin)?;
+        let namespace = database.namespace_or(&cfg.namespace).to_string();
+        let url_port = resolved.url.port_or_default();
+        let port = match self.kube_service(&kube, database, &namespace) {
+            Some(ports) if !ports.is_empty() && !ports.contains(&url_port) => ports[0],
+            _ => url_port,
+        };
+        let values = kube
+            .api
+            .vars
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.value.known()?.to_string())))
+            .collect();
+        Ok(KubeDatabase {
+            resolved,
+            namespace,
+            resource: format!("{}/{}", database.kind, database.name),
+            port,
+            values,
+        })
+    }
+
+    /// The ports of the `database` object, when it is a Service among the objects read.
+    fn kube_service(&self, kube: &Kube, database: &k8s::ObjectRef, ns: &str) -> Option<Vec<u16>> {
+        (database.kind == k8s::RefKind::Service)
+            .then(|| kube.cluster.find(k8s::RefKind::Service, ns, &database.name))
+            .flatten()
+            .map(k8s::Object::service_ports)
+    }
+
     /// The contour's Kubernetes objects and api environment; `None` when the contour has no
     /// `[contours.C.kubernetes]` table. Rendered once per contour.
     pub fn kubernetes(&self, contour: &Contour) -> Result<Option<Rc<Kube>>, WorkspaceError> {

@@ -230,6 +230,13 @@ impl Workspace {
         files
     }
 
+    /// Does any of the contour's compose files exist (is there a compose project to read)?
+    pub fn has_compose(&self, contour: &Contour) -> bool {
+        self.compose_files(contour)
+            .iter()
+            .any(|f| self.with_read(Repo::Infra, f, |r| matches!(r, Ok(Some(_)))))
+    }
+
     /// The contour's compose project, read as `docker compose -f … config` reads it; `None`
     /// when none of its files exists.
     pub fn compose(

@@ -37,6 +37,16 @@ pub enum TargetError {
     Unreadable { key: String, file: String },
     #[error("the database URL ({origin}) {source}")]
     Invalid { origin: String, source: DbUrlError },
+    #[error("the {contour} contour has no [contours.{contour}.kubernetes] table, so there is no cluster to reach: add one (envsync init writes it commented), or pick another --via")]
+    NoKubernetes { contour: String },
+    #[error("--via kubernetes forwards to the database Service, but [contours.{contour}.kubernetes] names none: set database = \"service/NAME\" (or \"NAMESPACE/service/NAME\")")]
+    NoKubeDatabase { contour: String },
+    #[error("{key} of the api workload {workload} {why}; pass --database-url")]
+    PodUrl {
+        key: String,
+        workload: String,
+        why: String,
+    },
     #[error("reading the compose project: {0}")]
     Compose(String),
     #[error(transparent)]

@@ -6,7 +6,8 @@
 //!   written the way the real tool writes them;
 //! - [`route`]: the `--via` choice and the URL it leads to (the database target itself, the
 //!   backend's `DATABASE_URL` for the contour, comes from `crate::load::target`); [`docker`]
-//!   hands the whole job to a container on the contour's network;
+//!   hands the whole job to a container on the contour's network; [`forward`] holds a
+//!   `kubectl port-forward` to a Kubernetes contour's database Service;
 //! - [`conn`]: the connection; [`preflight`]: the user's privileges; [`lock`]: the advisory
 //!   lock; [`sql`]: the SQL envsync writes, names bound as parameters; [`backup`]: the
 //!   `pg_dump` taken before anything is applied (`--backup`, `backup_before_migrate`);
@@ -20,6 +21,7 @@ pub mod backup;
 pub mod conn;
 pub mod docker;
 pub mod event;
+pub mod forward;
 pub mod layout;
 pub mod lock;
 pub mod preflight;
@@ -82,7 +84,9 @@ pub enum MigrateError {
     Resolve(String),
     #[error("--via docker: {0}")]
     Docker(String),
-    #[error("interrupted: the connection was closed, so the server rolled back the running migration and released the lock")]
+    #[error("--via kubernetes: {0}")]
+    Forward(#[from] forward::ForwardError),
+    #[error("interrupted: envsync closed its connection (and its port-forward). A migration already sent to the server still ends as one transaction with its ledger row, committed or rolled back together, and the lock is released when it ends; `envsync migrate status` says which")]
     Interrupted,
     #[error("cannot start the database session's runtime: {0}")]
     Runtime(String),
@@ -151,6 +155,8 @@ pub struct MigrateOptions {
     pub lock_timeout: u64,
     pub docker_image: String,
     pub docker_binary: Option<PathBuf>,
+    /// `--kube-context`, else `[kubernetes] context` (`--via kubernetes`).
+    pub kube_context: Option<String>,
     /// `--format json` (the envsync in a `--via docker` container is asked for it too).
     pub json: bool,
     /// `migrate run --backup` and its program.
@@ -383,13 +389,29 @@ pub fn migrate(
     let migrations = Migrations::load(ledger, &dir, &within)?;
     let mut report = MigrateReport::new(opts.action, ledger, opts.dry_run);
     let db_rule = &settings.config.rules.database_url;
-    let resolved = match &opts.database_url {
-        Some(u) => Resolved::given(u, "--database-url / ENVSYNC_DATABASE_URL")?,
-        None => ws.database_url(&contour()?)?,
+    // `auto` goes through the cluster when the contour deploys there and not with compose
+    // (and no URL was given to use as it is).
+    let via = match opts.via {
+        Via::Auto
+            if opts.database_url.is_none() && deploys_to_kubernetes(settings, &ws, &contour) =>
+        {
+            Via::Kubernetes
+        }
+        v => v,
+    };
+    // The cluster's side: the pod's URL and the Service to forward to.
+    let kube = match via {
+        Via::Kubernetes => Some(ws.kube_database(&contour()?)?),
+        _ => None,
+    };
+    let resolved = match (&opts.database_url, &kube) {
+        (Some(u), _) => Resolved::given(u, "--database-url / ENVSYNC_DATABASE_URL")?,
+        (None, Some(k)) => k.resolved.clone(),
+        (None, None) => ws.database_url(&contour()?)?,
     };
     report.origin = resolved.origin.clone();
     let service = (db_rule.host.as_str(), db_rule.port);
-    let via = match opts.via {
+    let via = match via {
         Via::Auto if route::resolves(resolved.url.host(), resolved.url.port_or_default()) => {
             Via::Direct
         }
@@ -398,13 +420,15 @@ pub fn migrate(
     };
     let auto = (opts.via == Via::Auto).then(|| resolved.url.host().to_string());
     let backup = backup_plan(settings, opts, &contour);
-    let (url, chosen) = match via {
-        Via::Host => {
+    let leg = match (via, kube) {
+        // Through the cluster: the URL and route are known once the forward is up.
+        (_, Some(k)) => Leg::Forward(k),
+        (Via::Host, None) => {
             let c = contour()?;
             let db = ws.db_service(&c, db_rule.port)?;
             let (url, swap) = route::via_host(&resolved.url, service, &c, db.as_ref())
                 .map_err(|e| MigrateError::Url(format!("the database URL {e}")))?;
-            (
+            Leg::Ready(
                 url,
                 Route::Host {
                     service: (service.0.to_string(), service.1),
@@ -413,7 +437,7 @@ pub fn migrate(
                 },
             )
         }
-        Via::Docker => {
+        (Via::Docker, None) => {
             let mut c = contour()?;
             // The network the db service is really on, when the compose project says.
             if let Some(n) = ws.db_service(&c, db_rule.port)?.and_then(|d| d.network) {
@@ -440,48 +464,147 @@ pub fn migrate(
                 report,
             );
         }
-        _ => (
+        (_, None) => Leg::Ready(
             resolved.url.clone(),
             Route::Direct {
                 auto_resolved: auto,
             },
         ),
     };
-    report.target = url.to_string();
-    report.route = Some(chosen.clone());
-    emit(Event::Route {
-        route: chosen,
-        target: report.target.clone(),
-        origin: report.origin.clone(),
-    });
-    let endpoint = conn::Endpoint {
-        host: url.host().to_string(),
-        port: url.port_or_default(),
-        route: via.to_string(),
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| MigrateError::Runtime(e.to_string()))?;
-    let migrations = migrations.with_schema(&url);
-    let session = session(
-        &url,
-        &endpoint,
-        opts,
-        &migrations,
-        backup.as_ref(),
-        &mut report,
-        emit,
-    );
     let result = rt.block_on(async {
+        // Registered before kubectl starts, so that no signal leaves it running.
+        let mut stop = Interrupt::listen()?;
+        // Held until the session is over; dropping it stops kubectl.
+        let mut _forward = None;
+        let (url, chosen) = match leg {
+            Leg::Ready(url, route) => (url, route),
+            Leg::Forward(kube) => {
+                let f = tokio::select! {
+                    f = open_forward(settings, opts, &kube, &resolved) => f?,
+                    _ = stop.recv() => return Err(MigrateError::Interrupted),
+                };
+                let (host, port) = f.local.clone().unwrap_or_default();
+                let url = resolved
+                    .url
+                    .with_endpoint(&host, port)
+                    .map_err(|e| MigrateError::Url(format!("the database URL {e}")))?;
+                let route = Route::Kubernetes {
+                    target: f.target.to_string(),
+                    local: (host, port),
+                    auto: opts.via == Via::Auto,
+                };
+                _forward = Some(f);
+                (url, route)
+            }
+        };
+        report.target = url.to_string();
+        report.route = Some(chosen.clone());
+        emit(Event::Route {
+            route: chosen,
+            target: report.target.clone(),
+            origin: report.origin.clone(),
+        });
+        let endpoint = conn::Endpoint {
+            host: url.host().to_string(),
+            port: url.port_or_default(),
+            route: via.to_string(),
+        };
+        let migrations = migrations.with_schema(&url);
+        let session = session(
+            &url,
+            &endpoint,
+            opts,
+            &migrations,
+            backup.as_ref(),
+            &mut report,
+            emit,
+        );
         tokio::select! {
             r = session => r,
-            _ = tokio::signal::ctrl_c() => Err(MigrateError::Interrupted),
+            _ = stop.recv() => Err(MigrateError::Interrupted),
         }
     });
     result?;
     report.tally();
     Ok(report)
+}
+
+/// The last leg to the database: known, or through a port-forward still to open.
+enum Leg {
+    Ready(DbUrl, Route),
+    Forward(crate::load::kube::KubeDatabase),
+}
+
+/// Does `--via auto` go through the cluster: the contour has a `kubernetes` table and no
+/// compose project? (Without a contour to ask, no.)
+fn deploys_to_kubernetes(
+    settings: &Settings,
+    ws: &Workspace,
+    contour: &dyn Fn() -> Result<Contour, MigrateError>,
+) -> bool {
+    contour().is_ok_and(|c| settings.config.kubernetes(&c).is_some() && !ws.has_compose(&c))
+}
+
+/// Start `kubectl port-forward` to the contour's database Service and wait for it: at most
+/// `--wait` seconds, else [`FORWARD_WAIT`].
+async fn open_forward(
+    settings: &Settings,
+    opts: &MigrateOptions,
+    kube: &crate::load::kube::KubeDatabase,
+    resolved: &Resolved,
+) -> Result<forward::Forward, MigrateError> {
+    let tools = &settings.config.kube_tools;
+    let kubectl = forward::Kubectl {
+        program: tools.kubectl.clone(),
+        context: opts.kube_context.clone().or_else(|| tools.context.clone()),
+    };
+    let target = forward::Target {
+        namespace: kube.namespace.clone(),
+        resource: kube.resource.clone(),
+        port: kube.port,
+    };
+    let mut mask = settings.config.rules.mask(false);
+    mask.learn(kube.values.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    mask.learn_values(resolved.url.password());
+    let within = Duration::from_secs(opts.wait.unwrap_or(FORWARD_WAIT)).max(Duration::from_secs(1));
+    Ok(forward::Forward::open(&kubectl, target, within, &mask).await?)
+}
+
+/// How long `--via kubernetes` waits for kubectl to forward when `--wait` is not given.
+pub const FORWARD_WAIT: u64 = 15;
+
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP, listened to for the whole run: each ends it as
+/// [`MigrateError::Interrupted`], so the connection closes (the server rolls back and
+/// unlocks) and a port-forward stops.
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn listen() -> Result<Interrupt, MigrateError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let on = |k| signal(k).map_err(|e| MigrateError::Runtime(e.to_string()));
+        Ok(Interrupt {
+            int: on(SignalKind::interrupt())?,
+            term: on(SignalKind::terminate())?,
+            hup: on(SignalKind::hangup())?,
+        })
+    }
+
+    /// The first of them to arrive.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+    }
 }
 
 /// Where `migrate run` backs up before applying: `--backup DIR`, else the contour's

@@ -1,6 +1,7 @@
 //! How `migrate` reaches the database: the `--via` choice and the route it leads to, with the
 //! URL to connect to. The compose project (through `crate::load`) says where the db service is
-//! published and which network it is on; the contour table is the fallback.
+//! published and which network it is on; the contour table is the fallback. A contour that
+//! deploys to Kubernetes is reached through `kubectl port-forward` (`super::forward`).
 
 use std::net::ToSocketAddrs;
 
@@ -12,6 +13,7 @@ use crate::model::Contour;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
+    /// `kubernetes` when the contour has a `kubernetes` table and no compose project, else
     /// `direct` if the URL's host resolves, else `host`.
     Auto,
     /// The URL as it is (inside the API container, or a URL that already names a reachable host).
@@ -20,6 +22,9 @@ pub enum Via {
     Host,
     /// A throwaway container on the contour's compose network runs `envsync migrate` itself.
     Docker,
+    /// `kubectl port-forward` to the contour's database Service, with the URL the api
+    /// workload's pod uses.
+    Kubernetes,
 }
 
 impl Via {
@@ -29,6 +34,7 @@ impl Via {
             Via::Direct => "direct",
             Via::Host => "host",
             Via::Docker => "docker",
+            Via::Kubernetes => "kubernetes",
         }
     }
 }
@@ -55,6 +61,13 @@ pub enum Route {
     },
     /// A throwaway container on `network` from `image`.
     Docker { network: String, image: String },
+    /// Through `kubectl port-forward` to `target` (`NS/service/NAME`), listening on `local`.
+    Kubernetes {
+        target: String,
+        local: (String, u16),
+        /// `--via auto` chose it: the contour deploys to Kubernetes and has no compose project.
+        auto: bool,
+    },
 }
 
 /// The db service swapped for `host:port`, and where that port comes from.

@@ -210,6 +210,21 @@ impl fmt::Display for Route {
             Route::Docker { network, image } => {
                 write!(f, "docker (network {network}, image {image})")
             }
+            Route::Kubernetes {
+                target,
+                local: (host, port),
+                auto,
+            } => {
+                let host = match host.contains(':') {
+                    true => format!("[{host}]"),
+                    false => host.clone(),
+                };
+                write!(f, "kubernetes port-forward {target} -> {host}:{port}")?;
+                if *auto {
+                    f.write_str(" (auto: the contour deploys to Kubernetes, no compose project)")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -965,3 +965,25 @@ fn init_writes_the_charts_table_commented() {
         .lines()
         .any(|l| l.starts_with("[contours.dev.kubernetes]")));
 }
+
+#[test]
+fn check_verbose_names_the_helm_command_and_what_it_rendered() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = with_helm(envsync(&fixtures().join("gprod")), home.path());
+    let r = run(cmd
+        .arg("--config")
+        .arg(gprod_config())
+        .args(["check", "-v", "-c", "prod"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("read prod: kubernetes: "))
+        .unwrap_or_else(|| panic!("no kubernetes line in:\n{}", r.stderr));
+    for part in [
+        "template gprod-backend backend:helm/gprod-backend --namespace gprod -f values.yaml -f values-prod.yaml (",
+        " ms) + backend:helm/db-manifests.yaml: 7 objects; api deployment/gprod-backend container gprod-backend (namespace gprod), ",
+    ] {
+        assert!(line.contains(part), "{line}");
+    }
+}

@@ -101,7 +101,7 @@ fn count(db: &str, sql: &str) -> i64 {
 }
 
 /// The ledger's rows, every column but `id` and the times, and checks on those.
-fn rows(db: &str, schema: &str) -> String {
+pub(crate) fn rows(db: &str, schema: &str) -> String {
     text(
         db,
         &format!(

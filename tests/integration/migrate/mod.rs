@@ -3,6 +3,7 @@
 mod backup;
 mod concurrency;
 mod connection;
+mod kubernetes;
 mod ledger;
 mod preflight;
 mod routes;
