@@ -10,7 +10,8 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::mask::{fingerprint, sanitize, Mask};
@@ -122,6 +123,35 @@ fn scrub(message: &str, mask: &Mask, disk_root: &Path) -> String {
 
 /// Run `helm template`; its standard output on success.
 pub fn template(t: &Template<'_>, mask: &Mask) -> Result<(String, Run), K8sError> {
+    spawn(t, mask)?.finish(mask)
+}
+
+/// A `helm template` that is running: [`Running::finish`] waits for it. Dropped unfinished, it
+/// stops Helm. Several run at once when several contours are rendered (see
+/// `crate::load::Workspace::kubernetes_all`).
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    command: String,
+    contour: String,
+    disk_root: PathBuf,
+    started: Instant,
+    out_reader: Option<JoinHandle<(Vec<u8>, Option<String>)>>,
+    err_reader: Option<JoinHandle<Vec<u8>>>,
+    done: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Start `helm template` with both of its outputs read on their own threads.
+pub fn spawn(t: &Template<'_>, mask: &Mask) -> Result<Running, K8sError> {
     let command = t.shown(mask);
     let started = Instant::now();
     let mut child = match Command::new(t.program)
@@ -162,79 +192,98 @@ pub fn template(t: &Template<'_>, mask: &Mask) -> Result<(String, Run), K8sError
         let _ = std::io::copy(&mut stderr, &mut std::io::sink());
         buf
     });
-    let too_large = || K8sError::HelmOutput {
-        command: command.clone(),
-        message: format!(
-            "it printed more than {} MiB; envsync reads rendered output up to that size",
-            max / (1024 * 1024)
-        ),
-    };
-    let mut reader = Some(out_reader);
-    let mut output = None;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| K8sError::HelmOutput {
+    Ok(Running {
+        child,
+        command,
+        contour: t.contour.to_string(),
+        disk_root: t.disk_root.to_path_buf(),
+        started,
+        out_reader: Some(out_reader),
+        err_reader: Some(err_reader),
+        done: false,
+    })
+}
+
+impl Running {
+    /// Wait for Helm (at most [`TIMEOUT`] from its start); its standard output on success.
+    pub fn finish(mut self, mask: &Mask) -> Result<(String, Run), K8sError> {
+        let max = crate::fs::read::MAX_SIZE;
+        let command = self.command.clone();
+        let too_large = || K8sError::HelmOutput {
             command: command.clone(),
-            message: e.to_string(),
-        })? {
-            break status;
-        }
-        // The reader ends when Helm closes its output (as it exits) or at the size cap.
-        if reader.as_ref().is_some_and(|r| r.is_finished()) {
-            let got = reader.take().expect("checked").join().unwrap_or_default();
-            if got.0.len() as u64 > max {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(too_large());
+            message: format!(
+                "it printed more than {} MiB; envsync reads rendered output up to that size",
+                max / (1024 * 1024)
+            ),
+        };
+        let mut reader = self.out_reader.take();
+        let mut output = None;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| K8sError::HelmOutput {
+                command: command.clone(),
+                message: e.to_string(),
+            })? {
+                self.done = true;
+                break status;
             }
-            output = Some(got);
+            // The reader ends when Helm closes its output (as it exits) or at the size cap.
+            if reader.as_ref().is_some_and(|r| r.is_finished()) {
+                let got = reader.take().expect("checked").join().unwrap_or_default();
+                if got.0.len() as u64 > max {
+                    return Err(too_large());
+                }
+                output = Some(got);
+            }
+            if self.started.elapsed() > TIMEOUT {
+                return Err(K8sError::HelmTimeout {
+                    command,
+                    secs: TIMEOUT.as_secs(),
+                    contour: self.contour.clone(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let (buf, read) = match (output, reader) {
+            (Some(got), _) => got,
+            (None, Some(r)) => r.join().unwrap_or_default(),
+            (None, None) => Default::default(),
+        };
+        let err = self
+            .err_reader
+            .take()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default();
+        // Over the cap, the reader closed the pipe and Helm may have died of it: the size is
+        // the reason.
+        if buf.len() as u64 > max {
+            return Err(too_large());
         }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(K8sError::HelmTimeout {
+        if !status.success() {
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| format!("exit status {c}"));
+            let msg = scrub(&String::from_utf8_lossy(&err), mask, &self.disk_root);
+            return Err(K8sError::HelmFailed {
                 command,
-                secs: TIMEOUT.as_secs(),
-                contour: t.contour.to_string(),
+                message: format!("({code}) {msg}"),
+                contour: self.contour.clone(),
             });
         }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let (buf, read) = match (output, reader) {
-        (Some(got), _) => got,
-        (None, Some(r)) => r.join().unwrap_or_default(),
-        (None, None) => Default::default(),
-    };
-    let err = err_reader.join().unwrap_or_default();
-    // Over the cap, the reader closed the pipe and Helm may have died of it: the size is
-    // the reason.
-    if buf.len() as u64 > max {
-        return Err(too_large());
+        if let Some(message) = read {
+            return Err(K8sError::HelmOutput { command, message });
+        }
+        let text = String::from_utf8(buf).map_err(|_| K8sError::HelmOutput {
+            command: command.clone(),
+            message: "its output is not UTF-8".into(),
+        })?;
+        Ok((
+            text,
+            Run {
+                command,
+                elapsed: self.started.elapsed(),
+            },
+        ))
     }
-    if !status.success() {
-        let code = status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("exit status {c}"));
-        let msg = scrub(&String::from_utf8_lossy(&err), mask, t.disk_root);
-        return Err(K8sError::HelmFailed {
-            command,
-            message: format!("({code}) {msg}"),
-            contour: t.contour.to_string(),
-        });
-    }
-    if let Some(message) = read {
-        return Err(K8sError::HelmOutput { command, message });
-    }
-    let text = String::from_utf8(buf).map_err(|_| K8sError::HelmOutput {
-        command: command.clone(),
-        message: "its output is not UTF-8".into(),
-    })?;
-    Ok((
-        text,
-        Run {
-            command,
-            elapsed: started.elapsed(),
-        },
-    ))
 }
 
 #[cfg(test)]

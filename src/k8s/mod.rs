@@ -350,43 +350,68 @@ pub struct Chart<'a> {
 
 /// Render, read and parse everything a contour deploys.
 pub fn load(input: &Input<'_>) -> Result<Cluster, K8sError> {
-    let read = |repo: Repo, file: &str, what: &'static str| -> Result<Vec<u8>, K8sError> {
-        match (input.read)(repo, file) {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(K8sError::Missing {
-                contour: input.contour.to_string(),
-                what,
+    start(input)?.finish(input)
+}
+
+/// A contour's load with its `helm template` running: [`Started::finish`] completes it. Start
+/// several contours before finishing any, and their charts render at once.
+#[derive(Debug)]
+pub struct Started {
+    mask: Mask,
+    declared: Vec<DeclaredSecret>,
+    values: values::Values,
+    helm: Option<helm::Running>,
+}
+
+/// A file of `input`'s repos; a missing one is an error naming what it was for.
+fn read_file(
+    input: &Input<'_>,
+    repo: Repo,
+    file: &str,
+    what: &'static str,
+) -> Result<Vec<u8>, K8sError> {
+    match (input.read)(repo, file) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(K8sError::Missing {
+            contour: input.contour.to_string(),
+            what,
+            repo,
+            file: file.to_string(),
+        }),
+        Err(message) => Err(K8sError::Unreadable {
+            repo,
+            file: file.to_string(),
+            message,
+        }),
+    }
+}
+
+/// The file's text; invalid UTF-8 is an error at its line.
+fn utf8(repo: Repo, file: &str, bytes: Vec<u8>) -> Result<String, K8sError> {
+    String::from_utf8(bytes).map_err(|e| K8sError::Yaml {
+        place: Place {
+            at: Location {
                 repo,
                 file: file.to_string(),
-            }),
-            Err(message) => Err(K8sError::Unreadable {
-                repo,
-                file: file.to_string(),
-                message,
-            }),
-        }
-    };
-    let text = |repo: Repo, file: &str, bytes: Vec<u8>| -> Result<String, K8sError> {
-        String::from_utf8(bytes).map_err(|e| K8sError::Yaml {
-            place: Place {
-                at: Location {
-                    repo,
-                    file: file.to_string(),
-                    line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-                        .iter()
-                        .filter(|&&b| b == b'\n')
-                        .count(),
-                },
-                rendered: false,
+                line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count(),
             },
-            message: "invalid UTF-8".into(),
-        })
-    };
+            rendered: false,
+        },
+        message: "invalid UTF-8".into(),
+    })
+}
+
+/// What [`load`] does up to Helm: the env files of `secret_env_files` and the values files read
+/// (and their secrets learned), then `helm template` started.
+pub fn start(input: &Input<'_>) -> Result<Started, K8sError> {
     // What helm may print is scrubbed of every secret read here.
     let mut mask = input.mask.clone();
     let mut declared = Vec::new();
     for (namespace, name, repo, file) in input.secret_env_files {
-        let bytes = read(*repo, file, "secret_env_files file")?;
+        let bytes = read_file(input, *repo, file, "secret_env_files file")?;
         let decoded = Dialect::KubectlEnvFile.decode(&bytes, &|n| input.env.lookup(n));
         mask.learn(
             decoded
@@ -405,14 +430,13 @@ pub fn load(input: &Input<'_>) -> Result<Cluster, K8sError> {
             decoded,
         });
     }
-    let mut objects = Vec::new();
     let mut values = values::Values::default();
-    let mut run = None;
+    let mut running = None;
     if let Some(chart) = &input.chart {
         let mut files = Vec::new();
         for (_, file) in chart.values {
-            let bytes = read(chart.repo, file, "values file")?;
-            files.push((chart.repo, file.clone(), text(chart.repo, file, bytes)?));
+            let bytes = read_file(input, chart.repo, file, "values file")?;
+            files.push((chart.repo, file.clone(), utf8(chart.repo, file, bytes)?));
         }
         values = values::Values::parse(files, chart.set)?;
         values.learn_secrets(&mut mask);
@@ -433,24 +457,57 @@ pub fn load(input: &Input<'_>) -> Result<Cluster, K8sError> {
             set: chart.set,
             disk_root: chart.disk_root,
         };
-        let (out, r) = helm::template(&template, &mask)?;
-        objects.extend(objects::parse(
-            &out,
-            &objects::Origin::Helm {
-                repo: chart.repo,
-                chart: chart.path,
-            },
-            input.namespace,
-        )?);
-        run = Some(r);
+        running = Some(helm::spawn(&template, &mask)?);
     }
+    Ok(Started {
+        mask,
+        declared,
+        values,
+        helm: running,
+    })
+}
+
+impl Started {
+    /// Wait for Helm, then read the rendered files and manifests and compute the sources.
+    pub fn finish(self, input: &Input<'_>) -> Result<Cluster, K8sError> {
+        let Started {
+            mask,
+            declared,
+            values,
+            helm,
+        } = self;
+        let mut objects = Vec::new();
+        let mut run = None;
+        if let (Some(running), Some(chart)) = (helm, &input.chart) {
+            let (out, r) = running.finish(&mask)?;
+            objects.extend(objects::parse(
+                &out,
+                &objects::Origin::Helm {
+                    repo: chart.repo,
+                    chart: chart.path,
+                },
+                input.namespace,
+            )?);
+            run = Some(r);
+        }
+        finish(input, objects, declared, values, run)
+    }
+}
+
+fn finish(
+    input: &Input<'_>,
+    mut objects: Vec<Object>,
+    declared: Vec<DeclaredSecret>,
+    values: values::Values,
+    run: Option<helm::Run>,
+) -> Result<Cluster, K8sError> {
     for (list, provider, what) in [
         (input.rendered, Provider::Rendered, "rendered file"),
         (input.manifests, Provider::Manifest, "manifest"),
     ] {
         for (repo, file) in list {
-            let bytes = read(*repo, file, what)?;
-            let t = text(*repo, file, bytes)?;
+            let bytes = read_file(input, *repo, file, what)?;
+            let t = utf8(*repo, file, bytes)?;
             objects.extend(objects::parse(
                 &t,
                 &objects::Origin::File {

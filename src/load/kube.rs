@@ -199,11 +199,26 @@ impl Workspace {
     /// The contour's Kubernetes objects and api environment; `None` when the contour has no
     /// `[contours.C.kubernetes]` table. Rendered once per contour.
     pub fn kubernetes(&self, contour: &Contour) -> Result<Option<Rc<Kube>>, WorkspaceError> {
-        let Some(cfg) = self.config.kubernetes(contour) else {
-            return Ok(None);
-        };
-        if let Some(hit) = self.kube_cache.borrow().get(&contour.name) {
-            return Ok(Some(hit.clone()));
+        self.kubernetes_all(&[contour])?;
+        Ok(self.kube_cache.borrow().get(&contour.name).cloned())
+    }
+
+    /// Render the charts of `contours` at once: every contour's `helm template` is started
+    /// before the first is waited for, so three contours cost about one render on a machine
+    /// with the cores for it. The first error (in `contours`' order) is returned; Helm runs
+    /// still going are stopped.
+    pub fn kubernetes_all(&self, contours: &[&Contour]) -> Result<(), WorkspaceError> {
+        let mut prepared = Vec::new();
+        for c in contours {
+            let Some(cfg) = self.config.kubernetes(c) else {
+                continue;
+            };
+            if self.kube_cache.borrow().contains_key(&c.name)
+                || prepared.iter().any(|p: &Prepared| p.contour == c.name)
+            {
+                continue;
+            }
+            prepared.push(self.prepare(c, cfg)?);
         }
         let read = |repo: Repo, path: &str| -> Result<Option<Vec<u8>>, String> {
             self.source(repo)
@@ -211,8 +226,34 @@ impl Workspace {
                 .read(path)
                 .map_err(|e| e.to_string())
         };
+        let mask = self.config.rules.mask(false);
+        let inputs: Vec<k8s::Input<'_>> = prepared
+            .iter()
+            .map(|p| p.input(&self.config.kube_tools.helm, &read, self.env, &mask))
+            .collect();
+        let mut started = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            started.push(k8s::start(input)?);
+        }
+        for ((p, input), st) in prepared.iter().zip(&inputs).zip(started) {
+            let cluster = st.finish(input)?;
+            let api = cluster.env(&p.cfg.workload, p.cfg.container.as_deref())?;
+            let db = db_workload(&cluster, &p.cfg);
+            let kube = Rc::new(Kube {
+                config: p.cfg.clone(),
+                cluster,
+                api,
+                db,
+            });
+            self.kube_cache.borrow_mut().insert(p.contour.clone(), kube);
+        }
+        Ok(())
+    }
+
+    /// What rendering `contour` needs on disk and from the configuration.
+    fn prepare(&self, contour: &Contour, cfg: &KubeConfig) -> Result<Prepared, WorkspaceError> {
         // The chart on disk for Helm: where it is, or a private copy.
-        let mut _copy: Option<tempfile::TempDir> = None;
+        let mut copy: Option<tempfile::TempDir> = None;
         let mut disk_root = PathBuf::new();
         if let Some(chart) = &cfg.chart {
             let source = self.source(chart.repo)?;
@@ -238,50 +279,68 @@ impl Workspace {
                         })?;
                     materialize(source, chart.repo, &chart.path, &cfg.values, dir.path())?;
                     disk_root = dir.path().to_path_buf();
-                    _copy = Some(dir);
+                    copy = Some(dir);
                 }
             }
         }
         let pairs = |v: &[crate::config::RepoPath]| -> Vec<(Repo, String)> {
             v.iter().map(|p| (p.repo, p.path.clone())).collect()
         };
-        let (rendered, manifests) = (pairs(&cfg.rendered), pairs(&cfg.manifests));
-        let secret_env_files: Vec<(String, String, Repo, String)> = cfg
-            .secret_env_files
-            .iter()
-            .map(|(ns, name, p)| (ns.clone(), name.clone(), p.repo, p.path.clone()))
-            .collect();
-        let mask = self.config.rules.mask(false);
-        let cluster = k8s::load(&k8s::Input {
-            contour: &contour.name,
+        Ok(Prepared {
+            contour: contour.name.clone(),
+            cfg: cfg.clone(),
+            disk_root,
+            _copy: copy,
+            rendered: pairs(&cfg.rendered),
+            manifests: pairs(&cfg.manifests),
+            secret_env_files: cfg
+                .secret_env_files
+                .iter()
+                .map(|(ns, name, p)| (ns.clone(), name.clone(), p.repo, p.path.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// One contour's rendering, prepared: what [`k8s::Input`] borrows.
+struct Prepared {
+    contour: String,
+    cfg: KubeConfig,
+    disk_root: PathBuf,
+    /// The private copy of a chart read from git, removed when rendering is over.
+    _copy: Option<tempfile::TempDir>,
+    rendered: Vec<(Repo, String)>,
+    manifests: Vec<(Repo, String)>,
+    secret_env_files: Vec<(String, String, Repo, String)>,
+}
+
+impl Prepared {
+    fn input<'a>(
+        &'a self,
+        helm: &'a str,
+        read: &'a k8s::ReadFile<'a>,
+        env: crate::dialect::Env,
+        mask: &'a crate::mask::Mask,
+    ) -> k8s::Input<'a> {
+        let cfg = &self.cfg;
+        k8s::Input {
+            contour: &self.contour,
             namespace: &cfg.namespace,
             chart: cfg.chart.as_ref().map(|c| k8s::Chart {
-                helm: &self.config.kube_tools.helm,
+                helm,
                 release: cfg.release.as_deref().unwrap_or_default(),
                 repo: c.repo,
                 path: &c.path,
-                disk_root: &disk_root,
+                disk_root: &self.disk_root,
                 values: &cfg.values,
                 set: &cfg.set,
             }),
-            rendered: &rendered,
-            manifests: &manifests,
-            secret_env_files: &secret_env_files,
-            read: &read,
-            env: self.env,
-            mask: &mask,
-        })?;
-        let api = cluster.env(&cfg.workload, cfg.container.as_deref())?;
-        let db = db_workload(&cluster, cfg);
-        let kube = Rc::new(Kube {
-            config: cfg.clone(),
-            cluster,
-            api,
-            db,
-        });
-        self.kube_cache
-            .borrow_mut()
-            .insert(contour.name.clone(), kube.clone());
-        Ok(Some(kube))
+            rendered: &self.rendered,
+            manifests: &self.manifests,
+            secret_env_files: &self.secret_env_files,
+            read,
+            env,
+            mask,
+        }
     }
 }

@@ -520,6 +520,14 @@ impl<'a> Selection<'a> {
     /// Read what each selected contour deploys to Kubernetes (`check`: the `k8s-*` rules and
     /// the workloads as consumers), for the contours with a `kubernetes` table.
     pub fn read_kubernetes(&mut self, ws: &Workspace) -> Result<(), WorkspaceError> {
+        // Every selected contour's chart renders at once.
+        let selected: Vec<&Contour> = self
+            .files
+            .iter()
+            .filter(|cf| self.selected.contains(&cf.contour.name))
+            .map(|cf| cf.contour)
+            .collect();
+        ws.kubernetes_all(&selected)?;
         for cf in self.files.iter_mut() {
             if self.selected.contains(&cf.contour.name) {
                 cf.kube = ws.kubernetes(cf.contour)?;

@@ -987,3 +987,36 @@ fn check_verbose_names_the_helm_command_and_what_it_rendered() {
         assert!(line.contains(part), "{line}");
     }
 }
+
+/// The three contours' charts render at once: a helm that waits (up to 30 s) until all three
+/// have started before it renders would time out if envsync waited for each in turn.
+#[test]
+fn the_contours_charts_render_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("starts");
+    let helm_stub = dir.path().join("helm");
+    std::fs::write(
+        &helm_stub,
+        format!(
+            "#!/bin/sh\necho start >> '{log}'\ni=0\nwhile [ \"$(wc -l < '{log}')\" -lt 3 ]; do\n  i=$((i+1)); [ $i -gt 600 ] && echo alone >> '{log}.alone' && break; sleep 0.05\ndone\nexec '{helm}' \"$@\"\n",
+            log = log.display(),
+            helm = k8s_tool("helm").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helm_stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = with_helm(envsync(&fixtures().join("gprod")), home.path());
+    let r = run(cmd
+        .env("ENVSYNC_HELM", &helm_stub)
+        .arg("--config")
+        .arg(gprod_config())
+        .arg("check"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
+    assert!(
+        !dir.path().join("starts.alone").exists(),
+        "a chart was rendered while the others had not started"
+    );
+}
