@@ -103,8 +103,6 @@ pub struct Forward {
     /// The command as shown in messages.
     command: String,
     stderr: Arc<Mutex<Vec<u8>>>,
-    /// Where kubectl listens, once it said so.
-    pub local: Option<(String, u16)>,
 }
 
 impl Drop for Forward {
@@ -118,14 +116,15 @@ impl Drop for Forward {
 }
 
 impl Forward {
-    /// Start kubectl and wait, for at most `within`, until it forwards. The returned guard
-    /// knows the local end; on an error the process is already stopped.
+    /// Start kubectl and wait, for at most `within`, until it forwards: the guard, and the
+    /// local end kubectl listens on (`127.0.0.1`, N). On an error the process is already
+    /// stopped.
     pub async fn open(
         kubectl: &Kubectl,
         target: Target,
         within: Duration,
         mask: &Mask,
-    ) -> Result<Forward, ForwardError> {
+    ) -> Result<(Forward, (String, u16)), ForwardError> {
         let args = argv(kubectl, &target);
         let command = std::iter::once(kubectl.program.as_str())
             .chain(args.iter().map(String::as_str))
@@ -152,15 +151,13 @@ impl Forward {
             target,
             command,
             stderr: Arc::new(Mutex::new(Vec::new())),
-            local: None,
         };
         let seen = drain_stdout(out);
         drain_stderr(err, forward.stderr.clone());
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Seen(host, port)) = seen.try_recv() {
-                forward.local = Some((host, port));
-                return Ok(forward);
+                return Ok((forward, (host, port)));
             }
             if let Ok(Some(status)) = forward.child.try_wait() {
                 // What it wrote last is on its way through the pipe.

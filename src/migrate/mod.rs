@@ -483,11 +483,10 @@ pub fn migrate(
         let (url, chosen) = match leg {
             Leg::Ready(url, route) => (url, route),
             Leg::Forward(kube) => {
-                let f = tokio::select! {
+                let (f, (host, port)) = tokio::select! {
                     f = open_forward(settings, opts, &kube, &resolved) => f?,
                     _ = stop.recv() => return Err(MigrateError::Interrupted),
                 };
-                let (host, port) = f.local.clone().unwrap_or_default();
                 let url = resolved
                     .url
                     .with_endpoint(&host, port)
@@ -556,7 +555,7 @@ async fn open_forward(
     opts: &MigrateOptions,
     kube: &crate::load::kube::KubeDatabase,
     resolved: &Resolved,
-) -> Result<forward::Forward, MigrateError> {
+) -> Result<(forward::Forward, (String, u16)), MigrateError> {
     let tools = &settings.config.kube_tools;
     let kubectl = forward::Kubectl {
         program: tools.kubectl.clone(),
