@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 
 use crate::cli::{
-    CheckArgs, Cli, Command, FixArgs, Format, HookAction, MigrateAction, MigrateArgs, ShowArgs,
+    CheckArgs, Cli, Command, FixArgs, Format, HookAction, MigrateAction, MigrateArgs, ReportArgs,
+    ShowArgs,
 };
 use crate::config::settings::Settings;
 use crate::error::Error;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Fix(args) => fix(args, &settings, color, &mut out),
         Command::Migrate(args) => migrate(*args, &settings, &mut out),
         Command::Show(args) => show(args, &settings, &mut out),
+        Command::Report(args) => report(args, &settings, &mut out),
         Command::Init => {
             let path = init(&cwd, settings.repo_path(crate::model::Repo::Backend))?;
             if !settings.quiet {
@@ -54,12 +56,8 @@ fn check(
     color: bool,
     out: &mut dyn Write,
 ) -> Result<ExitStatus, Error> {
-    let opts = OpenOptions {
-        staged: args.staged.then(|| s.current_repo()),
-        rev: None,
-    };
     let started = std::time::Instant::now();
-    let ws = Workspace::open(s, &opts)?;
+    let ws = checked_workspace(s, args.staged)?;
     let mask = ws.config.rules.mask(args.show_values);
     let report = &crate::check::check(&ws, &mask, &args.contours, s.verbose > 0)?;
     if s.verbose > 0 {
@@ -70,6 +68,36 @@ fn check(
         Format::Text => render::check::text(report, color, s.quiet, out)?,
     }
     Ok(ExitStatus::from_findings(report.has_errors()))
+}
+
+/// Both repos, as `check` and `report` read them (`--staged`: the current repo's index).
+fn checked_workspace(s: &Settings, staged: bool) -> Result<Workspace, Error> {
+    let opts = OpenOptions {
+        staged: staged.then(|| s.current_repo()),
+        rev: None,
+    };
+    Ok(Workspace::open(s, &opts)?)
+}
+
+/// `report --html FILE`: what `check` reads and finds, as one page; the exit status is check's.
+fn report(args: ReportArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let started = std::time::Instant::now();
+    let ws = checked_workspace(s, args.staged)?;
+    let mask = ws.config.rules.mask(args.show_values);
+    let checked = crate::check::checked(&ws, &mask, &args.contours, s.verbose > 0)?;
+    let matrix = crate::report::matrix(&ws.config.rules, &checked, args.show_values);
+    let page = render::html::page(&matrix, &checked.report);
+    // A page with values on it is as private as the env files.
+    let mode = if args.show_values { 0o600 } else { 0o644 };
+    let path = s.cwd.join(&args.html);
+    crate::fs::write::replace(&path, page.as_bytes(), mode)?;
+    if s.verbose > 0 {
+        render::verbose(&checked.report.read, started, &mut io::stderr())?;
+    }
+    if !s.quiet {
+        render::check::wrote(&checked.report, &args.html, out)?;
+    }
+    Ok(ExitStatus::from_findings(checked.report.has_errors()))
 }
 
 fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<ExitStatus, Error> {

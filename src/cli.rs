@@ -73,6 +73,8 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Decode one env file the way a consumer reads it, or show what a compose service or a Kubernetes workload receives
     Show(ShowArgs),
+    /// Write one self-contained HTML page: per contour, the keys that matter by the sources that give them, then the findings
+    Report(ReportArgs),
     /// Install, remove or run the git pre-commit hook
     Hook {
         #[command(subcommand)]
@@ -100,6 +102,22 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Print secret values instead of fingerprints
+    #[arg(long)]
+    pub show_values: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the page to FILE (replaced whole; its directory must exist)
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Contour name or alias; repeat for several (default: every contour with env files)
+    #[arg(long = "contour", short = 'c', value_name = "C")]
+    pub contours: Vec<String>,
+    /// Read this repo's tracked files from the git index (what would be committed)
+    #[arg(long)]
+    pub staged: bool,
+    /// Put values on the page beside their fingerprints (the file then holds secrets)
     #[arg(long)]
     pub show_values: bool,
 }

@@ -28,6 +28,8 @@ pub enum Error {
     Rules(#[from] crate::config::RulesError),
     #[error(transparent)]
     Show(#[from] crate::show::ShowError),
+    #[error(transparent)]
+    Write(#[from] crate::fs::write::WriteError),
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
     #[error("{0}")]

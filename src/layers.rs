@@ -16,7 +16,7 @@ mod tests {
         &["config"],
         &["load"],
         &["check"],
-        &["fix", "migrate", "hook", "show"],
+        &["fix", "migrate", "hook", "show", "report"],
         &["render"],
         &["cli", "error"],
         &["app"],

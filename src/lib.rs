@@ -32,6 +32,7 @@ mod app;
 pub(crate) mod hook;
 mod layers;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod secret;
 pub(crate) mod show;
 

@@ -28,6 +28,24 @@ pub fn check(
     contours: &[String],
     describe: bool,
 ) -> Result<Report, WorkspaceError> {
+    Ok(checked(ws, mask, contours, describe)?.report)
+}
+
+/// What a check read and what it found: the sources of every contour (the selected ones are
+/// those of [`Report::contours`]) with the report, for a command that shows both (`report`).
+#[derive(Debug)]
+pub struct Checked<'w> {
+    pub selection: Selection<'w>,
+    pub report: Report,
+}
+
+/// [`check`], keeping the sources it read.
+pub fn checked<'w>(
+    ws: &'w Workspace,
+    mask: &Mask,
+    contours: &[String],
+    describe: bool,
+) -> Result<Checked<'w>, WorkspaceError> {
     let mut sel = ws.select(contours)?;
     sel.read_kubernetes(ws)?;
     // Values that hold a secret are hidden wherever they appear: learn every secret value read.
@@ -38,7 +56,10 @@ pub fn check(
     if describe {
         describe_reads(ws, &sel, &mut report.read);
     }
-    Ok(report)
+    Ok(Checked {
+        selection: sel,
+        report,
+    })
 }
 
 /// One line per file read, per selected contour.

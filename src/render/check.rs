@@ -50,24 +50,7 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
     if quiet && s.errors == 0 {
         return Ok(());
     }
-    let checked = if report.contours.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " ({} checked: {})",
-            plural(report.contours.len(), "contour"),
-            report.contours.join(", ")
-        )
-    };
-    let line = if s.errors == 0 && s.warnings == 0 {
-        format!("no drift{checked}")
-    } else {
-        format!(
-            "{}, {}{checked}",
-            plural(s.errors, "error"),
-            plural(s.warnings, "warning")
-        )
-    };
+    let line = summary_line(report);
     if color {
         let line = if s.errors > 0 {
             line.red().to_string()
@@ -78,4 +61,37 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
     } else {
         writeln!(out, "{line}")
     }
+}
+
+/// `2 errors, 1 warning (3 contours checked: dev, stage, prod)`, or `no drift (…)`.
+pub fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let checked = if report.contours.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} checked: {})",
+            plural(report.contours.len(), "contour"),
+            report.contours.join(", ")
+        )
+    };
+    if s.errors == 0 && s.warnings == 0 {
+        format!("no drift{checked}")
+    } else {
+        format!(
+            "{}, {}{checked}",
+            plural(s.errors, "error"),
+            plural(s.warnings, "warning")
+        )
+    }
+}
+
+/// `report`: where the page went, and the summary line.
+pub fn wrote(report: &Report, file: &std::path::Path, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "wrote {}: {}",
+        sanitize(&file.display().to_string()),
+        summary_line(report)
+    )
 }

@@ -1,9 +1,11 @@
 //! Every renderer: text and JSON for each command, written to a stream whose colour is decided
-//! once ([`use_color`]). Values reach this module already masked by [`crate::mask`].
+//! once ([`use_color`]), and the page of `report --html` ([`html`]). Values reach this module
+//! already masked by [`crate::mask`].
 
 pub mod check;
 pub mod fix;
 pub mod hook;
+pub mod html;
 pub mod migrate;
 pub mod show;
 

@@ -18,4 +18,5 @@ mod migrate;
 mod pg;
 mod prisma;
 mod property;
+mod report;
 mod secrets;
