@@ -1,10 +1,15 @@
-//! Every renderer: text and JSON for each command, written to a stream whose colour is decided
-//! once ([`use_color`]). Values reach this module already masked by [`crate::mask`].
+//! Every renderer: text and JSON for each command, and for a findings report (`check`, the
+//! hook) also SARIF ([`sarif`]), GitHub workflow commands ([`github`]) and Markdown
+//! ([`markdown`]), written to a stream whose colour is decided once ([`use_color`]). Values
+//! reach this module already masked by [`crate::mask`].
 
 pub mod check;
 pub mod fix;
+pub mod github;
 pub mod hook;
+pub mod markdown;
 pub mod migrate;
+pub mod sarif;
 pub mod show;
 
 use std::io::{self, Write};
