@@ -115,6 +115,7 @@ pub struct CheckArgs {
     /// Read this repo's tracked files from the git index (what would be committed)
     #[arg(long)]
     pub staged: bool,
+    /// The report's format: sarif, github and markdown are for CI (code scanning, annotations, job summary)
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// Print secret values instead of fingerprints
@@ -305,6 +306,7 @@ pub enum HookAction {
     Uninstall,
     /// What the hook runs: check the staged content against the other repo
     Run {
+        /// The report's format, as for `check` (text: the findings that block, or one line saying all is well)
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
