@@ -112,21 +112,7 @@ mod tests {
     use crate::model::Repo;
 
     fn finding(contour: Option<&str>, message: &str, locs: &[(Repo, &str, usize)]) -> Finding {
-        Finding {
-            code: RuleCode::ValueMismatch,
-            severity: Severity::Error,
-            contour: contour.map(str::to_string),
-            key: Some("PORT".into()),
-            message: message.into(),
-            locations: locs
-                .iter()
-                .map(|&(repo, file, line)| Location {
-                    repo,
-                    file: file.into(),
-                    line,
-                })
-                .collect(),
-        }
+        super::super::test_finding(RuleCode::ValueMismatch, contour, "PORT", message, locs)
     }
 
     fn at_root() -> Anchors {

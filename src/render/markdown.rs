@@ -87,22 +87,12 @@ pub fn report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Location, RuleCode, Severity};
+    use crate::finding::RuleCode;
     use crate::model::Repo;
 
     fn finding(contour: Option<&str>, key: &str, message: &str) -> Finding {
-        Finding {
-            code: RuleCode::MissingKey,
-            severity: Severity::Error,
-            contour: contour.map(str::to_string),
-            key: Some(key.into()),
-            message: message.into(),
-            locations: vec![Location {
-                repo: Repo::Backend,
-                file: ".env.production".into(),
-                line: 3,
-            }],
-        }
+        let at = [(Repo::Backend, ".env.production", 3)];
+        super::super::test_finding(RuleCode::MissingKey, contour, key, message, &at)
     }
 
     fn render(findings: Vec<Finding>, contours: &[&str]) -> String {

@@ -58,3 +58,29 @@ pub fn plural(n: usize, word: &str) -> String {
         format!("{n} {word}s")
     }
 }
+
+/// A finding for the renderers' tests, at the code's default severity.
+#[cfg(test)]
+pub(crate) fn test_finding(
+    code: crate::finding::RuleCode,
+    contour: Option<&str>,
+    key: &str,
+    message: &str,
+    locs: &[(crate::model::Repo, &str, usize)],
+) -> crate::finding::Finding {
+    crate::finding::Finding {
+        code,
+        severity: code.default_severity(),
+        contour: contour.map(str::to_string),
+        key: Some(key.into()),
+        message: message.into(),
+        locations: locs
+            .iter()
+            .map(|&(repo, file, line)| crate::finding::Location {
+                repo,
+                file: file.into(),
+                line,
+            })
+            .collect(),
+    }
+}

@@ -229,21 +229,7 @@ mod tests {
     use super::*;
 
     fn finding(code: RuleCode, key: &str, locs: &[(Repo, &str, usize)]) -> Finding {
-        Finding {
-            code,
-            severity: code.default_severity(),
-            contour: Some("prod".into()),
-            key: Some(key.into()),
-            message: format!("{key} differs"),
-            locations: locs
-                .iter()
-                .map(|&(repo, file, line)| Location {
-                    repo,
-                    file: file.into(),
-                    line,
-                })
-                .collect(),
-        }
+        super::super::test_finding(code, Some("prod"), key, &format!("{key} differs"), locs)
     }
 
     fn log_of(findings: Vec<Finding>) -> serde_json::Value {

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::{envsync, fixtures, gprod_pair, k8s_tool, on_pair, root, run, windows8, Run};
+use crate::common::{
+    append, envsync, findings, fixtures, gprod_pair, k8s_tool, on_pair, root, run, windows8, Run,
+};
 
 /// The SARIF 2.1.0 schema vendored in `tests/data` (see its README), with formats (`uri`,
 /// `date-time`) asserted as draft 7 does by default.
@@ -79,8 +81,8 @@ fn results(log: &Value) -> &Vec<Value> {
     log["runs"][0]["results"].as_array().unwrap()
 }
 
-/// `(ruleId, level, "BASE uri:line" of each location)` of a SARIF log, and the same of a JSON
-/// report: what both must agree on.
+/// `(ruleId, level, "repo uri:line" of each location)` of a SARIF log: what
+/// [`crate::common::findings`] gives for the same report in JSON.
 fn sarif_findings(log: &Value) -> Vec<(String, String, Vec<String>)> {
     results(log)
         .iter()
@@ -93,7 +95,10 @@ fn sarif_findings(log: &Value) -> Vec<(String, String, Vec<String>)> {
                     let p = &l["physicalLocation"];
                     format!(
                         "{} {}:{}",
-                        p["artifactLocation"]["uriBaseId"].as_str().unwrap(),
+                        p["artifactLocation"]["uriBaseId"]
+                            .as_str()
+                            .unwrap()
+                            .to_lowercase(),
                         p["artifactLocation"]["uri"].as_str().unwrap(),
                         p["region"]["startLine"]
                     )
@@ -102,34 +107,6 @@ fn sarif_findings(log: &Value) -> Vec<(String, String, Vec<String>)> {
             (
                 r["ruleId"].as_str().unwrap().to_string(),
                 r["level"].as_str().unwrap().to_string(),
-                locs,
-            )
-        })
-        .collect()
-}
-
-fn json_findings(report: &Value) -> Vec<(String, String, Vec<String>)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let locs = f["locations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{} {}:{}",
-                        l["repo"].as_str().unwrap().to_uppercase(),
-                        l["file"].as_str().unwrap(),
-                        l["line"]
-                    )
-                })
-                .collect();
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
                 locs,
             )
         })
@@ -154,7 +131,7 @@ fn every_drift_set_gives_a_valid_sarif_log_with_the_json_findings() {
         assert!(sarif.code <= 1, "{name}: {}{}", sarif.stdout, sarif.stderr);
         let log = valid_sarif(&sarif, &name);
         let report: Value = serde_json::from_str(&json.stdout).unwrap();
-        assert_eq!(sarif_findings(&log), json_findings(&report), "{name}");
+        assert_eq!(sarif_findings(&log), findings(&report), "{name}");
         if name != "gprod" {
             assert!(!results(&log).is_empty(), "{name}: no result");
         }
@@ -244,10 +221,6 @@ fn fingerprints_survive_runs_and_unrelated_edits_but_not_a_new_key() {
     )
     .unwrap();
     let (be, ie) = (b.join(".env.production"), i.join(".env.prod"));
-    let append = |p: &Path, line: &str| {
-        let text = fs::read_to_string(p).unwrap();
-        fs::write(p, format!("{}\n{line}\n", text.trim_end())).unwrap();
-    };
     append(&be, "FEATURE_A=on");
     append(&ie, "FEATURE_A=off");
     let first = mismatch_prints(&b);
