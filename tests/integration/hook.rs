@@ -323,16 +323,21 @@ fn hook_run_prints_a_valid_sarif_log_of_what_blocks_the_commit() {
     let at = &staged["locations"][0]["physicalLocation"]["artifactLocation"];
     assert_eq!(at["uri"], ".env.production");
     assert_eq!(at["uriBaseId"], "BACKEND");
-    for w in crate::common::windows8(&[
+    let secrets = crate::common::windows8(&[
         "prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e",
         "prd-Qz7#Lm2@Vx9!Kw4",
-    ]) {
-        assert!(!r.stdout.contains(&w), "leaked {w}: {}", r.stdout);
-    }
-    // The other formats give the same verdict.
-    for format in ["github", "markdown", "json"] {
+    ]);
+    // Every format gives the same verdict; none prints a secret.
+    for format in ["sarif", "github", "markdown", "json", "text"] {
         let r = run(envsync(&p.backend).args(["hook", "run", "--format", format]));
         assert_eq!(r.code, 1, "{format}: {}{}", r.stdout, r.stderr);
+        for w in &secrets {
+            assert!(
+                !r.stdout.contains(w.as_str()),
+                "{format} leaked {w}: {}",
+                r.stdout
+            );
+        }
         assert!(
             r.stdout.contains("staged-secret-file"),
             "{format}: {}",
