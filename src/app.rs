@@ -5,11 +5,12 @@ use std::io::{self, Write};
 
 use crate::cli::{
     CheckArgs, Cli, Command, FixArgs, Format, HookAction, MigrateAction, MigrateArgs, ReportArgs,
-    ShowArgs,
+    ReportFormat, ShowArgs,
 };
 use crate::config::settings::Settings;
 use crate::error::Error;
 use crate::exit::ExitStatus;
+use crate::finding::Report;
 use crate::load::{OpenOptions, Workspace};
 use crate::render;
 
@@ -63,10 +64,9 @@ fn check(
     if s.verbose > 0 {
         render::verbose(&report.read, started, &mut io::stderr())?;
     }
-    match args.format {
-        Format::Json => render::json(report, out)?,
-        Format::Text => render::check::text(report, color, s.quiet, out)?,
-    }
+    print_report(report, args.format, s, out, |out| {
+        render::check::text(report, color, s.quiet, out)
+    })?;
     Ok(ExitStatus::from_findings(report.has_errors()))
 }
 
@@ -98,6 +98,32 @@ fn report(args: ReportArgs, s: &Settings, out: &mut dyn Write) -> Result<ExitSta
         render::check::wrote(&checked.report, &args.html, out)?;
     }
     Ok(ExitStatus::from_findings(checked.report.has_errors()))
+}
+
+/// `check`'s or the hook's report in the format asked for; `text` prints the command's own
+/// text. `-q` concerns the text only: the other formats are documents for tools.
+fn print_report(
+    report: &Report,
+    format: ReportFormat,
+    s: &Settings,
+    out: &mut dyn Write,
+    text: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    match format {
+        ReportFormat::Text => text(out),
+        ReportFormat::Json => render::json(report, out),
+        ReportFormat::Sarif => render::sarif::log(report, &s.config.rules, out),
+        ReportFormat::Github => {
+            // Annotations land on files of the workflow's checkout.
+            let workspace = std::env::var_os("GITHUB_WORKSPACE")
+                .filter(|w| !w.is_empty())
+                .map_or_else(|| s.cwd.clone(), std::path::PathBuf::from);
+            let roots = crate::model::PerRepo::from_fn(|repo| s.repo_path(repo));
+            let anchors = render::github::Anchors::new(&workspace, roots);
+            render::github::commands(report, &anchors, out)
+        }
+        ReportFormat::Markdown => render::markdown::report(report, out),
+    }
 }
 
 fn fix(args: FixArgs, s: &Settings, color: bool, out: &mut dyn Write) -> Result<ExitStatus, Error> {
@@ -313,13 +339,15 @@ fn hook(
             render::hook::uninstalled(removed.as_deref(), out)?;
             Ok(ExitStatus::Clean)
         }
-        HookAction::Run => {
+        HookAction::Run { format } => {
             let started = std::time::Instant::now();
-            let report = crate::hook::run(s)?;
+            let report = &crate::hook::run(s)?;
             if s.verbose > 0 {
                 render::verbose(&report.read, started, &mut io::stderr())?;
             }
-            render::hook::run(&report, color, s.quiet, out)?;
+            print_report(report, format, s, out, |out| {
+                render::hook::run(report, color, s.quiet, out)
+            })?;
             Ok(ExitStatus::from_findings(report.has_errors()))
         }
     }

@@ -60,6 +60,24 @@ pub enum Format {
     Json,
 }
 
+/// What `check` and `hook run` print. Their own enum, not [`Format`]: the other commands have
+/// no SARIF, annotations or summary to give, so clap refuses those values there (exit 2) and
+/// their `--help` does not offer them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    /// One line per finding, then a summary
+    #[default]
+    Text,
+    /// The report as one JSON document
+    Json,
+    /// A SARIF 2.1.0 log, for GitHub code scanning
+    Sarif,
+    /// GitHub Actions workflow commands: an annotation per finding
+    Github,
+    /// Markdown tables per contour, for $GITHUB_STEP_SUMMARY
+    Markdown,
+}
+
 /// Each subcommand's flags are built only when it is the one invoked (`defer`): a `check` does
 /// not pay for `migrate`'s dozens of flags at every start.
 #[derive(Debug, Subcommand)]
@@ -99,8 +117,9 @@ pub struct CheckArgs {
     /// Read this repo's tracked files from the git index (what would be committed)
     #[arg(long)]
     pub staged: bool,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// The report's format: sarif, github and markdown are for CI (code scanning, annotations, job summary)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
     /// Print secret values instead of fingerprints
     #[arg(long)]
     pub show_values: bool,
@@ -307,7 +326,11 @@ pub enum HookAction {
     /// Remove exactly what `hook install` added
     Uninstall,
     /// What the hook runs: check the staged content against the other repo
-    Run,
+    Run {
+        /// The report's format, as for `check` (text: the findings that block, or one line saying all is well)
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
 }
 
 #[cfg(test)]

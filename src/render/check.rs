@@ -1,11 +1,11 @@
 //! `check`'s report (and the hook's, and what `fix` leaves): one line per finding, then a
-//! summary line; or the report as JSON.
+//! summary line. The pieces other renderers reuse: a finding's [`locations`], the [`summary`].
 
 use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use crate::finding::{Report, Severity};
+use crate::finding::{Finding, Report, Severity};
 use crate::mask::sanitize;
 
 use super::plural;
@@ -31,12 +31,7 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
         // colour or a reordering of its own.
         write!(out, "{head}{contour}: {}", sanitize(&f.message))?;
         if !f.locations.is_empty() {
-            let locs: Vec<String> = f
-                .locations
-                .iter()
-                .map(|l| sanitize(&l.to_string()))
-                .collect();
-            let locs = locs.join(", ");
+            let locs = locations(f);
             if color {
                 write!(out, " ({})", locs.dimmed())?;
             } else {
@@ -45,14 +40,13 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
         }
         writeln!(out)?;
     }
-    let s = &report.summary;
     // `-q`: a clean run prints nothing.
-    if quiet && s.errors == 0 {
+    if quiet && report.summary.errors == 0 {
         return Ok(());
     }
-    let line = summary_line(report);
+    let line = summary(report);
     if color {
-        let line = if s.errors > 0 {
+        let line = if report.summary.errors > 0 {
             line.red().to_string()
         } else {
             line.green().to_string()
@@ -63,8 +57,20 @@ pub fn text(report: &Report, color: bool, quiet: bool, out: &mut dyn Write) -> i
     }
 }
 
-/// `2 errors, 1 warning (3 contours checked: dev, stage, prod)`, or `no drift (…)`.
-pub fn summary_line(report: &Report) -> String {
+/// A finding's locations as text prints them (`backend .env:3, infra .env.prod:5`), made
+/// safe to print.
+pub fn locations(f: &Finding) -> String {
+    let locs: Vec<String> = f
+        .locations
+        .iter()
+        .map(|l| sanitize(&l.to_string()))
+        .collect();
+    locs.join(", ")
+}
+
+/// The summary line, without colour: `no drift (…)` or `2 errors, 1 warning (3 contours
+/// checked: dev, stage, prod)`.
+pub fn summary(report: &Report) -> String {
     let s = &report.summary;
     let checked = if report.contours.is_empty() {
         String::new()
@@ -72,7 +78,7 @@ pub fn summary_line(report: &Report) -> String {
         format!(
             " ({} checked: {})",
             plural(report.contours.len(), "contour"),
-            report.contours.join(", ")
+            sanitize(&report.contours.join(", "))
         )
     };
     if s.errors == 0 && s.warnings == 0 {
@@ -92,6 +98,6 @@ pub fn wrote(report: &Report, file: &std::path::Path, out: &mut dyn Write) -> io
         out,
         "wrote {}: {}",
         sanitize(&file.display().to_string()),
-        summary_line(report)
+        summary(report)
     )
 }

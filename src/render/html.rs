@@ -89,7 +89,7 @@ fn summary(report: &Report) -> Markup {
         "summary clean"
     };
     html! {
-        p class=(class) { (sanitize(&super::check::summary_line(report))) }
+        p class=(class) { (sanitize(&super::check::summary(report))) }
     }
 }
 

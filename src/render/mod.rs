@@ -1,12 +1,16 @@
-//! Every renderer: text and JSON for each command, written to a stream whose colour is decided
-//! once ([`use_color`]), and the page of `report --html` ([`html`]). Values reach this module
-//! already masked by [`crate::mask`].
+//! Every renderer: text and JSON for each command, and for a findings report (`check`, the
+//! hook) also SARIF ([`sarif`]), GitHub workflow commands ([`github`]) and Markdown
+//! ([`markdown`]), and the page of `report --html` ([`html`]), written to a stream whose colour
+//! is decided once ([`use_color`]). Values reach this module already masked by [`crate::mask`].
 
 pub mod check;
 pub mod fix;
+pub mod github;
 pub mod hook;
 pub mod html;
+pub mod markdown;
 pub mod migrate;
+pub mod sarif;
 pub mod show;
 
 use std::io::{self, Write};
@@ -53,5 +57,31 @@ pub fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+/// A finding for the renderers' tests, at the code's default severity.
+#[cfg(test)]
+pub(crate) fn test_finding(
+    code: crate::finding::RuleCode,
+    contour: Option<&str>,
+    key: &str,
+    message: &str,
+    locs: &[(crate::model::Repo, &str, usize)],
+) -> crate::finding::Finding {
+    crate::finding::Finding {
+        code,
+        severity: code.default_severity(),
+        contour: contour.map(str::to_string),
+        key: Some(key.into()),
+        message: message.into(),
+        locations: locs
+            .iter()
+            .map(|&(repo, file, line)| crate::finding::Location {
+                repo,
+                file: file.into(),
+                line,
+            })
+            .collect(),
     }
 }

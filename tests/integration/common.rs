@@ -277,3 +277,42 @@ pub fn windows8(secrets: &[&str]) -> Vec<String> {
     }
     out
 }
+
+/// `(code, severity, "repo file:line" of each location)` of every finding of a `--format json`
+/// report.
+pub fn findings(v: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let locs = f["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} {}:{}",
+                        l["repo"].as_str().unwrap(),
+                        l["file"].as_str().unwrap(),
+                        l["line"]
+                    )
+                })
+                .collect();
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                locs,
+            )
+        })
+        .collect()
+}
+
+/// Add `line` at the end of `file`, after a line break if its last line has none.
+pub fn append(file: &Path, line: &str) {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    std::fs::write(file, format!("{text}{line}\n")).unwrap();
+}

@@ -306,3 +306,42 @@ fn a_staged_compose_drift_blocks_the_commit_in_the_infra_repo() {
     let (ok, out) = commit(&infra, "readme");
     assert!(ok, "{out}");
 }
+
+#[test]
+fn hook_run_prints_a_valid_sarif_log_of_what_blocks_the_commit() {
+    let p = pair();
+    git(&p.backend, &["add", "-f", ".env.production"]);
+    let r = run(envsync(&p.backend).args(["hook", "run", "--format", "sarif"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let log = crate::formats::valid_sarif(&r, "hook run");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let staged = results
+        .iter()
+        .find(|r| r["ruleId"] == "staged-secret-file")
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(staged["level"], "error");
+    let at = &staged["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(at["uri"], ".env.production");
+    assert_eq!(at["uriBaseId"], "BACKEND");
+    let secrets = crate::common::windows8(&[
+        "prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e",
+        "prd-Qz7#Lm2@Vx9!Kw4",
+    ]);
+    // Every format gives the same verdict; none prints a secret.
+    for format in ["sarif", "github", "markdown", "json", "text"] {
+        let r = run(envsync(&p.backend).args(["hook", "run", "--format", format]));
+        assert_eq!(r.code, 1, "{format}: {}{}", r.stdout, r.stderr);
+        for w in &secrets {
+            assert!(
+                !r.stdout.contains(w.as_str()),
+                "{format} leaked {w}: {}",
+                r.stdout
+            );
+        }
+        assert!(
+            r.stdout.contains("staged-secret-file"),
+            "{format}: {}",
+            r.stdout
+        );
+    }
+}

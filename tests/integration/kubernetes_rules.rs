@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::common::{envsync, fixtures, k8s_tool, run, Run};
+use crate::common::{envsync, findings, fixtures, k8s_tool, run, Run};
 
 /// The dev contour's secrets, and the canary planted as a literal env password.
 const SECRETS: [&str; 3] = [
@@ -42,35 +42,6 @@ fn check(dir: &Path, extra: &[&str]) -> (Run, serde_json::Value) {
     }
     let v = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
     (r, v)
-}
-
-/// `(code, severity, "repo file:line" of each location)` of every finding.
-fn findings(v: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let locs = f["locations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{} {}:{}",
-                        l["repo"].as_str().unwrap(),
-                        l["file"].as_str().unwrap(),
-                        l["line"]
-                    )
-                })
-                .collect();
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                locs,
-            )
-        })
-        .collect()
 }
 
 #[test]

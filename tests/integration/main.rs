@@ -9,6 +9,7 @@ mod compose;
 mod conformance;
 mod differential;
 mod fix;
+mod formats;
 mod git_sources;
 mod hook;
 mod hostile;

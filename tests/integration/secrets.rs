@@ -2,17 +2,8 @@
 //! diff, JSON document, URL or git source label, whichever path printed them.
 
 use std::fs;
-use std::path::Path;
 
-use crate::common::{envsync, gprod_pair, on_pair, run, set_line, windows8, Run};
-
-fn append(file: &Path, line: &str) {
-    let mut text = fs::read_to_string(file).unwrap();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    fs::write(file, format!("{text}{line}\n")).unwrap();
-}
+use crate::common::{append, envsync, gprod_pair, on_pair, run, set_line, windows8, Run};
 
 fn assert_clean(r: &Run, canaries: &[&str], what: &str) {
     for c in canaries {
