@@ -123,14 +123,22 @@ impl SecretValues {
         })
     }
 
-    /// Does `value` contain a learned secret, or a window of one?
+    /// Does `value` contain a learned secret, or a window of one, as it is or percent-decoded?
+    /// A secret written into a URL (`p%40ss` for `p@ss`, a pod's `DATABASE_URL` echoed by
+    /// kubectl or helm) shares no window with the secret once its special characters are
+    /// encoded, whichever characters the encoder chose to encode.
     pub fn touches(&self, value: &str) -> bool {
         if self.learned.is_empty() {
             return false;
         }
         let index = self.index();
-        (!index.windows.is_empty() && windows(value).any(|w| index.windows.contains(&hash(w))))
-            || index.short.iter().any(|s| value.contains(s.as_str()))
+        let holds = |v: &str| {
+            (!index.windows.is_empty() && windows(v).any(|w| index.windows.contains(&hash(w))))
+                || index.short.iter().any(|s| v.contains(s.as_str()))
+        };
+        holds(value)
+            || (value.contains('%')
+                && holds(&percent_encoding::percent_decode_str(value).decode_utf8_lossy()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -528,6 +536,15 @@ mod tests {
         ] {
             assert!(m.touches(v), "{v}");
             assert!(m.value("LINK", v).contains("sha256:"), "{v}");
+        }
+        // Percent-encoded, as in a URL that another program prints.
+        for v in [
+            "dial postgresql://u:Zx8-pRt4%5Fwq9LmV2@db/x",
+            "postgresql://u:Url%23Pass-77@db/x",
+            "x Url%23Pass%2D77 y",
+        ] {
+            assert!(m.touches(v), "{v}");
+            assert!(m.scrub_lines(v).contains("is not shown"), "{v}");
         }
         // Seven characters of a secret, the rest of a URL and unrelated values stay.
         for v in ["pRt4_wq", "postgresql://u@db/x", "3200", "gprod_prod"] {

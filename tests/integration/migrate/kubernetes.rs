@@ -408,3 +408,55 @@ fn a_pod_url_that_is_not_there_or_not_a_url_is_trouble_naming_the_workload() {
     assert!(s.stub.calls().is_empty());
     assert!(!s.pidfile.exists());
 }
+
+/// kubectl's message is echoed, scrubbed: also of the pod's URL as kubectl would print it, its
+/// password percent-encoded (`prd-Qz7%23Lm2%40…`), which holds no 8 characters of the
+/// password as it is. No database is needed: kubectl fails before forwarding.
+#[test]
+fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
+    let (d, b, _) = crate::common::gprod_pair();
+    let config = fs::read_to_string(fixtures().join("gprod/kubernetes.envsync.toml")).unwrap();
+    fs::write(d.path().join("envsync.toml"), config).unwrap();
+    let values = fs::read_to_string(b.join("helm/gprod-backend/values-prod.yaml")).unwrap();
+    let url = values
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DATABASE_URL: "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let password = "prd-Qz7#Lm2@Vx9!Kw4";
+    assert!(url.contains("prd-Qz7%23Lm2%40Vx9%21Kw4"), "{url}");
+    let stub = Stub::new(
+        "kubectl",
+        &format!("echo 'error: dial {url}: connection refused' >&2; exit 1"),
+    );
+    let home = d.path().join("helm-home");
+    let r = run(envsync(&b)
+        .args([
+            "migrate",
+            "-c",
+            "prod",
+            "--via",
+            "kubernetes",
+            "--wait",
+            "5",
+        ])
+        .env("PATH", stub.path_var())
+        .env("ENVSYNC_HELM", k8s_tool("helm"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data")));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(stub.calls().len(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("(a line that holds a secret value is not shown)"),
+        "{}",
+        r.stderr
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(!all.contains("Lm2%40Vx9"), "{all}");
+    for w in windows8(&[password]) {
+        assert!(!all.contains(&w), "`{w}` of the password in:\n{all}");
+    }
+}
