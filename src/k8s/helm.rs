@@ -89,13 +89,17 @@ impl Template<'_> {
     }
 }
 
-/// `a.b=v,c=w` with each secret value (by key or content) fingerprinted.
+/// `a.b=v,c=w` with each secret value (by key or content) fingerprinted. Items are split as
+/// Helm splits them ([`super::values::set_items`]): an escaped comma or a list `{a,b}` is
+/// part of a value, and a value is fingerprinted whole.
 fn masked_set(s: &str, mask: &Mask) -> String {
-    s.split(',')
+    super::values::set_items(s)
+        .into_iter()
         .map(|item| match item.split_once('=') {
             Some((path, value)) => {
                 let key = path.rsplit('.').next().unwrap_or(path);
                 if mask.hides_value(key, value)
+                    || mask.touches(&super::values::set_unescape(value))
                     || (!mask.reveals() && path.split('.').any(crate::mask::secret_named))
                 {
                     format!("{path}=<{}>", fingerprint(value))
@@ -103,6 +107,7 @@ fn masked_set(s: &str, mask: &Mask) -> String {
                     item.to_string()
                 }
             }
+            None if mask.touches(item) => format!("<{}>", fingerprint(item)),
             None => item.to_string(),
         })
         .collect::<Vec<_>>()
@@ -336,6 +341,15 @@ mod tests {
         let shown = t.shown(&mask());
         assert!(shown.starts_with("helm template rel backend:helm/c --namespace ns -f values.yaml --set image.tag=1.2,secretEnv.JWT_SECRET=<15 chars, sha256:"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+
+        // An escaped comma and a list are parts of one value: no part of it is shown.
+        let set = vec![
+            "secretEnv.JWT_SECRET=Canary-head\\,Canary-tail-9x".to_string(),
+            "secretEnv.API_TOKENS={tokA-Canary1,tokB-Canary2},image.tag=1.3".to_string(),
+        ];
+        let shown = template("helm", &set, dir).shown(&mask());
+        assert!(!shown.contains("Canary"), "{shown}");
+        assert!(shown.ends_with(",image.tag=1.3"), "{shown}");
     }
 
     #[test]

@@ -103,28 +103,53 @@ fn leaves(root: &Node) -> Vec<Leaf<'_>> {
 
 /// The key paths a `--set` string assigns (`a.b=1,c=2`; escaped commas kept in values).
 fn set_paths(set: &str) -> Vec<String> {
+    set_items(set)
+        .into_iter()
+        .filter_map(|item| Some(item.split_once('=')?.0.trim().to_string()))
+        .collect()
+}
+
+/// The items of a `--set` string as Helm's `strvals` splits them: at each comma that is
+/// neither escaped (`\,`) nor inside a list value (`k={a,b}`). Empty items are dropped.
+pub fn set_items(set: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut rest = set;
-    while !rest.is_empty() {
-        let (item, next) = split_unescaped(rest, ',');
-        if let Some((path, _)) = item.split_once('=') {
-            out.push(path.trim().to_string());
+    let (mut start, mut escaped, mut assigned, mut in_list) = (0, false, false, false);
+    let mut chars = set.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if escaped {
+            escaped = false;
+            continue;
         }
-        rest = next;
+        match c {
+            '\\' => escaped = true,
+            '=' if !assigned => {
+                assigned = true;
+                in_list = matches!(chars.peek(), Some((_, '{')));
+            }
+            '}' if in_list => in_list = false,
+            ',' if !in_list => {
+                out.push(&set[start..i]);
+                (start, assigned) = (i + 1, false);
+            }
+            _ => {}
+        }
     }
+    out.push(&set[start..]);
+    out.retain(|item| !item.is_empty());
     out
 }
 
-fn split_unescaped(s: &str, sep: char) -> (&str, &str) {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
+/// A `--set` value as Helm reads it: each `\x` is `x`.
+pub fn set_unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
         match c {
-            '\\' if !escaped => escaped = true,
-            c if c == sep && !escaped => return (&s[..i], &s[i + c.len_utf8()..]),
-            _ => escaped = false,
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
         }
     }
-    (s, "")
+    out
 }
 
 impl Values {
@@ -193,13 +218,11 @@ impl Values {
             );
         }
         for s in &self.set {
-            let mut rest = s.as_str();
-            while !rest.is_empty() {
-                let (item, next) = split_unescaped(rest, ',');
+            for item in set_items(s) {
                 if let Some((path, value)) = item.split_once('=') {
-                    mask.learn([(path.rsplit('.').next().unwrap_or(path), value)]);
+                    let key = path.rsplit('.').next().unwrap_or(path);
+                    mask.learn([(key, value), (key, set_unescape(value).as_str())]);
                 }
-                rest = next;
             }
         }
     }
@@ -296,6 +319,13 @@ mod tests {
         assert!(v.find("X", "1").is_none());
         assert!(v.find("Y", "y").is_none());
         assert_eq!(set_paths("a.b=1,c=x\\,y=2"), ["a.b", "c"]);
+        // A list value is one item; its commas separate its elements, not items.
+        assert_eq!(
+            set_items("a={x,y},b=1,c=p\\,q"),
+            ["a={x,y}", "b=1", "c=p\\,q"]
+        );
+        assert_eq!(set_items(",a=1,,"), ["a=1"]);
+        assert_eq!(set_unescape("p\\,q\\\\"), "p,q\\");
     }
 
     #[test]

@@ -1020,3 +1020,51 @@ fn the_contours_charts_render_at_once() {
         "a chart was rendered while the others had not started"
     );
 }
+
+/// `set` strings as Helm splits them: a secret with an escaped comma, or a list of tokens, is
+/// one value, shown by `check -v` (and helm's errors) only as a fingerprint, no part of it.
+#[test]
+fn check_verbose_shows_no_part_of_a_secret_set_value() {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("kubernetes.envsync.toml");
+    let text = std::fs::read_to_string(gprod_config()).unwrap();
+    let prod = "values = [\"values.yaml\", \"values-prod.yaml\"]";
+    assert!(text.contains(prod));
+    let set = r#"set = ["secretEnv.JWT_SECRET=CanaryHead1\\,CanaryTail9XyZwQ", "secretEnv.EXTRA_TOKENS={tokA-Canary1234,tokB-Canary0987},image.tag=1.3"]"#;
+    let text = text.replace(prod, &format!("{prod}\n{set}"));
+    // Paths in the copied config are relative to it: point them at the fixtures.
+    let root = fixtures().join("gprod");
+    let text = text
+        .replace(
+            "path = \"backend\"",
+            &format!("path = {:?}", root.join("backend")),
+        )
+        .replace(
+            "path = \"infra\"",
+            &format!("path = {:?}", root.join("infra")),
+        );
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = with_helm(envsync(&root), home.path());
+    let r = run(cmd
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "-v", "-c", "prod"]));
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("read prod: kubernetes: "))
+        .unwrap_or_else(|| panic!("no kubernetes line in:\n{}{}", r.stdout, r.stderr));
+    assert!(line.contains("--set secretEnv.JWT_SECRET=<"), "{line}");
+    assert!(line.contains(",image.tag=1.3"), "{line}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    for secret in [
+        "CanaryHead1,CanaryTail9XyZwQ",
+        "tokA-Canary1234",
+        "tokB-Canary0987",
+    ] {
+        for w in crate::common::windows8(&[secret]) {
+            assert!(!all.contains(&w), "`{w}` of `{secret}` in:\n{all}");
+        }
+    }
+}
