@@ -266,12 +266,13 @@ fn stage(
     like: Option<&fs::Metadata>,
     mode: u32,
 ) -> Result<NamedTempFile, WriteError> {
+    let mode = like.map_or(mode, |m| m.mode() & 0o7777);
     let temp = stage_unsynced(dir, bytes, like, mode)?;
     temp.as_file().sync_all().map_err(|e| io(temp.path(), e))?;
     Ok(temp)
 }
 
-/// [`stage`] without the fsync.
+/// [`stage`] without the fsync, and with `mode` whether or not there is a `like`.
 fn stage_unsynced(
     dir: &Path,
     bytes: &[u8],
@@ -281,7 +282,6 @@ fn stage_unsynced(
     let mut temp = temp_in(dir)?;
     let path = temp.path().to_path_buf();
     let f = temp.as_file_mut();
-    let mode = like.map_or(mode, |m| m.mode() & 0o7777);
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| io(&path, e))?;
     if let Some(m) = like {
@@ -427,9 +427,10 @@ impl Transaction {
 
 /// Write `bytes` as the whole of `target` (a report envsync produces), replacing what is there:
 /// staged under a temporary name in the target's directory, then renamed, so a reader never
-/// sees a partial file and a failure leaves no file behind (nor changes an existing one). An
-/// existing file keeps its mode (a symbolic link: its target is written); a new one gets
-/// `mode`. The directory must exist.
+/// sees a partial file and a failure leaves no file behind (nor changes an existing one). A new
+/// file gets `mode`; an existing one keeps its owner and its mode narrowed to `mode` (a
+/// symbolic link: its target is written), so a page with values on it (`0o600`) is never left
+/// readable by others because an earlier page without values was. The directory must exist.
 ///
 /// Not fsynced, unlike a [`Transaction`]: what it writes is output that the next run makes
 /// again, not a user's file, and the two fsyncs took a millisecond on ext4, a fifth of a
@@ -445,6 +446,7 @@ pub fn replace(target: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>
         _ => Path::new("."),
     };
     let meta = fs::metadata(&target).ok().filter(fs::Metadata::is_file);
+    let mode = meta.as_ref().map_or(mode, |m| m.mode() & 0o777 & mode);
     let temp = stage_unsynced(dir, bytes, meta.as_ref(), mode)?;
     temp.persist(&target).map_err(|e| io(&target, e.error))?;
     Ok(())
@@ -573,17 +575,22 @@ mod tests {
         replace(&f, b"one", 0o600).unwrap();
         assert_eq!(fs::read(&f).unwrap(), b"one");
         assert_eq!(fs::metadata(&f).unwrap().mode() & 0o777, 0o600);
-        // An existing file keeps its mode; a link has its target written.
+        // An existing file keeps its mode, narrowed to the one asked for; a link has its
+        // target written.
         fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
         let link = dir.path().join("link.html");
         std::os::unix::fs::symlink(&f, &link).unwrap();
-        replace(&link, b"two", 0o600).unwrap();
+        replace(&link, b"two", 0o644).unwrap();
         assert_eq!(fs::read(&f).unwrap(), b"two");
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
             .is_symlink());
         assert_eq!(fs::metadata(&f).unwrap().mode() & 0o777, 0o640);
+        // A private page over an open one: private.
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+        replace(&link, b"three", 0o600).unwrap();
+        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o777, 0o600);
         // No directory: an error, and nothing made.
         let missing = dir.path().join("no/page.html");
         assert!(matches!(

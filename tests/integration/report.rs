@@ -741,3 +741,39 @@ fn a_failing_run_leaves_no_partial_file() {
         .unwrap()
         .starts_with("<!DOCTYPE html>"));
 }
+
+/// A page with values on it is private even where a page without values was written before:
+/// `report --html` then `report --html --show-values` to the same file (what a CI job or a
+/// user re-running with the flag does) must not leave the values readable by everyone.
+#[test]
+fn a_page_with_values_never_keeps_an_earlier_pages_open_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, _b, _i) = gprod_pair();
+    let page = d.path().join("report.html");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let r = report(d.path(), None, &page, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(mode(&page), 0o644);
+    let r = report(d.path(), None, &page, &["--show-values"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e"));
+    assert_eq!(
+        mode(&page),
+        0o600,
+        "a page with values is readable by others"
+    );
+    // Through a symbolic link, to a file someone made group-writable: still private.
+    let target = d.path().join("target.html");
+    std::fs::write(&target, "old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let link = d.path().join("link.html");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let r = report(d.path(), None, &link, &["--show-values"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(mode(&target), 0o600);
+    // Without values an existing file keeps what it had, narrowed to the page's 0644.
+    let r = report(d.path(), None, &link, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(mode(&target), 0o600);
+}
