@@ -126,9 +126,14 @@ impl Forward {
         mask: &Mask,
     ) -> Result<(Forward, (String, u16)), ForwardError> {
         let args = argv(kubectl, &target);
+        // Shown under the same policy as what kubectl says: a word that holds a secret is
+        // its fingerprint.
         let command = std::iter::once(kubectl.program.as_str())
             .chain(args.iter().map(String::as_str))
-            .map(crate::mask::sanitize)
+            .map(|w| match mask.touches(w) {
+                true => format!("<{}>", crate::mask::fingerprint(w)),
+                false => crate::mask::sanitize(w),
+            })
             .collect::<Vec<_>>()
             .join(" ");
         let mut child = Command::new(&kubectl.program)

@@ -409,11 +409,9 @@ fn a_pod_url_that_is_not_there_or_not_a_url_is_trouble_naming_the_workload() {
     assert!(!s.pidfile.exists());
 }
 
-/// kubectl's message is echoed, scrubbed: also of the pod's URL as kubectl would print it, its
-/// password percent-encoded (`prd-Qz7%23Lm2%40…`), which holds no 8 characters of the
-/// password as it is. No database is needed: kubectl fails before forwarding.
-#[test]
-fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
+/// `envsync migrate -c prod --via kubernetes ARGS` on a GPROD pair whose kubectl is a stub that
+/// runs `then` (no database: kubectl fails before forwarding), with the pod's DATABASE_URL.
+fn without_forward(args: &[&str], then: impl Fn(&str) -> String) -> (Run, Stub) {
     let (d, b, _) = crate::common::gprod_pair();
     let config = fs::read_to_string(fixtures().join("gprod/kubernetes.envsync.toml")).unwrap();
     fs::write(d.path().join("envsync.toml"), config).unwrap();
@@ -424,12 +422,7 @@ fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
         .unwrap()
         .trim_matches('"')
         .to_string();
-    let password = "prd-Qz7#Lm2@Vx9!Kw4";
-    assert!(url.contains("prd-Qz7%23Lm2%40Vx9%21Kw4"), "{url}");
-    let stub = Stub::new(
-        "kubectl",
-        &format!("echo 'error: dial {url}: connection refused' >&2; exit 1"),
-    );
+    let stub = Stub::new("kubectl", &then(&url));
     let home = d.path().join("helm-home");
     let r = run(envsync(&b)
         .args([
@@ -441,11 +434,25 @@ fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
             "--wait",
             "5",
         ])
+        .args(args)
         .env("PATH", stub.path_var())
         .env("ENVSYNC_HELM", k8s_tool("helm"))
         .env("HELM_CACHE_HOME", home.join("cache"))
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_DATA_HOME", home.join("data")));
+    (r, stub)
+}
+
+/// kubectl's message is echoed, scrubbed: also of the pod's URL as kubectl would print it, its
+/// password percent-encoded (`prd-Qz7%23Lm2%40…`), which holds no 8 characters of the
+/// password as it is.
+#[test]
+fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
+    let password = "prd-Qz7#Lm2@Vx9!Kw4";
+    let (r, stub) = without_forward(&[], |url| {
+        assert!(url.contains("prd-Qz7%23Lm2%40Vx9%21Kw4"), "{url}");
+        format!("echo 'error: dial {url}: connection refused' >&2; exit 1")
+    });
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert_eq!(stub.calls().len(), 1, "{}", r.stderr);
     assert!(
@@ -458,5 +465,26 @@ fn kubectls_message_never_shows_the_pods_url_password_even_percent_encoded() {
     assert!(!all.contains("Lm2%40Vx9"), "{all}");
     for w in windows8(&[password]) {
         assert!(!all.contains(&w), "`{w}` of the password in:\n{all}");
+    }
+}
+
+/// The kubectl command a message names goes through the same policy as what kubectl said: a
+/// context that holds one of the pod's secrets (pasted by mistake) is a fingerprint.
+#[test]
+fn the_kubectl_command_in_a_message_shows_no_secret_either() {
+    let jwt = "prd-Xa9Lq2Vn7Kc4Rz1Tb8Mw5Jh3Ps6Gd0Fy4e";
+    let (r, stub) = without_forward(&["--kube-context", jwt], |_| {
+        "echo \"error: context \\\"$2\\\" does not exist\" >&2; exit 1".to_string()
+    });
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(stub.calls()[0][..2], ["--context", jwt]);
+    assert!(
+        r.stderr.contains("--context <38 chars, sha256:"),
+        "{}",
+        r.stderr
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    for w in windows8(&[jwt]) {
+        assert!(!all.contains(&w), "`{w}` of the secret in:\n{all}");
     }
 }
