@@ -56,6 +56,9 @@ fn connect_hint(e: &sqlx::Error, ep: &Endpoint) -> String {
         };
     }
     let text = e.to_string().to_lowercase();
+    if ep.route == "kubernetes" {
+        return "kubectl forwards, but the connection through it failed: is the database pod running and ready (kubectl get pods -n NAMESPACE), and does the Service select it?".into();
+    }
     if text.contains("failed to lookup")
         || text.contains("name or service not known")
         || text.contains("resolve")

@@ -81,14 +81,17 @@ pub fn argv(kubectl: &Kubectl, target: &Target) -> Vec<String> {
     a
 }
 
-/// The local end kubectl printed: `Forwarding from 127.0.0.1:N -> PORT` (or `[::1]:N`).
+/// The local end kubectl printed: `Forwarding from 127.0.0.1:N -> PORT` (or `[::1]:N`). Only
+/// a loopback address and a real port are taken: the credentials go where this line says, and
+/// kubectl listens on loopback unless told otherwise.
 fn forwarding(line: &str) -> Option<(String, u16)> {
     let rest = line.trim().strip_prefix("Forwarding from ")?;
     let (local, _remote) = rest.split_once(" -> ")?;
     let (host, port) = local.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.parse::<std::net::IpAddr>().ok()?;
-    Some((host.to_string(), port.parse().ok()?))
+    let port: u16 = port.parse().ok()?;
+    let loopback = host.parse::<std::net::IpAddr>().ok()?.is_loopback();
+    (loopback && port != 0).then(|| (host.to_string(), port))
 }
 
 /// The forwarding line, as the standard output reader saw it.
@@ -291,6 +294,9 @@ mod tests {
             "Handling connection for 41234",
             "Forwarding from somewhere:1 -> 5432",
             "Forwarding from 127.0.0.1:99999 -> 5432",
+            "Forwarding from 127.0.0.1:0 -> 5432",
+            "Forwarding from 10.0.0.7:41234 -> 5432",
+            "Forwarding from [2001:db8::1]:41234 -> 5432",
             "Forwarding from 127.0.0.1:41234",
             "",
         ] {
