@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -43,7 +43,7 @@ impl RepoPath {
             }
             None => (Repo::Backend, s),
         };
-        let path = inside(Path::new(path)).ok_or_else(|| {
+        let path = crate::source::normalize(Path::new(path)).ok_or_else(|| {
             format!(
                 "`{}` is outside the {repo} repository; name it relative to the repo root",
                 crate::mask::sanitize(path)
@@ -60,22 +60,6 @@ impl fmt::Display for RepoPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.repo, self.path)
     }
-}
-
-/// `p` normalised inside a repo; `None` when it is absolute or climbs out.
-fn inside(p: &Path) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_str()?),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// `[kubernetes]`: the programs envsync runs, and the kubeconfig context of `migrate`.
@@ -268,7 +252,7 @@ pub(super) fn validate(
                 ),
             ));
         };
-        let rel = inside(&Path::new(&c.path).join(v.get_ref()))
+        let rel = crate::source::normalize(&Path::new(&c.path).join(v.get_ref()))
             .filter(|_| !Path::new(v.get_ref()).is_absolute())
             .ok_or_else(|| {
                 t.error_for(

@@ -17,7 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
-    pub route: String,
+    pub route: super::Via,
 }
 
 impl std::fmt::Display for Endpoint {
@@ -56,7 +56,7 @@ fn connect_hint(e: &sqlx::Error, ep: &Endpoint) -> String {
         };
     }
     let text = e.to_string().to_lowercase();
-    if ep.route == "kubernetes" {
+    if ep.route == super::Via::Kubernetes {
         return "kubectl forwards, but the connection through it failed: is the database pod running and ready (kubectl get pods -n NAMESPACE), and does the Service select it?".into();
     }
     if text.contains("failed to lookup")

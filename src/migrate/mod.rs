@@ -510,7 +510,7 @@ pub fn migrate(
         let endpoint = conn::Endpoint {
             host: url.host().to_string(),
             port: url.port_or_default(),
-            route: via.to_string(),
+            route: via,
         };
         let migrations = migrations.with_schema(&url);
         let session = session(

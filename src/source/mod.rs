@@ -414,8 +414,10 @@ impl Source {
     }
 }
 
-/// Normalise a relative path inside a repo; `None` if it escapes the root or is absolute.
-fn normalize(p: &Path) -> Option<String> {
+/// Normalise a relative path inside a repo (`a/./b/../c` is `a/c`); `None` if it escapes the
+/// root or is absolute. Every path named relative to a repo (a file read, a config's
+/// `repo:path`) is normalised by this one function.
+pub fn normalize(p: &Path) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.components() {
         match c {
