@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::super::testkit::{self, good_backend, good_infra, E, JWT, PW, W};
-use crate::compose::{load, nginx, Input, Lookup, Project, Read};
+use crate::compose::{nginx, Project};
 use crate::config::{Config, Rules};
 use crate::finding::{Finding, Location, Severity};
 use crate::load::ContourFiles;
@@ -100,29 +100,13 @@ fn repo(edits: &[Edit<'_>]) -> BTreeMap<String, String> {
 /// in-memory infra repo `files` (`(path from the infra root, text)`); `None` when none of its
 /// compose files exists.
 fn project_of(contour: &str, files: &[(&str, &str)]) -> Option<Project> {
-    let read = |p: &str| match files.iter().find(|(f, _)| *f == p && *f != BACKEND) {
-        Some((f, text)) => Lookup::Found(Read {
-            repo: Repo::Infra,
-            file: f.to_string(),
-            bytes: text.as_bytes().to_vec(),
-        }),
-        None => Lookup::Absent,
-    };
-    let compose = [
-        BASE.to_string(),
-        format!("docker/{contour}/docker-compose.{contour}.yml"),
-    ];
-    load(&Input {
-        files: &compose,
-        project_directory: None,
-        env_files: None,
-        root_name: "infra",
-        process: crate::dialect::Env::Isolated,
-        read: &read,
-        cache: None,
-        known: &|_, _| None,
-    })
-    .expect("an in-memory file is always readable")
+    let infra: Vec<(&str, &str)> = files
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != BACKEND)
+        .collect();
+    let prod = format!("docker/{contour}/docker-compose.{contour}.yml");
+    crate::compose::in_memory(&infra, &[BASE, &prod])
 }
 
 /// The prod contour's compose project over `files`.

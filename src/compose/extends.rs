@@ -391,32 +391,11 @@ pub(super) fn resolve(
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::{load, Input, Lookup, Problem, Project, Read};
-    use crate::model::Repo;
+    use super::super::{Problem, Project};
 
     /// The project of the `-f` files `compose` over the in-memory infra repo `files`.
     pub(crate) fn project(files: &[(&str, String)], compose: &[&str]) -> Project {
-        let read = |p: &str| match files.iter().find(|(f, _)| *f == p) {
-            Some((f, text)) => Lookup::Found(Read {
-                repo: Repo::Infra,
-                file: f.to_string(),
-                bytes: text.as_bytes().to_vec(),
-            }),
-            None => Lookup::Absent,
-        };
-        let compose: Vec<String> = compose.iter().map(|s| s.to_string()).collect();
-        load(&Input {
-            files: &compose,
-            project_directory: None,
-            env_files: None,
-            root_name: "infra",
-            process: crate::dialect::Env::Isolated,
-            read: &read,
-            cache: None,
-            known: &|_, _| None,
-        })
-        .unwrap()
-        .unwrap()
+        super::super::in_memory(files, compose).expect("the compose files exist")
     }
 
     fn refusals(p: &Project) -> Vec<String> {

@@ -598,6 +598,32 @@ pub fn load(input: &Input<'_>) -> Result<Option<Project>, ReadError> {
     }))
 }
 
+/// The project of the `-f` files `compose` over an in-memory infra repo of `(path, text)`
+/// pairs; `None` when none of them exists. The one builder the compose and check tests share.
+#[cfg(test)]
+pub(crate) fn in_memory<S: AsRef<str>>(files: &[(&str, S)], compose: &[&str]) -> Option<Project> {
+    let read = |p: &str| match files.iter().find(|(f, _)| *f == p) {
+        Some((f, text)) => Lookup::Found(Read {
+            repo: crate::model::Repo::Infra,
+            file: f.to_string(),
+            bytes: text.as_ref().as_bytes().to_vec(),
+        }),
+        None => Lookup::Absent,
+    };
+    let compose: Vec<String> = compose.iter().map(|s| s.to_string()).collect();
+    load(&Input {
+        files: &compose,
+        project_directory: None,
+        env_files: None,
+        root_name: "infra",
+        process: crate::dialect::Env::Isolated,
+        read: &read,
+        cache: None,
+        known: &|_, _| None,
+    })
+    .expect("an in-memory file is always readable")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
